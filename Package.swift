@@ -1,0 +1,157 @@
+// swift-tools-version: 6.0
+// vlmrl: GRPO / SFT / evaluation for Qwen-VL models, in Swift over libtorch.
+//
+// Layers (DESIGN.md): CTorch (C++ shim) <- Torch <- NN <- Models <- Generation <- Training <- vlmrl.
+// Plain-Swift side modules (no Torch): SafeTensors, Tokenizers, Jinja, Imaging, Formats, Datasets,
+// Rewards, ModelConfig.
+//
+// Environment:
+//   LIBTORCH      libtorch folder (include/, lib/); default .deps/libtorch (made by `make deps`).
+//   VLMRL_DIST=1  release build for other machines: no rpath into this checkout (see `make dist`).
+//   VLMRL_ONLY    comma-separated target names: declare only those and what they depend on
+//                 (e.g. VLMRL_ONLY=RewardsTests builds and tests the Rewards module alone).
+import Foundation
+import PackageDescription
+
+let env = ProcessInfo.processInfo.environment
+let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().path
+let libtorch = env["LIBTORCH"] ?? "\(root)/.deps/libtorch"
+let cudaDeps = "\(root)/.deps/cuda"
+let dist = env["VLMRL_DIST"] == "1"
+
+// MARK: - Torch linkage
+
+let torchCxx: [CXXSetting] = [
+  .unsafeFlags([
+    "-I\(libtorch)/include", "-I\(libtorch)/include/torch/csrc/api/include",
+    "-std=c++17", "-D_GLIBCXX_USE_CXX11_ABI=1", "-Wno-deprecated-declarations",
+    "-O2",
+  ])
+]
+var torchLink: [LinkerSetting] = [
+  .unsafeFlags(["-L\(libtorch)/lib", "-L\(cudaDeps)/lib"]),
+  .linkedLibrary("torch_cpu"), .linkedLibrary("c10"), .linkedLibrary("stdc++"),
+  .linkedLibrary("dl"),
+]
+if !dist {
+  // Binaries built here find libtorch and the CUDA runtime without LD_LIBRARY_PATH.
+  torchLink.append(.unsafeFlags([
+    "-Xlinker", "-rpath", "-Xlinker", "\(libtorch)/lib",
+    "-Xlinker", "-rpath", "-Xlinker", "\(cudaDeps)/lib",
+  ]))
+}
+
+// MARK: - Targets
+
+let swiftSettings: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
+let yams = Target.Dependency.product(name: "Yams", package: "Yams")
+let asyncHTTP = Target.Dependency.product(name: "AsyncHTTPClient", package: "async-http-client")
+let nioHTTP = Target.Dependency.product(name: "NIOHTTP1", package: "swift-nio")
+let nioPosix = Target.Dependency.product(name: "NIOPosix", package: "swift-nio")
+
+/// name -> (kind, local dependencies, external dependencies)
+struct Spec {
+  enum Kind { case system(pkg: [String]), cxx, library, executable, test }
+  var name: String
+  var kind: Kind
+  var deps: [String] = []
+  var external: [Target.Dependency] = []
+  var cxx: [CXXSetting] = []
+  var link: [LinkerSetting] = []
+  var exclude: [String] = []
+}
+
+let specs: [Spec] = [
+  // System libraries (Debian -dev packages, installed by scripts/bootstrap-deps).
+  Spec(name: "CJPEG", kind: .system(pkg: ["libjpeg"])),
+  Spec(name: "CPNG", kind: .system(pkg: ["libpng"])),
+  Spec(name: "CWebP", kind: .system(pkg: ["libwebp"])),
+  Spec(name: "CZstd", kind: .system(pkg: ["libzstd"])),
+  Spec(name: "CSnappy", kind: .system(pkg: [])),
+  Spec(name: "CZlib", kind: .system(pkg: ["zlib"])),
+
+  // Engine.
+  Spec(name: "CTorch", kind: .cxx, cxx: torchCxx, link: torchLink),
+  Spec(name: "Torch", kind: .library, deps: ["CTorch"]),
+  Spec(name: "NN", kind: .library, deps: ["Torch", "SafeTensors"]),
+
+  // Plain-Swift side modules.
+  Spec(name: "SafeTensors", kind: .library),
+  Spec(name: "Jinja", kind: .library),
+  Spec(name: "Tokenizers", kind: .library, deps: ["Jinja"]),
+  Spec(name: "Imaging", kind: .library, deps: ["CJPEG", "CPNG", "CWebP", "CZlib"]),
+  Spec(name: "ModelConfig", kind: .library, deps: ["Jinja"]),
+  Spec(name: "Formats", kind: .library, deps: ["CZstd", "CSnappy", "CZlib"]),
+  Spec(name: "Datasets", kind: .library, deps: ["Formats", "Imaging"], external: [yams]),
+  Spec(name: "Rewards", kind: .library, external: [asyncHTTP]),
+
+  // Models and above.
+  Spec(name: "Models", kind: .library, deps: ["Torch", "NN", "SafeTensors", "ModelConfig", "Tokenizers", "Imaging"]),
+  Spec(name: "vlmrl", kind: .executable,
+       deps: ["Torch", "NN", "Models", "SafeTensors", "Tokenizers", "Imaging", "ModelConfig",
+              "Formats", "Datasets", "Rewards"],
+       external: [argumentParser]),
+
+  // Tests.
+  Spec(name: "TorchTests", kind: .test, deps: ["Torch"]),
+  Spec(name: "NNTests", kind: .test, deps: ["NN", "Torch"]),
+  Spec(name: "SafeTensorsTests", kind: .test, deps: ["SafeTensors"]),
+  Spec(name: "JinjaTests", kind: .test, deps: ["Jinja"]),
+  Spec(name: "TokenizersTests", kind: .test, deps: ["Tokenizers"]),
+  Spec(name: "ImagingTests", kind: .test, deps: ["Imaging"]),
+  Spec(name: "ModelConfigTests", kind: .test, deps: ["ModelConfig"]),
+  Spec(name: "FormatsTests", kind: .test, deps: ["Formats"]),
+  Spec(name: "DatasetsTests", kind: .test, deps: ["Datasets", "Formats", "Imaging"]),
+  Spec(name: "RewardsTests", kind: .test, deps: ["Rewards"], external: [nioHTTP, nioPosix]),
+]
+
+// VLMRL_ONLY: keep the named targets and their local dependency closure.
+let byName = Dictionary(uniqueKeysWithValues: specs.map { ($0.name, $0) })
+var wanted = Set(specs.map(\.name))
+if let only = env["VLMRL_ONLY"], !only.isEmpty {
+  wanted = []
+  var stack = only.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+  while let name = stack.popLast() {
+    guard let spec = byName[name] else { fatalError("VLMRL_ONLY: unknown target \(name)") }
+    if wanted.insert(name).inserted { stack.append(contentsOf: spec.deps) }
+  }
+}
+
+func makeTarget(_ s: Spec) -> Target {
+  let deps = s.deps.map { Target.Dependency(stringLiteral: $0) } + s.external
+  switch s.kind {
+  case .system(let pkg):
+    return .systemLibrary(name: s.name, pkgConfig: pkg.first)
+  case .cxx:
+    return .target(name: s.name, cxxSettings: s.cxx, linkerSettings: s.link)
+  case .library:
+    return .target(name: s.name, dependencies: deps, exclude: s.exclude, swiftSettings: swiftSettings,
+                   linkerSettings: s.link)
+  case .executable:
+    return .executableTarget(name: s.name, dependencies: deps, exclude: s.exclude,
+                             swiftSettings: swiftSettings, linkerSettings: s.link)
+  case .test:
+    return .testTarget(name: s.name, dependencies: deps, exclude: ["Fixtures"].filter {
+      FileManager.default.fileExists(atPath: "\(root)/Tests/\(s.name)/\($0)")
+    }, swiftSettings: swiftSettings)
+  }
+}
+
+let targets = specs.filter { wanted.contains($0.name) }.map(makeTarget)
+var products: [Product] = []
+if wanted.contains("vlmrl") { products.append(.executable(name: "vlmrl", targets: ["vlmrl"])) }
+
+let package = Package(
+  name: "vlmrl",
+  platforms: [.macOS(.v14)],
+  products: products,
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+    .package(url: "https://github.com/swift-server/async-http-client", from: "1.20.0"),
+    .package(url: "https://github.com/apple/swift-nio", from: "2.60.0"),
+  ],
+  targets: targets,
+  cxxLanguageStandard: .cxx17
+)
