@@ -77,33 +77,35 @@ let specs: [Spec] = [
   Spec(name: "NN", kind: .library, deps: ["Torch", "SafeTensors"]),
 
   // Plain-Swift side modules.
+  Spec(name: "Common", kind: .library),
   Spec(name: "SafeTensors", kind: .library),
   Spec(name: "Jinja", kind: .library),
   Spec(name: "Tokenizers", kind: .library, deps: ["Jinja"]),
   Spec(name: "Imaging", kind: .library, deps: ["CJPEG", "CPNG", "CWebP", "CZlib"]),
-  Spec(name: "ModelConfig", kind: .library, deps: ["Jinja"]),
+  Spec(name: "ModelConfig", kind: .library, deps: ["Common", "Jinja"]),
   Spec(name: "Formats", kind: .library, deps: ["CZstd", "CSnappy", "CZlib"]),
-  Spec(name: "Datasets", kind: .library, deps: ["Formats", "Imaging"], external: [yams]),
-  Spec(name: "Rewards", kind: .library, external: [asyncHTTP]),
+  Spec(name: "Datasets", kind: .library, deps: ["Common", "Formats", "Imaging"], external: [yams]),
+  Spec(name: "Rewards", kind: .library, deps: ["Common"], external: [asyncHTTP]),
 
   // Models and above.
-  Spec(name: "Models", kind: .library, deps: ["Torch", "NN", "SafeTensors", "ModelConfig", "Tokenizers", "Imaging"]),
+  Spec(name: "Models", kind: .library, deps: ["Common", "Torch", "NN", "SafeTensors", "ModelConfig", "Tokenizers", "Imaging"]),
   Spec(name: "vlmrl", kind: .executable,
-       deps: ["Torch", "NN", "Models", "SafeTensors", "Tokenizers", "Imaging", "ModelConfig",
+       deps: ["Common", "Torch", "NN", "Models", "SafeTensors", "Tokenizers", "Imaging", "ModelConfig",
               "Formats", "Datasets", "Rewards"],
        external: [argumentParser]),
 
   // Tests.
+  Spec(name: "CommonTests", kind: .test, deps: ["Common"]),
   Spec(name: "TorchTests", kind: .test, deps: ["Torch"]),
   Spec(name: "NNTests", kind: .test, deps: ["NN", "Torch"]),
   Spec(name: "SafeTensorsTests", kind: .test, deps: ["SafeTensors"]),
   Spec(name: "JinjaTests", kind: .test, deps: ["Jinja"]),
   Spec(name: "TokenizersTests", kind: .test, deps: ["Tokenizers"]),
   Spec(name: "ImagingTests", kind: .test, deps: ["Imaging"]),
-  Spec(name: "ModelConfigTests", kind: .test, deps: ["ModelConfig"]),
+  Spec(name: "ModelConfigTests", kind: .test, deps: ["ModelConfig", "Common"]),
   Spec(name: "FormatsTests", kind: .test, deps: ["Formats"]),
-  Spec(name: "DatasetsTests", kind: .test, deps: ["Datasets", "Formats", "Imaging"]),
-  Spec(name: "RewardsTests", kind: .test, deps: ["Rewards"], external: [nioHTTP, nioPosix]),
+  Spec(name: "DatasetsTests", kind: .test, deps: ["Datasets", "Common", "Formats", "Imaging"]),
+  Spec(name: "RewardsTests", kind: .test, deps: ["Rewards", "Common"], external: [nioHTTP, nioPosix]),
 ]
 
 // VLMRL_ONLY: keep the named targets and their local dependency closure.
