@@ -65,7 +65,9 @@ enum Codec: Sendable, Equatable {
       guard let base = source.baseAddress else { throw DecodeFailure.corrupt("empty zstd data") }
       let declared = ZSTD_getFrameContentSize(base, source.count)
       if declared == ZSTD_CONTENTSIZE_ERROR { throw DecodeFailure.corrupt("not a zstd frame") }
-      if declared != ZSTD_CONTENTSIZE_UNKNOWN && declared > UInt64(size) {
+      // A single frame that declares its size must declare exactly `size` (checked before allocating).
+      let singleFrame = ZSTD_findFrameCompressedSize(base, source.count) == source.count
+      if declared != ZSTD_CONTENTSIZE_UNKNOWN && (declared > UInt64(size) || (singleFrame && declared != UInt64(size))) {
         throw DecodeFailure.corrupt("zstd frame declares \(declared) bytes, expected \(size)")
       }
       return try [UInt8](unsafeUninitializedCapacity: max(size, 1)) { out, initialized in
@@ -81,6 +83,9 @@ enum Codec: Sendable, Equatable {
   /// gzip (and, through zlib's automatic header detection, zlib) streams; several members are
   /// decoded one after another.
   private static func gzip(_ input: ArraySlice<UInt8>, size: Int) throws -> [UInt8] {
+    // Deflate expands at most about 1032:1, so a larger size is a corrupt header; refusing it
+    // early avoids allocating what it asks for.
+    guard size <= input.count &* 1032 &+ 1024 else { throw DecodeFailure.corrupt("gzip size \(size) for \(input.count) bytes") }
     var source = Array(input)
     return try source.withUnsafeMutableBufferPointer { src in
       try [UInt8](unsafeUninitializedCapacity: max(size, 1)) { out, initialized in

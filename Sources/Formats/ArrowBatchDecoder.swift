@@ -1,0 +1,170 @@
+/// Decodes one top-level column of a record batch into values, walking its field nodes and
+/// buffers in pre-order as the Arrow columnar format lays them out. Buffers are read from the
+/// file one by one, so other columns' data (embedded images, say) is never loaded.
+struct BatchDecoder {
+  private let info: RecordBatchInfo
+  private let source: any ByteSource
+  private var nodeIndex: Int
+  private var bufferIndex: Int
+
+  init(info: RecordBatchInfo, source: any ByteSource, fields: [ArrowField], column: Int) throws {
+    self.info = info
+    self.source = source
+    nodeIndex = 0
+    bufferIndex = 0
+    for field in fields.prefix(column) {
+      guard let buffers = field.totalBufferCount else {
+        throw DecodeFailure.unsupported("column \(field.name) (dictionary-encoded or view type) precedes this one")
+      }
+      nodeIndex += field.nodeCount
+      bufferIndex += buffers
+    }
+  }
+
+  mutating func decode(_ field: ArrowField) throws -> [FormatValue] {
+    if field.dictionaryEncoded { throw DecodeFailure.unsupported("dictionary-encoded column \(field.name)") }
+    guard nodeIndex < info.nodes.count else { throw DecodeFailure.corrupt("batch has too few field nodes") }
+    let node = info.nodes[nodeIndex]
+    nodeIndex += 1
+    switch field.type {
+    case .null:
+      return Array(repeating: .null, count: node.length)
+    case .opaque(let name, _), .unsupported(let name):
+      throw DecodeFailure.unsupported("\(name) column \(field.name)")
+    case .structure:
+      let validity = try self.validity(node)
+      let children = try field.children.map { child -> [FormatValue] in
+        let values = try decode(child)
+        guard values.count >= node.length else { throw DecodeFailure.corrupt("struct child \(child.name) is too short") }
+        return values
+      }
+      return (0..<node.length).map { row in
+        validity(row) ? .record(zip(field.children, children).map { ($0.name, $1[row]) }) : .null
+      }
+    case .list(let large):
+      return try decodeList(field, node, large: large)
+    case .map:
+      return try decodeList(field, node, large: false)
+    case .fixedList(let size):
+      let validity = try self.validity(node)
+      guard let child = field.children.first else { throw DecodeFailure.corrupt("fixed size list without a child") }
+      let values = try decode(child)
+      guard node.length.multipliedReportingOverflow(by: size).partialValue <= values.count, size >= 0 else {
+        throw DecodeFailure.corrupt("fixed size list child is too short")
+      }
+      return (0..<node.length).map { row in validity(row) ? .list(Array(values[(row * size)..<((row + 1) * size)])) : .null }
+    default:
+      return try decodePrimitive(field.type, node)
+    }
+  }
+
+  // MARK: - Buffers
+
+  /// The next buffer of the batch, decompressed when the body is compressed (each buffer then
+  /// starts with its uncompressed length, -1 meaning stored as is).
+  private mutating func nextBuffer() throws -> [UInt8] {
+    guard bufferIndex < info.buffers.count else { throw DecodeFailure.corrupt("batch has too few buffers") }
+    let buffer = info.buffers[bufferIndex]
+    bufferIndex += 1
+    if buffer.length == 0 { return [] }
+    let raw = try source.read(offset: info.bodyOffset + buffer.offset, count: buffer.length)
+    guard let codec = info.codec else { return raw }
+    var reader = ByteReader(raw)
+    let size = try reader.readInt64()
+    if size == -1 { return Array(raw.dropFirst(8)) }
+    return try codec.decompress(raw.dropFirst(8), size: try checkedCount(size, limit: Codec.maximumOutput, "buffer size"))
+  }
+
+  private mutating func validity(_ node: (length: Int, nullCount: Int)) throws -> @Sendable (Int) -> Bool {
+    let bitmap = try nextBuffer()
+    if node.nullCount == 0 { return { _ in true } }
+    guard bitmap.count >= (node.length + 7) / 8 else { throw DecodeFailure.corrupt("validity bitmap too short") }
+    return { bitmap[$0 >> 3] & (1 << UInt8($0 & 7)) != 0 }
+  }
+
+  /// `count` offsets of 4 or 8 bytes, checked to be non-negative, non-decreasing and at most `limit`.
+  private mutating func offsets(count: Int, large: Bool, limit: Int? = nil) throws -> [Int] {
+    let buffer = try nextBuffer()
+    if count == 1 && buffer.isEmpty { return [0] }
+    let width = large ? 8 : 4
+    guard buffer.count / width >= count else { throw DecodeFailure.corrupt("offsets buffer too short") }
+    var reader = ByteReader(buffer)
+    var result: [Int] = []
+    result.reserveCapacity(count)
+    for _ in 0..<count {
+      let raw = large ? try reader.readInt64() : Int64(try reader.readInt32())
+      guard raw >= 0, raw >= Int64(result.last ?? 0) else { throw DecodeFailure.corrupt("offsets decrease or are negative") }
+      result.append(Int(raw))
+    }
+    return result
+  }
+
+  private mutating func decodeList(_ field: ArrowField, _ node: (length: Int, nullCount: Int), large: Bool) throws
+    -> [FormatValue]
+  {
+    let validity = try self.validity(node)
+    let offsets = try self.offsets(count: node.length + 1, large: large)
+    guard let child = field.children.first else { throw DecodeFailure.corrupt("list column \(field.name) without a child") }
+    let values = try decode(child)
+    guard (offsets.last ?? 0) <= values.count else { throw DecodeFailure.corrupt("list offsets run past the child values") }
+    return (0..<node.length).map { row in validity(row) ? .list(Array(values[offsets[row]..<offsets[row + 1]])) : .null }
+  }
+
+  private mutating func decodePrimitive(_ type: ArrowType, _ node: (length: Int, nullCount: Int)) throws -> [FormatValue] {
+    let validity = try self.validity(node)
+    let count = node.length
+    switch type {
+    case .bool:
+      let bits = try nextBuffer()
+      guard bits.count >= (count + 7) / 8 else { throw DecodeFailure.corrupt("boolean buffer too short") }
+      return (0..<count).map { validity($0) ? .bool(bits[$0 >> 3] & (1 << UInt8($0 & 7)) != 0) : .null }
+    case .utf8(let large), .binary(let large):
+      let offsets = try self.offsets(count: count + 1, large: large)
+      let data = try nextBuffer()
+      guard (offsets.last ?? 0) <= data.count else { throw DecodeFailure.corrupt("offsets run past the data buffer") }
+      let isText = type == .utf8(large: large)
+      return try (0..<count).map { row in
+        guard validity(row) else { return .null }
+        let bytes = data[offsets[row]..<offsets[row + 1]]
+        guard isText else { return .bytes(Array(bytes)) }
+        guard let text = String(validating: bytes, as: UTF8.self) else { throw DecodeFailure.corrupt("row \(row) is not UTF-8") }
+        return .string(text)
+      }
+    case .integer(let width, _), .floatingPoint(let width), .fixedBinary(let width):
+      let data = try nextBuffer()
+      guard width > 0, data.count / width >= count else { throw DecodeFailure.corrupt("data buffer too short") }
+      return try (0..<count).map { row in
+        validity(row) ? try BatchDecoder.fixedValue(type, data[(row * width)..<((row + 1) * width)]) : .null
+      }
+    default:
+      throw DecodeFailure.unsupported("type \(type)")
+    }
+  }
+
+  private static func fixedValue(_ type: ArrowType, _ bytes: ArraySlice<UInt8>) throws -> FormatValue {
+    var reader = ByteReader(Array(bytes))
+    let raw = try reader.readLittleEndian(width: bytes.count)
+    switch type {
+    case .integer(let width, let signed):
+      guard signed, width < 8 else { return .int(Int64(bitPattern: raw)) }
+      let shift = UInt64(64 - 8 * width)
+      return .int(Int64(bitPattern: raw << shift) >> Int64(shift))
+    case .floatingPoint(2): return .double(halfToDouble(UInt16(truncatingIfNeeded: raw)))
+    case .floatingPoint(4): return .double(Double(Float(bitPattern: UInt32(truncatingIfNeeded: raw))))
+    case .floatingPoint: return .double(Double(bitPattern: raw))
+    default: return .bytes(Array(bytes))
+    }
+  }
+
+  /// IEEE 754 binary16 to Double (exact: every half value is a double).
+  static func halfToDouble(_ bits: UInt16) -> Double {
+    let sign: Double = bits & 0x8000 != 0 ? -1 : 1
+    let exponent = Int((bits >> 10) & 0x1F)
+    let fraction = Double(bits & 0x3FF)
+    switch exponent {
+    case 0: return sign * fraction * 0x1p-24
+    case 31: return fraction == 0 ? sign * .infinity : .nan
+    default: return sign * (1 + fraction / 1024) * Double(sign: .plus, exponent: exponent - 15, significand: 1)
+    }
+  }
+}
