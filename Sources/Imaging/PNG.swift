@@ -1,4 +1,5 @@
 import CPNG
+import CZlib
 import Foundation
 
 // PNG through libpng's full reader (the simplified png_image API composites alpha and gamma-
@@ -9,11 +10,14 @@ import Foundation
 // - 16-bit gray: Pillow opens it as mode "I;16" and `convert("RGB")` CLAMPS it to 0...255
 //   (value 1000 -> 255, value 200 -> 200); it does not take the high byte.
 // - alpha and tRNS are dropped, never composited; gAMA, sBIT, iCCP are ignored, as in Pillow.
+// - CRCs: Pillow checks the CRC of every chunk before the first IDAT and never checks IDAT CRCs
+//   (its decoder skips them); we check the same chunks in Swift and tell libpng to ignore CRCs.
 // Fatal libpng errors end the decode thread (see ContainedThread.swift).
 
 func decodePNG(_ data: Data, source: String) throws -> (RGBImage, orientation: Int) {
   let header = try pngHeaderSize(data, source: source)
   try checkDimensions(width: header.width, height: header.height, source: source)
+  try checkPNGChunkCRCsBeforeImageData([UInt8](data), source: source)
   let raw = try data.withUnsafeBytes { bytes -> PNGRows in
     guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) else {
       throw ImagingError.truncated(source: source, detail: "empty data")
@@ -55,6 +59,32 @@ func pngHeaderSize(_ data: Data, source: String) throws -> (width: Int, height: 
     offset = start + length + 4  // data and CRC
   }
   return (u32(16), u32(20), orientation)
+}
+
+/// Pillow's `PngStream` verifies the CRC of each chunk it parses before the image data
+/// ("broken PNG file (bad header checksum in b'IHDR')"); IDAT CRCs it never reads.
+func checkPNGChunkCRCsBeforeImageData(_ bytes: [UInt8], source: String) throws {
+  var offset = 8
+  while offset + 8 <= bytes.count {
+    let length = Int(bytes[offset]) << 24 | Int(bytes[offset + 1]) << 16 | Int(bytes[offset + 2]) << 8
+      | Int(bytes[offset + 3])
+    let type = Array(bytes[offset + 4..<offset + 8])
+    if type == Array("IDAT".utf8) { return }
+    let end = offset + 8 + length
+    guard length <= bytes.count - offset - 12 else {
+      throw ImagingError.truncated(source: source, detail: "PNG ends inside a chunk before the image data")
+    }
+    let stored = UInt(bytes[end]) << 24 | UInt(bytes[end + 1]) << 16 | UInt(bytes[end + 2]) << 8
+      | UInt(bytes[end + 3])
+    let computed = bytes.withUnsafeBufferPointer { buffer in
+      buffer.baseAddress.map { crc32(0, $0 + offset + 4, UInt32(length + 4)) } ?? 0
+    }
+    guard computed == stored else {
+      let name = String(decoding: type, as: UTF8.self)
+      throw ImagingError.corrupt(source: source, detail: "bad CRC in PNG chunk \(name)")
+    }
+    offset = end + 4
+  }
 }
 
 /// Decoded rows after libpng's transforms: 8-bit with 1-4 channels, or 16-bit gray.
@@ -179,6 +209,8 @@ private func pngDecodeBody(_ raw: UnsafeMutableRawPointer?) -> UnsafeMutableRawP
     memcpy(destination, job.pointee.input + job.pointee.position, length)
     job.pointee.position += length
   }
+  // CRCs before IDAT were checked in Swift; IDAT CRCs are ignored as Pillow ignores them.
+  png_set_crc_action(png, PNG_CRC_QUIET_USE, PNG_CRC_QUIET_USE)
   png_read_info(png, info)
   let width = Int(png_get_image_width(png, info)), height = Int(png_get_image_height(png, info))
   let pixelCount = width.multipliedReportingOverflow(by: height)
