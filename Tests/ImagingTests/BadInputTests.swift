@@ -194,3 +194,37 @@ struct SeededGenerator: RandomNumberGenerator {
     return z ^ (z >> 31)
   }
 }
+
+@Test func progressiveJPEGWithTooManyScansIsRejected() throws {
+  let bytes = try fixtureBytes("jpeg_progressive")
+  // Repeat the last scan (its SOS marker up to EOI) until there are more than maxJPEGScans;
+  // libjpeg only warns about the repeated progression, so the scan cap is what stops it.
+  let lastScan = try #require((0..<bytes.count - 1).last { bytes[$0] == 0xFF && bytes[$0 + 1] == 0xDA })
+  let scan = Array(bytes[lastScan..<(bytes.count - 2)])
+  var crafted = Array(bytes[..<(bytes.count - 2)])
+  for _ in 0..<maxJPEGScans { crafted += scan }
+  crafted += [0xFF, 0xD9]
+  guard case .corrupt(let source, let detail) = decodeError(crafted, source: "scans.jpg") else {
+    Issue.record("expected the scan cap to reject the file")
+    return
+  }
+  #expect(source == "scans.jpg")
+  #expect(detail.contains("scans"))
+}
+
+@Test func concurrentDecodesAgree() throws {
+  let fixtures = Golden.fixtures
+  let inputs = try fixtures.map { try Golden.encoded($0) }
+  let expected = try fixtures.map { try Golden.pillowPixels($0) }
+  // Each iteration writes only its own slot.
+  nonisolated(unsafe) let matches = UnsafeMutableBufferPointer<Bool>.allocate(capacity: inputs.count * 4)
+  matches.initialize(repeating: false)
+  defer { matches.deallocate() }
+  DispatchQueue.concurrentPerform(iterations: inputs.count * 4) { index in
+    let fixture = index % inputs.count
+    guard let image = try? decodeImage(inputs[fixture], source: fixtures[fixture].name) else { return }
+    let difference = Golden.maxDifference(image.pixels, expected[fixture])
+    matches[index] = difference <= (fixtures[fixture].exact ? 0 : lossyTolerance)
+  }
+  #expect(matches.allSatisfy { $0 })
+}
