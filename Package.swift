@@ -35,7 +35,9 @@ var torchLink: [LinkerSetting] = [
 ]
 if !dist {
   // Binaries built here find libtorch and the CUDA runtime without LD_LIBRARY_PATH.
+  // DT_RPATH (not RUNPATH): it also applies to libtorch_cpu.so's own needs (libcudart, libcupti).
   torchLink.append(.unsafeFlags([
+    "-Xlinker", "--disable-new-dtags",
     "-Xlinker", "-rpath", "-Xlinker", "\(libtorch)/lib",
     "-Xlinker", "-rpath", "-Xlinker", "\(cudaDeps)/lib",
   ]))

@@ -1,0 +1,71 @@
+import Foundation
+import Torch
+
+/// Parameter initialisation shared by the layers (the values matter only for models built from
+/// scratch: tests and benchmarks; real runs load checkpoints).
+public enum Initializer {
+  /// Normal(0, std), as Hugging Face's `_init_weights` with `initializer_range`.
+  public static func normal(_ shape: [Int], std: Double = 0.02, dtype: DType = .float32, device: Device = .cpu,
+                            generator: Generator? = nil) -> Tensor {
+    Tensor.randn(shape, dtype: dtype, device: device, generator: generator) * std
+  }
+}
+
+/// y = x W^T + b, weight `[out, in]`.
+public final class Linear: Module, @unchecked Sendable {
+  public let weight: Parameter
+  public let bias: Parameter?
+  public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true, dtype: DType = .float32,
+              device: Device = .cpu, generator: Generator? = nil) {
+    weight = Parameter(Initializer.normal([outFeatures, inFeatures], dtype: dtype, device: device, generator: generator))
+    self.bias = bias ? Parameter(Tensor.zeros([outFeatures], dtype: dtype, device: device)) : nil
+  }
+  public override var parameterSlots: [(String, Parameter)] {
+    bias.map { [("weight", weight), ("bias", $0)] } ?? [("weight", weight)]
+  }
+  public func callAsFunction(_ x: Tensor) -> Tensor { F.linear(x, weight.value, bias?.value) }
+}
+
+/// Token embedding table `[vocab, hidden]`.
+public final class Embedding: Module, @unchecked Sendable {
+  public let weight: Parameter
+  public init(_ count: Int, _ dimension: Int, dtype: DType = .float32, device: Device = .cpu, generator: Generator? = nil) {
+    weight = Parameter(Initializer.normal([count, dimension], dtype: dtype, device: device, generator: generator))
+  }
+  public override var parameterSlots: [(String, Parameter)] { [("weight", weight)] }
+  public func callAsFunction(_ ids: Tensor) -> Tensor { F.embedding(weight.value, ids) }
+}
+
+/// RMSNorm as Qwen2 computes it: in float32, then cast back, then scaled by the weight
+/// (`weight * (x.float() * rsqrt(mean(x^2) + eps)).to(dtype)`).
+public final class RMSNorm: Module, @unchecked Sendable {
+  public let weight: Parameter
+  public let eps: Double
+  public init(_ dimension: Int, eps: Double = 1e-6, dtype: DType = .float32, device: Device = .cpu) {
+    weight = Parameter(Tensor.ones([dimension], dtype: dtype, device: device))
+    self.eps = eps
+  }
+  public override var parameterSlots: [(String, Parameter)] { [("weight", weight)] }
+  public func callAsFunction(_ x: Tensor) -> Tensor {
+    let dtype = x.dtype
+    if dtype == .float32 { return F.rmsNorm(x, shape: [x.size(-1)], weight: weight.value, eps: eps) }
+    let normalized = F.rmsNorm(x.to(.float32), shape: [x.size(-1)], weight: nil, eps: eps).to(dtype)
+    return normalized * weight.value
+  }
+}
+
+/// LayerNorm with weight and bias (Qwen2-VL's vision blocks).
+public final class LayerNorm: Module, @unchecked Sendable {
+  public let weight: Parameter
+  public let bias: Parameter
+  public let eps: Double
+  public init(_ dimension: Int, eps: Double = 1e-6, dtype: DType = .float32, device: Device = .cpu) {
+    weight = Parameter(Tensor.ones([dimension], dtype: dtype, device: device))
+    bias = Parameter(Tensor.zeros([dimension], dtype: dtype, device: device))
+    self.eps = eps
+  }
+  public override var parameterSlots: [(String, Parameter)] { [("weight", weight), ("bias", bias)] }
+  public func callAsFunction(_ x: Tensor) -> Tensor {
+    F.layerNorm(x, shape: [x.size(-1)], weight: weight.value, bias: bias.value, eps: eps)
+  }
+}

@@ -1,0 +1,150 @@
+import CTorch
+import Foundation
+import Torch
+
+/// AdamW (decoupled weight decay, Loshchilov & Hutter) through libtorch's fused kernel
+/// `_fused_adamw_`, which runs on CUDA and CPU. Tensors are grouped by (device, dtype) as the kernel
+/// requires. Optimizer state is kept in the parameter's dtype by default; `stateDType` overrides it.
+public final class AdamW: @unchecked Sendable {
+  public struct Hyperparameters: Sendable, Codable, Equatable {
+    public var learningRate: Double
+    public var beta1: Double
+    public var beta2: Double
+    public var eps: Double
+    public var weightDecay: Double
+    public init(learningRate: Double = 1e-3, beta1: Double = 0.9, beta2: Double = 0.999, eps: Double = 1e-8,
+                weightDecay: Double = 0.01) {
+      self.learningRate = learningRate
+      self.beta1 = beta1
+      self.beta2 = beta2
+      self.eps = eps
+      self.weightDecay = weightDecay
+    }
+  }
+
+  /// Per-parameter state: first and second moments and the step count (a float32 scalar tensor,
+  /// as the fused kernel wants).
+  public final class State: @unchecked Sendable {
+    public let expAvg: Tensor
+    public let expAvgSq: Tensor
+    public let step: Tensor
+    init(like value: Tensor) {
+      expAvg = Tensor.zeros(value.shape, dtype: value.dtype, device: value.device)
+      expAvgSq = Tensor.zeros(value.shape, dtype: value.dtype, device: value.device)
+      step = Tensor.zeros([], dtype: .float32, device: value.device)
+    }
+    init(expAvg: Tensor, expAvgSq: Tensor, step: Tensor) {
+      self.expAvg = expAvg
+      self.expAvgSq = expAvgSq
+      self.step = step
+    }
+  }
+
+  public let parameters: [Parameter]
+  public var hyper: Hyperparameters
+  public private(set) var states: [State?]
+
+  public init(_ parameters: [Parameter], _ hyper: Hyperparameters = Hyperparameters()) {
+    self.parameters = parameters
+    self.hyper = hyper
+    self.states = Array(repeating: nil, count: parameters.count)
+  }
+
+  /// One update of every parameter that has a gradient, at `learningRate` (default: the configured one).
+  public func step(learningRate: Double? = nil) {
+    var groups: [String: [Int]] = [:]
+    for (i, parameter) in parameters.enumerated() where parameter.trainable && parameter.grad != nil {
+      let key = "\(parameter.value.device)/\(parameter.value.dtype)"
+      groups[key, default: []].append(i)
+      if states[i] == nil { states[i] = State(like: parameter.value) }
+    }
+    let lr = learningRate ?? hyper.learningRate
+    for key in groups.keys.sorted() {
+      let indices = groups[key]!
+      let values = indices.map { parameters[$0].value }
+      let grads = indices.map { parameters[$0].grad! }
+      let state = indices.map { states[$0]! }
+      let p: [OpaquePointer?] = values.map(\.handleForShim)
+      let g: [OpaquePointer?] = grads.map(\.handleForShim)
+      let m: [OpaquePointer?] = state.map(\.expAvg.handleForShim)
+      let v: [OpaquePointer?] = state.map(\.expAvgSq.handleForShim)
+      let s: [OpaquePointer?] = state.map(\.step.handleForShim)
+      let status = withExtendedLifetime((values, grads, state)) {
+        vt_fused_adamw(p, g, m, v, s, Int32(p.count), lr, hyper.beta1, hyper.beta2, hyper.weightDecay, hyper.eps)
+      }
+      if status != 0 { fatalError("libtorch _fused_adamw_ failed: \(String(cString: vt_last_error()))") }
+    }
+  }
+
+  /// Clears every parameter's gradient.
+  public func zeroGrad() {
+    for parameter in parameters { parameter.grad = nil }
+  }
+
+  /// Replaces the state (checkpoint resume); `nil` entries mean "no step taken yet".
+  public func restore(states: [State?]) {
+    precondition(states.count == parameters.count, "AdamW.restore: \(states.count) states for \(parameters.count) parameters")
+    self.states = states
+  }
+  public static func makeState(expAvg: Tensor, expAvgSq: Tensor, step: Tensor) -> State {
+    State(expAvg: expAvg, expAvgSq: expAvgSq, step: step)
+  }
+}
+
+/// Scales gradients so that their global L2 norm is at most `maxNorm`; returns the norm before
+/// clipping (as torch.nn.utils.clip_grad_norm_, with its 1e-6 guard). Non-finite norms leave the
+/// gradients untouched so the caller can skip the step.
+@discardableResult
+public func clipGradNorm(_ parameters: [Parameter], maxNorm: Double) -> Double {
+  let grads = parameters.compactMap { $0.trainable ? $0.grad : nil }
+  guard !grads.isEmpty else { return 0 }
+  let handles: [OpaquePointer?] = grads.map(\.handleForShim)
+  let norm = withExtendedLifetime(grads) { Tensor.fromShim(vt_global_norm(handles, Int32(handles.count)), "global_norm") }
+  let value = norm.item()
+  guard value.isFinite, maxNorm > 0 else { return value }
+  let scale = Swift.min(1.0, maxNorm / (value + 1e-6))
+  if scale < 1 {
+    let scaleTensor = Tensor.full([], scale, dtype: .float32, device: grads[0].device)
+    let status = withExtendedLifetime((grads, scaleTensor)) {
+      vt_mul_list_(handles, Int32(handles.count), scaleTensor.handleForShim)
+    }
+    if status != 0 { fatalError("libtorch _foreach_mul_ failed: \(String(cString: vt_last_error()))") }
+  }
+  return value
+}
+
+// MARK: - Learning-rate schedules
+
+/// Linear warm-up followed by a constant, linear or cosine decay (towards `minRatio * peak`), as
+/// transformers' `get_*_schedule_with_warmup`.
+public struct LRSchedule: Sendable, Codable, Equatable {
+  public enum Kind: String, Sendable, Codable { case constant, linear, cosine }
+  public var kind: Kind
+  public var peak: Double
+  public var warmupSteps: Int
+  public var totalSteps: Int
+  public var minRatio: Double
+
+  public init(kind: Kind, peak: Double, warmupSteps: Int = 0, totalSteps: Int, minRatio: Double = 0) {
+    self.kind = kind
+    self.peak = peak
+    self.warmupSteps = warmupSteps
+    self.totalSteps = totalSteps
+    self.minRatio = minRatio
+  }
+
+  /// The learning rate for optimizer step `step` (0-based), exactly as transformers' lambdas: the
+  /// first warm-up step runs at 0 (`step / warmup`), then the decay starts from the peak.
+  public func rate(at step: Int) -> Double {
+    if step < warmupSteps { return peak * Double(step) / Double(Swift.max(1, warmupSteps)) }
+    let decaySteps = Double(Swift.max(1, totalSteps - warmupSteps))
+    let progress = Double(step - warmupSteps) / decaySteps
+    let factor: Double
+    switch kind {
+    case .constant: factor = 1
+    case .linear: factor = Swift.max(0, Double(totalSteps - step) / decaySteps)
+    case .cosine: factor = Swift.max(0, 0.5 * (1 + Foundation.cos(Double.pi * Swift.min(1, progress))))
+    }
+    return peak * (minRatio + (1 - minRatio) * factor)
+  }
+}
