@@ -49,7 +49,8 @@ struct BatchDecoder {
       let validity = try self.validity(node)
       guard let child = field.children.first else { throw DecodeFailure.corrupt("fixed size list without a child") }
       let values = try decode(child)
-      guard node.length.multipliedReportingOverflow(by: size).partialValue <= values.count, size >= 0 else {
+      let needed = node.length.multipliedReportingOverflow(by: size)
+      guard !needed.overflow, needed.partialValue <= values.count else {
         throw DecodeFailure.corrupt("fixed size list child is too short")
       }
       return (0..<node.length).map { row in validity(row) ? .list(Array(values[(row * size)..<((row + 1) * size)])) : .null }

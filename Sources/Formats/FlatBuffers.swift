@@ -75,7 +75,7 @@ struct FlatTable {
     guard let at = try reference(index) else { return nil }
     let count = try FlatTable.unsigned32(buffer, at: at)
     let start = at + 4
-    guard count <= (buffer.count - start) / stride else { throw DecodeFailure.corrupt("flatbuffer vector of \(count)") }
+    guard start <= buffer.count, count <= (buffer.count - start) / stride else { throw DecodeFailure.corrupt("flatbuffer vector of \(count)") }
     return (start, count)
   }
 
