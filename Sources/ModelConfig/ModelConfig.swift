@@ -1,1 +1,0 @@
-// ModelConfig module.
