@@ -31,11 +31,11 @@ test: deps
 OUT_DIR ?= $(ROOT)/.build/debug
 cuda-shim: deps
 	@mkdir -p $(OUT_DIR)
-	@if [ ! -f $(OUT_DIR)/libvlmrl_cuda.so ] || [ Sources/CTorchCUDA/cuda_shim.cpp -nt $(OUT_DIR)/libvlmrl_cuda.so ]; then \
+	@if [ ! -f $(OUT_DIR)/libvlmrl_cuda.so ] || [ csrc/cuda_shim.cpp -nt $(OUT_DIR)/libvlmrl_cuda.so ]; then \
 	  echo "[cuda-shim] building $(OUT_DIR)/libvlmrl_cuda.so"; \
 	  g++ -O2 -std=c++17 -shared -fPIC -D_GLIBCXX_USE_CXX11_ABI=1 -Wno-deprecated-declarations \
 	    -I$(LIBTORCH)/include -I$(LIBTORCH)/include/torch/csrc/api/include -I$(CUDA_DEPS)/include \
-	    -ISources/CTorch/include Sources/CTorchCUDA/cuda_shim.cpp -o $(OUT_DIR)/libvlmrl_cuda.so \
+	    -ISources/CTorch/include csrc/cuda_shim.cpp -o $(OUT_DIR)/libvlmrl_cuda.so \
 	    -L$(LIBTORCH)/lib -L$(CUDA_DEPS)/lib -Wl,--no-as-needed -ltorch_cuda -lc10_cuda -ltorch_cpu -lc10 \
 	    -l:libcudart.so.13 -Wl,--as-needed; \
 	fi

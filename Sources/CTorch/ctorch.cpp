@@ -710,7 +710,10 @@ int vt_fused_adamw(const vt_tensor *params, const vt_tensor *grads, const vt_ten
   VT_STATUS({
     at::NoGradGuard no_grad;
     auto p = list(params, n);
-    at::_fused_adamw_(p, list(grads, n), list(m, n), list(v, n), {}, list(steps, n), lr, b1, b2, wd, eps,
+    auto state_steps = list(steps, n);
+    // As torch.optim's fused path: the caller advances the step counts, the kernel reads them.
+    at::_foreach_add_(state_steps, 1);
+    at::_fused_adamw_(p, list(grads, n), list(m, n), list(v, n), {}, state_steps, lr, b1, b2, wd, eps,
                       false, false, std::nullopt, std::nullopt);
   })
 }

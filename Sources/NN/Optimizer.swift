@@ -104,7 +104,7 @@ public func clipGradNorm(_ parameters: [Parameter], maxNorm: Double) -> Double {
   guard value.isFinite, maxNorm > 0 else { return value }
   let scale = Swift.min(1.0, maxNorm / (value + 1e-6))
   if scale < 1 {
-    let scaleTensor = Tensor.full([], scale, dtype: .float32, device: grads[0].device)
+    let scaleTensor = Tensor.full([], scale, dtype: .float64, device: grads[0].device)
     let status = withExtendedLifetime((grads, scaleTensor)) {
       vt_mul_list_(handles, Int32(handles.count), scaleTensor.handleForShim)
     }
