@@ -84,19 +84,16 @@ struct ArrowReader: RecordReader {
     }
   }
 
-  func count() throws -> Int {
-    let file = try open()
-    return try (0..<file.batchCount).reduce(0) { $0 + (try batch(file, $1).count) }
-  }
+  func count() throws -> Int { try open().rowCount }
 
   func forEach(_ filter: IndexFilter, _ body: (Int, RawRecordItem) throws -> Bool) throws {
     let file = try open()
     var base = 0
-    for batchIndex in 0..<file.batchCount {
+    for (batchIndex, rows) in file.batchRowCounts.enumerated() {
+      defer { base += rows }
       if let end = filter.endIndex, base >= end { return }
-      let rows = try batch(file, batchIndex)
-      defer { base += rows.count }
-      for (offset, row) in rows.enumerated() {
+      guard (base..<(base + rows)).contains(where: filter.wanted) else { continue }
+      for (offset, row) in try batch(file, batchIndex).enumerated() {
         let index = base + offset
         if let end = filter.endIndex, index >= end { return }
         guard filter.wanted(index) else { continue }

@@ -51,11 +51,10 @@ public struct ImagePrefetcher: AsyncSequence, Sendable {
 
     public mutating func next() async -> DecodedExample? {
       guard next < sequence.order.count else { return nil }
+      // The window holds `lookahead` examples, the one about to be returned included.
       while started < sequence.order.count, started < next + sequence.lookahead { startTask(started) }
       guard let task = pending.removeValue(forKey: next) else { return nil }
       next += 1
-      // Top the window up before waiting so that workers keep decoding while this one finishes.
-      while started < sequence.order.count, started < next + sequence.lookahead { startTask(started) }
       return await withTaskCancellationHandler { await task.value } onCancel: { task.cancel() }
     }
 

@@ -21,7 +21,7 @@ struct ExampleBuilder {
     }
     if keys.contains("mask_rle") { return .regionCaption }
     if keys.contains("abs_box") { return .multiBox }
-    if keys.contains("bbox"), keys.contains("instruction") { return .singleBox }
+    if keys.contains("bbox") { return .singleBox }
     if keys.contains("choices"), keys.contains("question") { return .aokvqa }
     if keys.contains("problem"), keys.contains("solution") {
       let solution = fields.raw.fields["solution"]

@@ -51,11 +51,16 @@ public struct SyntheticShape: Sendable, Hashable {
     let u = (Double(x - x1) + 0.5) / size  // 0...1 across the box
     let v = (Double(y - y1) + 0.5) / Double(y2 - y1)
     guard u >= 0, u <= 1, v >= 0, v <= 1 else { return false }
+    let tolerance = 1e-9  // so pixel centers exactly on an edge count on every platform
     switch kind {
     case .square: return true
-    case .circle: return (u - 0.5) * (u - 0.5) + (v - 0.5) * (v - 0.5) <= 0.25
-    case .diamond: return abs(u - 0.5) + abs(v - 0.5) <= 0.5
-    case .triangle: return abs(u - 0.5) <= v / 2  // apex at the top middle, base at the bottom
+    case .circle: return (u - 0.5) * (u - 0.5) + (v - 0.5) * (v - 0.5) <= 0.25 + tolerance
+    case .diamond: return abs(u - 0.5) + abs(v - 0.5) <= 0.5 + tolerance
+    case .triangle:
+      // Apex at the top middle, base at the bottom; measured at the pixel's lower edge so the
+      // apex row is drawn and the drawn extent is exactly the box.
+      let lowerEdge = Double(y - y1 + 1) / Double(y2 - y1)
+      return abs(u - 0.5) <= lowerEdge / 2 + tolerance
     }
   }
 
