@@ -176,20 +176,48 @@ struct MergeQueue {
 }
 
 /// A thread-safe cache of piece -> ids. Like Hugging Face's BPE cache it has a fixed capacity
-/// and simply stops inserting when full; long pieces are not cached.
+/// and simply stops inserting when full; long pieces are not cached. Keys are the piece's bytes:
+/// `String` keys would compare by canonical equivalence ("e\u{301}" == "é"), which is wrong for
+/// text that is not normalized, and slower to hash.
 final class WordCache: Sendable {
   static let capacity = 100_000
   static let maxPieceBytes = 256
 
-  private let storage = Mutex<[String: [Int32]]>([:])
+  /// Up to 15 bytes packed with their length, so most lookups allocate nothing.
+  struct ShortKey: Hashable {
+    var low: UInt64
+    var high: UInt64
 
-  func lookup(_ piece: String) -> [Int32]? {
-    storage.withLock { $0[piece] }
+    init?(_ bytes: ArraySlice<UInt8>) {
+      guard bytes.count < 16 else { return nil }
+      low = 0
+      high = UInt64(bytes.count) << 56
+      for (offset, byte) in bytes.enumerated() {
+        if offset < 8 { low |= UInt64(byte) << (8 * offset) } else { high |= UInt64(byte) << (8 * (offset - 8)) }
+      }
+    }
   }
 
-  func insert(_ piece: String, _ ids: [Int32]) {
-    storage.withLock { table in
-      if table.count < Self.capacity { table[piece] = ids }
+  private struct Tables {
+    var short: [ShortKey: [Int32]] = [:]
+    var long: [[UInt8]: [Int32]] = [:]
+    var count: Int { short.count + long.count }
+  }
+
+  private let storage = Mutex(Tables())
+
+  func lookup(_ piece: ArraySlice<UInt8>) -> [Int32]? {
+    if let key = ShortKey(piece) { return storage.withLock { $0.short[key] } }
+    let key = Array(piece)
+    return storage.withLock { $0.long[key] }
+  }
+
+  func insert(_ piece: ArraySlice<UInt8>, _ ids: [Int32]) {
+    let shortKey = ShortKey(piece)
+    let longKey = shortKey == nil ? Array(piece) : []
+    storage.withLock { tables in
+      guard tables.count < Self.capacity else { return }
+      if let shortKey { tables.short[shortKey] = ids } else { tables.long[longKey] = ids }
     }
   }
 }

@@ -63,7 +63,7 @@ public final class Tokenizer: Sendable {
     rawTokenMatcher = AddedTokenMatcher(matchOrder.filter { !$0.normalized }.map { ($0.content, $0) })
     let nfc = normalizesNFC
     normalizedTokenMatcher = AddedTokenMatcher(matchOrder.filter(\.normalized).map { token in
-      (nfc ? token.content.precomposedStringWithCanonicalMapping : token.content, token)
+      (nfc ? String(decoding: Self.nfc(Array(token.content.utf8)[...]), as: UTF8.self) : token.content, token)
     })
 
     let largestId = max(model.vocab.values.max() ?? -1, added.map(\.id).max() ?? -1)
@@ -120,23 +120,40 @@ public final class Tokenizer: Sendable {
         ids.append(contentsOf: model.tokenize(pieceBytes).lazy.map(Int.init))
         continue
       }
-      let key = String(decoding: pieceBytes, as: UTF8.self)
-      if let cached = cache.lookup(key) {
+      if let cached = cache.lookup(pieceBytes) {
         ids.append(contentsOf: cached.lazy.map(Int.init))
       } else {
         let pieceIds = model.tokenize(pieceBytes)
-        cache.insert(key, pieceIds)
+        cache.insert(pieceBytes, pieceIds)
         ids.append(contentsOf: pieceIds.lazy.map(Int.init))
       }
     }
   }
 
-  /// Unicode NFC. Text made only of code points below U+0300 (UTF-8 bytes below 0xCC) is already
-  /// in NFC, which skips Foundation for ASCII and Latin-1 text.
+  /// Unicode NFC, computed piecewise. NFC never reaches across an ASCII character (ASCII
+  /// characters are starters that compose with nothing before them), so the text is cut before
+  /// each ASCII byte and only chunks holding a byte >= 0xCC (a code point >= U+0300, the first that
+  /// NFC can change) are normalized. Uses the standard library's linear-time normalizer; on Linux,
+  /// Foundation's `precomposedStringWithCanonicalMapping` is quadratic on large inputs.
   static func nfc(_ bytes: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
-    if bytes.allSatisfy({ $0 < 0xCC }) { return bytes }
-    let text = String(decoding: bytes, as: UTF8.self)
-    return ArraySlice(text.precomposedStringWithCanonicalMapping.utf8)
+    guard var next = bytes.firstIndex(where: { $0 >= 0xCC }) else { return bytes }
+    var result: [UInt8] = []
+    result.reserveCapacity(bytes.count + bytes.count / 8)
+    var copied = bytes.startIndex
+    while true {
+      // The chunk around `next`: from its last ASCII byte before (inclusive) to the next ASCII byte.
+      var start = next
+      while start > copied, bytes[start] >= 0x80 { start -= 1 }
+      var end = next + 1
+      while end < bytes.endIndex, bytes[end] >= 0x80 { end += 1 }
+      result.append(contentsOf: bytes[copied..<start])
+      result.append(contentsOf: String(decoding: bytes[start..<end], as: UTF8.self)._nfcCodeUnits)
+      copied = end
+      guard let found = bytes[end...].firstIndex(where: { $0 >= 0xCC }) else { break }
+      next = found
+    }
+    result.append(contentsOf: bytes[copied...])
+    return result[...]
   }
 
   // MARK: - Decoding
@@ -165,7 +182,10 @@ public final class Tokenizer: Sendable {
 
   /// Id of a token string (added tokens first, then the BPE vocabulary), as `token_to_id`.
   public func tokenToId(_ token: String) -> Int? {
-    addedTokenIds[token] ?? model.vocab[token]
+    // Dictionary lookup compares strings by canonical equivalence; HF compares exact bytes.
+    if let id = addedTokenIds[token], tokenStrings[id]?.utf8.elementsEqual(token.utf8) == true { return id }
+    guard let id = model.vocab[token], tokenStrings[id]?.utf8.elementsEqual(token.utf8) == true else { return nil }
+    return id
   }
 
   /// Token string of an id (byte-level form for regular tokens, e.g. `Ġthe`), as `id_to_token`.
