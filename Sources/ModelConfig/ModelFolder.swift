@@ -51,10 +51,12 @@ public struct ModelFolder: Sendable {
 
   /// `tokenizer.json`, the fast tokenizer file.
   public var tokenizerFile: URL { directory.appendingPathComponent("tokenizer.json") }
-  /// `model.safetensors.index.json` when the weights are sharded, else `model.safetensors`.
-  public var weightsEntryFile: URL {
+  /// `model.safetensors` when present (transformers looks for it first), else
+  /// `model.safetensors.index.json`; nil when the folder has neither.
+  public var weightsEntryFile: URL? {
+    let single = directory.appendingPathComponent("model.safetensors")
     let index = directory.appendingPathComponent("model.safetensors.index.json")
-    return Self.exists(index) ? index : directory.appendingPathComponent("model.safetensors")
+    return Self.exists(single) ? single : Self.exists(index) ? index : nil
   }
 
   /// Stop tokens for generation: generation_config's `eos_token_id` list, else config.json's.

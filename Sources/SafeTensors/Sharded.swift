@@ -111,18 +111,19 @@ public final class ShardedSafeTensors: @unchecked Sendable {
   private let lock = NSLock()
   private var openShards: [String: SafeTensorsFile] = [:]
 
-  /// Opens the weights in `directory`: `model.safetensors.index.json` when present, otherwise
-  /// `model.safetensors`.
+  /// Opens the weights in `directory`: `model.safetensors` when present, otherwise the shards
+  /// listed by `model.safetensors.index.json` (the order in which transformers looks).
   public init(directory: URL) throws(SafeTensorsError) {
     self.directory = directory
     let indexURL = directory.appendingPathComponent(SafeTensorsIndex.fileName)
     let singleURL = directory.appendingPathComponent("model.safetensors")
-    if FileManager.default.fileExists(atPath: indexURL.path) {
-      index = try SafeTensorsIndex(url: indexURL)
-      single = nil
-    } else if FileManager.default.fileExists(atPath: singleURL.path) {
+    // transformers looks for model.safetensors before the index; so does this.
+    if FileManager.default.fileExists(atPath: singleURL.path) {
       index = nil
       single = try SafeTensorsFile(url: singleURL)
+    } else if FileManager.default.fileExists(atPath: indexURL.path) {
+      index = try SafeTensorsIndex(url: indexURL)
+      single = nil
     } else {
       throw .io(path: "\(indexURL.path) or \(singleURL.path)", operation: "open (neither exists)", errno: ENOENT)
     }
