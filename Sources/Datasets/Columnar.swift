@@ -43,12 +43,12 @@ struct ParquetReader: RecordReader {
 
   func count() throws -> Int { try open().rowCount }
 
-  func forEach(_ filter: IndexFilter, _ body: (Int, RawRecordItem) throws -> Bool) throws {
+  func forEach(_ filter: IndexFilter, _ body: (Int, RawRecordItem) throws -> Bool) throws -> Int {
     let file = try open()
     var base = 0
     for (group, rows) in file.rowGroupRowCounts.enumerated() {
       defer { base += rows }
-      if let end = filter.endIndex, base >= end { return }
+      if let end = filter.endIndex, base >= end { return base }
       guard (base..<(base + rows)).contains(where: filter.wanted) else { continue }
       let decoded: [[String: FormatValue]]
       do { decoded = try file.readRows(rowGroup: group, columns: nil) } catch {
@@ -56,13 +56,14 @@ struct ParquetReader: RecordReader {
       }
       for (offset, row) in decoded.enumerated() {
         let index = base + offset
-        if let end = filter.endIndex, index >= end { return }
+        if let end = filter.endIndex, index >= end { return index }
         guard filter.wanted(index) else { continue }
         let item = RawRecordItem(
           location: RecordLocation(file: url.path, index: index), record: .success(ColumnarRows.rawRecord(row)))
-        guard try body(index, item) else { return }
+        guard try body(index, item) else { return index + 1 }
       }
     }
+    return base
   }
 }
 
@@ -86,21 +87,22 @@ struct ArrowReader: RecordReader {
 
   func count() throws -> Int { try open().rowCount }
 
-  func forEach(_ filter: IndexFilter, _ body: (Int, RawRecordItem) throws -> Bool) throws {
+  func forEach(_ filter: IndexFilter, _ body: (Int, RawRecordItem) throws -> Bool) throws -> Int {
     let file = try open()
     var base = 0
     for (batchIndex, rows) in file.batchRowCounts.enumerated() {
       defer { base += rows }
-      if let end = filter.endIndex, base >= end { return }
+      if let end = filter.endIndex, base >= end { return base }
       guard (base..<(base + rows)).contains(where: filter.wanted) else { continue }
       for (offset, row) in try batch(file, batchIndex).enumerated() {
         let index = base + offset
-        if let end = filter.endIndex, index >= end { return }
+        if let end = filter.endIndex, index >= end { return index }
         guard filter.wanted(index) else { continue }
         let item = RawRecordItem(
           location: RecordLocation(file: url.path, index: index), record: .success(ColumnarRows.rawRecord(row)))
-        guard try body(index, item) else { return }
+        guard try body(index, item) else { return index + 1 }
       }
     }
+    return base
   }
 }

@@ -40,8 +40,10 @@ protocol RecordReader {
   var name: String { get }
   /// Number of records (may need a pass over the file: JSON lines are counted, not loaded).
   func count() throws -> Int
-  /// Calls `body` for each wanted record in order; `body` returns false to stop.
-  func forEach(_ filter: IndexFilter, _ body: (Int, RawRecordItem) throws -> Bool) throws
+  /// Calls `body` for each wanted record in order; `body` returns false to stop. Returns the number
+  /// of records passed over (all of them when the pass was not stopped early).
+  @discardableResult
+  func forEach(_ filter: IndexFilter, _ body: (Int, RawRecordItem) throws -> Bool) throws -> Int
 }
 
 /// Several readers read one after another with global indices (glob patterns, split shards).
@@ -53,26 +55,24 @@ struct ConcatenatedReader: RecordReader {
     try parts.reduce(0) { $0 + (try $1.count()) }
   }
 
-  func forEach(_ filter: IndexFilter, _ body: (Int, RawRecordItem) throws -> Bool) throws {
-    guard parts.count > 1 else {
-      try parts.first?.forEach(filter, body)
-      return
-    }
+  func forEach(_ filter: IndexFilter, _ body: (Int, RawRecordItem) throws -> Bool) throws -> Int {
+    guard parts.count > 1 else { return try parts.first?.forEach(filter, body) ?? 0 }
     var offset = 0
     for part in parts {
-      if let end = filter.endIndex, offset >= end { return }
+      if let end = filter.endIndex, offset >= end { return offset }
       let base = offset
       let local = IndexFilter(
         wanted: { filter.wanted(base + $0) }, endIndex: filter.endIndex.map { max(0, $0 - base) })
       var stopped = false
-      try part.forEach(local) { index, item in
+      let passed = try part.forEach(local) { index, item in
         let keepGoing = try body(base + index, item)
         stopped = !keepGoing
         return keepGoing
       }
-      if stopped { return }
-      offset += try part.count()
+      offset += passed
+      if stopped { return offset }
     }
+    return offset
   }
 }
 
@@ -99,16 +99,18 @@ struct JSONArrayReader: RecordReader {
 
   func count() throws -> Int { try load().count }
 
-  func forEach(_ filter: IndexFilter, _ body: (Int, RawRecordItem) throws -> Bool) throws {
-    for (index, value) in try load().enumerated() {
-      if let end = filter.endIndex, index >= end { return }
+  func forEach(_ filter: IndexFilter, _ body: (Int, RawRecordItem) throws -> Bool) throws -> Int {
+    let records = try load()
+    for (index, value) in records.enumerated() {
+      if let end = filter.endIndex, index >= end { return index }
       guard filter.wanted(index) else { continue }
       let location = RecordLocation(file: url.path, index: index)
       let record: Result<RawRecord, RecordProblem> =
         value.objectValue.map { .success(RawRecord(fields: $0)) }
         ?? .failure(RecordProblem(.notAnObject, field: nil, "record is \(value.jsonString.prefix(60)), not an object"))
-      guard try body(index, RawRecordItem(location: location, record: record)) else { return }
+      guard try body(index, RawRecordItem(location: location, record: record)) else { return index + 1 }
     }
+    return records.count
   }
 }
 
@@ -128,12 +130,12 @@ struct JSONLinesReader: RecordReader {
     return count
   }
 
-  func forEach(_ filter: IndexFilter, _ body: (Int, RawRecordItem) throws -> Bool) throws {
+  func forEach(_ filter: IndexFilter, _ body: (Int, RawRecordItem) throws -> Bool) throws -> Int {
     var index = 0
     try LineStream.forEachLine(url) { lineNumber, line in
       if LineStream.isBlank(line) { return true }
-      defer { index += 1 }
       if let end = filter.endIndex, index >= end { return false }
+      defer { index += 1 }
       guard filter.wanted(index) else { return true }
       let location = RecordLocation(file: url.path, index: index)
       let record: Result<RawRecord, RecordProblem>
@@ -146,6 +148,7 @@ struct JSONLinesReader: RecordReader {
       }
       return try body(index, RawRecordItem(location: location, record: record))
     }
+    return index
   }
 }
 
@@ -154,7 +157,9 @@ enum LineStream {
   static let chunkSize = 1 << 20
 
   /// Calls `body(lineNumber, bytes)` for every line (1-based numbers, no newline, `\r` removed).
-  static func forEachLine(_ url: URL, _ body: (Int, ArraySlice<UInt8>) throws -> Bool) throws {
+  static func forEachLine(
+    _ url: URL, chunkSize: Int = LineStream.chunkSize, _ body: (Int, ArraySlice<UInt8>) throws -> Bool
+  ) throws {
     guard let handle = try? FileHandle(forReadingFrom: url) else { throw DatasetError.fileNotFound(url.path) }
     defer { try? handle.close() }
     var buffer: [UInt8] = []
@@ -164,14 +169,10 @@ enum LineStream {
       let atEnd = chunk.isEmpty
       buffer.append(contentsOf: chunk)
       var start = 0
-      var position = 0
-      while position < buffer.count {
-        if buffer[position] == 0x0A {
-          lineNumber += 1
-          guard try body(lineNumber, trimCR(buffer[start..<position])) else { return }
-          start = position + 1
-        }
-        position += 1
+      while let newline = buffer[start...].firstIndex(of: 0x0A) {
+        lineNumber += 1
+        guard try body(lineNumber, trimCR(buffer[start..<newline])) else { return }
+        start = newline + 1
       }
       if atEnd {
         if start < buffer.count {
