@@ -55,7 +55,7 @@ public struct TokenizerConfig: Sendable, Codable, Equatable {
         if let text = item.stringValue ?? item["content"]?.stringValue { additionalSpecialTokens.append(text) }
       }
     }
-    modelMaxLength = try fields.value("model_max_length")?.doubleValue.map { $0 >= 9.0e15 ? Int.max : Int($0) }
+    modelMaxLength = fields.value("model_max_length")?.doubleValue.map { $0 >= 9.0e15 ? Int.max : Int($0) }
     cleanUpTokenizationSpaces = try fields.bool("clean_up_tokenization_spaces")
     splitSpecialTokens = try fields.bool("split_special_tokens")
     tokenizerClass = try fields.string("tokenizer_class")
