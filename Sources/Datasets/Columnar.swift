@@ -27,6 +27,28 @@ enum ColumnarRows {
       return .object(object)
     }
   }
+
+  /// The pass shared by Parquet row groups and Arrow record batches: chunks without wanted rows
+  /// are not decoded. Returns the records passed over (see `RecordReader.forEach`).
+  static func forEachRow(
+    path: String, chunkRowCounts: [Int], _ filter: IndexFilter, _ body: (Int, RawRecordItem) throws -> Bool,
+    readChunk: (Int) throws -> [[String: FormatValue]]
+  ) throws -> Int {
+    var base = 0
+    for (chunk, rows) in chunkRowCounts.enumerated() {
+      defer { base += rows }
+      if let end = filter.endIndex, base >= end { return base }
+      guard (base..<(base + rows)).contains(where: filter.wanted) else { continue }
+      for (offset, row) in try readChunk(chunk).enumerated() {
+        let index = base + offset
+        if let end = filter.endIndex, index >= end { return index }
+        guard filter.wanted(index) else { continue }
+        let item = RawRecordItem(location: RecordLocation(file: path, index: index), record: .success(rawRecord(row)))
+        guard try body(index, item) else { return index + 1 }
+      }
+    }
+    return base
+  }
 }
 
 /// One Parquet file, read row group by row group (only groups that hold wanted rows are decoded).
@@ -45,25 +67,13 @@ struct ParquetReader: RecordReader {
 
   func forEach(_ filter: IndexFilter, _ body: (Int, RawRecordItem) throws -> Bool) throws -> Int {
     let file = try open()
-    var base = 0
-    for (group, rows) in file.rowGroupRowCounts.enumerated() {
-      defer { base += rows }
-      if let end = filter.endIndex, base >= end { return base }
-      guard (base..<(base + rows)).contains(where: filter.wanted) else { continue }
-      let decoded: [[String: FormatValue]]
-      do { decoded = try file.readRows(rowGroup: group, columns: nil) } catch {
+    return try ColumnarRows.forEachRow(
+      path: url.path, chunkRowCounts: file.rowGroupRowCounts, filter, body
+    ) { group in
+      do { return try file.readRows(rowGroup: group, columns: nil) } catch {
         throw DatasetError.invalidFile(url.path, reason: "row group \(group): \(error)")
       }
-      for (offset, row) in decoded.enumerated() {
-        let index = base + offset
-        if let end = filter.endIndex, index >= end { return index }
-        guard filter.wanted(index) else { continue }
-        let item = RawRecordItem(
-          location: RecordLocation(file: url.path, index: index), record: .success(ColumnarRows.rawRecord(row)))
-        guard try body(index, item) else { return index + 1 }
-      }
     }
-    return base
   }
 }
 
@@ -79,30 +89,16 @@ struct ArrowReader: RecordReader {
     }
   }
 
-  private func batch(_ file: ArrowIPCFile, _ index: Int) throws -> [[String: FormatValue]] {
-    do { return try file.readRows(batch: index, columns: nil) } catch {
-      throw DatasetError.invalidFile(url.path, reason: "record batch \(index): \(error)")
-    }
-  }
-
   func count() throws -> Int { try open().rowCount }
 
   func forEach(_ filter: IndexFilter, _ body: (Int, RawRecordItem) throws -> Bool) throws -> Int {
     let file = try open()
-    var base = 0
-    for (batchIndex, rows) in file.batchRowCounts.enumerated() {
-      defer { base += rows }
-      if let end = filter.endIndex, base >= end { return base }
-      guard (base..<(base + rows)).contains(where: filter.wanted) else { continue }
-      for (offset, row) in try batch(file, batchIndex).enumerated() {
-        let index = base + offset
-        if let end = filter.endIndex, index >= end { return index }
-        guard filter.wanted(index) else { continue }
-        let item = RawRecordItem(
-          location: RecordLocation(file: url.path, index: index), record: .success(ColumnarRows.rawRecord(row)))
-        guard try body(index, item) else { return index + 1 }
+    return try ColumnarRows.forEachRow(
+      path: url.path, chunkRowCounts: file.batchRowCounts, filter, body
+    ) { batch in
+      do { return try file.readRows(batch: batch, columns: nil) } catch {
+        throw DatasetError.invalidFile(url.path, reason: "record batch \(batch): \(error)")
       }
     }
-    return base
   }
 }
