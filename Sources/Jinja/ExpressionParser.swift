@@ -8,7 +8,7 @@ struct TokenStream {
   private let sourceMap: SourceMap
   /// Nesting guard, so a hostile template cannot overflow the stack.
   private var depth = 0
-  private static let maxDepth = 200
+  private static let maxDepth = 100
 
   init(tokens: [Token], statementOffset: Int, sourceMap: SourceMap) {
     self.tokens = tokens

@@ -146,6 +146,9 @@ struct Lexer {
         finishTag(control: control, trimBlock: isBlock)
         return
       }
+      guard tokens.count < Self.maxTokensPerTag else {
+        throw error("more than \(Self.maxTokensPerTag) tokens in one tag", at: start)
+      }
       let token = try lexToken()
       if case .op(let op) = token.kind {
         if op == "(" || op == "[" || op == "{" { depth += 1 }
@@ -231,6 +234,9 @@ struct Lexer {
   }
 
   // MARK: expression tokens
+
+  /// Longer tags are refused: expression trees stay shallow enough to evaluate and free safely.
+  static let maxTokensPerTag = 2000
 
   private static let twoCharOps: Set<String> = ["//", "**", "==", "!=", "<=", ">="]
   private static let oneCharOps: Set<Unicode.Scalar> = [

@@ -6,6 +6,9 @@ struct Parser {
   private let segments: [Segment]
   private var index = 0
   private let sourceMap: SourceMap
+  private var blockDepth = 0
+  /// Deeper block nesting is refused, so parsing and rendering stay well inside the stack.
+  private static let maxBlockDepth = 100
 
   init(segments: [Segment], sourceMap: SourceMap) {
     self.segments = segments
@@ -26,6 +29,11 @@ struct Parser {
 
   /// Parses nodes until a statement whose keyword is in `terminators` (returned) or the end (nil).
   private mutating func parseBody(until terminators: Set<String>) throws(JinjaError) -> ([Node], Terminator?) {
+    blockDepth += 1
+    defer { blockDepth -= 1 }
+    guard blockDepth <= Self.maxBlockDepth else {
+      throw JinjaError(.syntax, "blocks nested deeper than \(Self.maxBlockDepth) levels")
+    }
     var nodes: [Node] = []
     while index < segments.count {
       let segment = segments[index]

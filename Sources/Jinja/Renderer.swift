@@ -8,13 +8,20 @@ final class Renderer {
   private var output = ""
   private var macroDepth = 0
   private static let maxMacroDepth = 64
+  private var evaluationDepth = 0
+  /// Deeper expression trees are refused rather than risking the thread's stack.
+  private static let maxEvaluationDepth = 256
+  private var loopIterations = 0
+  /// Total loop iterations allowed in one render, so a hostile template cannot run for hours.
+  private let maxLoopIterations: Int
   /// Output beyond this many UTF-8 bytes is an error, so a hostile template cannot exhaust memory.
   static let maxOutputBytes = 64 << 20
 
   private enum Flow { case normal, breakLoop, continueLoop }
 
-  init(template: JinjaTemplate, context: [String: JinjaValue]) {
+  init(template: JinjaTemplate, context: [String: JinjaValue], maxLoopIterations: Int) {
     self.template = template
+    self.maxLoopIterations = maxLoopIterations
     self.scopes = [Globals.all.merging(context) { _, user in user }]
   }
 
@@ -126,6 +133,10 @@ final class Renderer {
       return
     }
     for (index, item) in items.enumerated() {
+      loopIterations += 1
+      if loopIterations > maxLoopIterations {
+        throw JinjaError.runtime("more than \(maxLoopIterations) loop iterations")
+      }
       scopes.append(["loop": LoopInfo.value(index: index, items: items)])
       defer { scopes.removeLast() }
       try located(loop.offset) { () throws(JinjaError) in try bindTargets(loop.targets, item) }
@@ -174,6 +185,15 @@ final class Renderer {
   }
 
   func evaluate(_ expr: Expr) throws(JinjaError) -> JinjaValue {
+    evaluationDepth += 1
+    defer { evaluationDepth -= 1 }
+    guard evaluationDepth <= Self.maxEvaluationDepth else {
+      throw JinjaError.runtime("expression nested deeper than \(Self.maxEvaluationDepth) levels")
+    }
+    return try evaluateNode(expr)
+  }
+
+  private func evaluateNode(_ expr: Expr) throws(JinjaError) -> JinjaValue {
     switch expr {
     case .literal(let value): return value
     case .name(let name): return lookup(name)

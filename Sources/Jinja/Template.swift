@@ -25,7 +25,14 @@ public struct JinjaTemplate: Sendable {
   /// Renders with the given variables. The Hugging Face globals (`raise_exception`, `namespace`,
   /// `range`, `dict`, `strftime_now`) are always available; `context` entries override them.
   public func render(_ context: [String: JinjaValue]) throws(JinjaError) -> String {
-    let renderer = Renderer(template: self, context: context)
+    try render(context, maxLoopIterations: Self.defaultMaxLoopIterations)
+  }
+
+  /// Loop iterations allowed per render (all loops together) before rendering fails.
+  public static let defaultMaxLoopIterations = 5_000_000
+
+  func render(_ context: [String: JinjaValue], maxLoopIterations: Int) throws(JinjaError) -> String {
+    let renderer = Renderer(template: self, context: context, maxLoopIterations: maxLoopIterations)
     do {
       return try renderer.renderTemplate()
     } catch {
