@@ -130,10 +130,10 @@ struct Parser {
     try stream.expectEnd()
     let (body, end) = try parseBody(until: ["endfor", "else"])
     var otherwise: [Node] = []
-    if var end, end.keyword == "else" {
+    if let end, end.keyword == "else" {
       try end.stream.expectEnd()
       (otherwise, _) = try parseBody(until: ["endfor"])
-    } else if var end {
+    } else if let end {
       try end.stream.expectEnd()
     }
     return .forLoop(ForLoop(targets: targets, iterable: iterable, filter: filter, body: body,
