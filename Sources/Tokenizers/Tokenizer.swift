@@ -31,6 +31,9 @@ public final class Tokenizer: Sendable {
   let addedTokenIds: [String: Int]
   let cache = WordCache()
 
+  /// Ids are indices into per-id tables, so they must be small and non-negative.
+  static let validIds = 0..<(1 << 24)
+
   /// Reads `tokenizer.json` from a model or tokenizer folder.
   public convenience init(directory: URL) throws {
     let file = directory.appendingPathComponent("tokenizer.json")
@@ -48,13 +51,19 @@ public final class Tokenizer: Sendable {
     let file = try TokenizerFile.decode(tokenizerJSON, source: source)
     try TokenizerPipeline.validate(file, source: source)
     self.source = source
+    if let (token, id) = file.model.vocab.first(where: { !Self.validIds.contains($0.value) }) {
+      throw TokenizerError.invalidField(
+        source: source, field: "model.vocab[\"\(token)\"]", reason: "id \(id) outside \(Self.validIds)")
+    }
     model = try TokenizerPipeline.makeModel(file.model, source: source)
     normalizesNFC = try TokenizerPipeline.usesNFC(file.normalizer, source: source)
 
     let added = (file.addedTokens ?? []).map(\.token)
-    for (index, token) in added.enumerated() where token.id < 0 {
-      throw TokenizerError.invalidField(source: source, field: "added_tokens[\(index)].id", reason: "negative id \(token.id)")
+    for (index, token) in added.enumerated() where !Self.validIds.contains(token.id) {
+      throw TokenizerError.invalidField(
+        source: source, field: "added_tokens[\(index)].id", reason: "id \(token.id) outside \(Self.validIds)")
     }
+
     addedTokens = added.sorted { $0.id < $1.id }
     addedTokenIds = Dictionary(added.map { ($0.content, $0.id) }, uniquingKeysWith: { _, last in last })
     specialTokens = Dictionary(added.filter(\.special).map { ($0.content, $0.id) }, uniquingKeysWith: { first, _ in first })

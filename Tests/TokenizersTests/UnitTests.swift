@@ -235,6 +235,20 @@ import Testing
       json["model"] = model
     }
     #expect(fallback == .unsupported(source: "edited.json", field: "model.byte_fallback", value: "true"))
+    let hugeId = try TestFiles.loadError { json in
+      var added = json["added_tokens"] as? [[String: Any]] ?? []
+      added[0]["id"] = 1 << 40
+      json["added_tokens"] = added
+    }
+    #expect(hugeId?.description.contains("added_tokens[0].id") == true)
+    let negativeVocabId = try TestFiles.loadError { json in
+      var model = json["model"] as? [String: Any] ?? [:]
+      var vocab = model["vocab"] as? [String: Any] ?? [:]
+      vocab["\u{120}the"] = -3
+      model["vocab"] = vocab
+      json["model"] = model
+    }
+    #expect(negativeVocabId?.description.contains("model.vocab") == true)
     let noNormalizer = try TestFiles.editedTokenizer { $0["normalizer"] = NSNull() }
     #expect(noNormalizer.encode("e\u{301}") != TestFiles.tinyTokenizer.encode("e\u{301}"))
   }
