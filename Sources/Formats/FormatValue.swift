@@ -6,7 +6,9 @@ import Foundation
 /// `FLOAT`, `DOUBLE` and half floats are `.double`; UTF-8 annotated byte arrays are `.string`,
 /// other byte arrays (including fixed-length ones) are `.bytes`. Structs are `.record` with the
 /// schema's field order kept; lists and maps are `.list` (a map is a list of `key`/`value` records).
-public indirect enum FormatValue: Sendable, Equatable, CustomStringConvertible {
+/// Not `indirect`: the recursive cases hold arrays, which are already references, so scalars are
+/// stored inline instead of in one heap box each.
+public enum FormatValue: Sendable, Equatable, CustomStringConvertible {
   case null
   case bool(Bool)
   case int(Int64)

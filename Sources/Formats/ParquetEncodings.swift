@@ -146,14 +146,18 @@ struct LeafType: Sendable {
     }
   }
 
-  /// A fixed-width value from its little-endian bytes.
+  /// A fixed-width value from its little-endian bytes (`fixedWidth` of them).
   func value(fixed bytes: ArraySlice<UInt8>) throws -> FormatValue {
-    var reader = ByteReader(Array(bytes))
+    var raw: UInt64 = 0
+    if physical != .int96 && physical != .fixedLenByteArray {
+      guard let width = fixedWidth, bytes.count == width else { throw DecodeFailure.corrupt("short fixed-width value") }
+      for (shift, byte) in bytes.enumerated() { raw |= UInt64(byte) << UInt64(8 * shift) }
+    }
     switch physical {
-    case .int32: return value(int: Int64(try reader.readInt32()))
-    case .int64: return .int(try reader.readInt64())
-    case .float: return .double(Double(Float(bitPattern: UInt32(try reader.readLittleEndian(width: 4)))))
-    case .double: return .double(Double(bitPattern: try reader.readLittleEndian(width: 8)))
+    case .int32: return value(int: Int64(Int32(truncatingIfNeeded: raw)))
+    case .int64: return .int(Int64(bitPattern: raw))
+    case .float: return .double(Double(Float(bitPattern: UInt32(truncatingIfNeeded: raw))))
+    case .double: return .double(Double(bitPattern: raw))
     case .int96, .fixedLenByteArray, .boolean, .byteArray: return try value(bytes: bytes)
     }
   }

@@ -104,14 +104,14 @@ public final class ParquetFile: Sendable {
     let group = metadata.rowGroups[rowGroup]
     var values: [[FormatValue]] = []
     for node in nodes {
-      var leafData: [Int: LeafData] = [:]
-      for leaf in node.leaves {
-        leafData[leaf] = try readChunk(group, rowGroup: rowGroup, leaf: leaf)
-      }
-      var assembler = RecordAssembler(columns: leafData)
+      let leafData = try node.leaves.map { try readChunk(group, rowGroup: rowGroup, leaf: $0) }
       let location = "row group \(rowGroup), column \(node.name)"
       values.append(try withLocation(file: name, location) {
-        try (0..<group.rowCount).map { _ in try assembler.readField(node) }
+        if node.isLeaf && node.repetition != .repeated, let data = leafData.first {
+          return try RecordAssembler.flatColumn(data, maxDefinition: node.definitionLevel)
+        }
+        var assembler = RecordAssembler(firstLeaf: node.leaves.lowerBound, columns: leafData)
+        return try (0..<group.rowCount).map { _ in try assembler.readField(node) }
       })
     }
     return (nodes, values)

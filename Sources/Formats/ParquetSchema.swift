@@ -88,14 +88,42 @@ enum SchemaBuilder {
 /// parquet-format describes levels). Every read consumes at least one entry of every leaf under
 /// the node it reads, so assembly always ends; every index is checked.
 struct RecordAssembler {
-  private var columns: [Int: LeafData]
-  private var entry: [Int: Int]
-  private var valueIndex: [Int: Int]
+  /// Leaves under the assembled column, indexed from `firstLeaf`.
+  private let firstLeaf: Int
+  private let definitions: [[Int]?]
+  private let repetitions: [[Int]?]
+  private let values: [[FormatValue]]
+  private let entryCounts: [Int]
+  private var entry: [Int]
+  private var valueIndex: [Int]
 
-  init(columns: [Int: LeafData]) {
-    self.columns = columns
-    entry = columns.mapValues { _ in 0 }
-    valueIndex = columns.mapValues { _ in 0 }
+  /// `columns` are the decoded leaves `firstLeaf..<firstLeaf + columns.count`.
+  init(firstLeaf: Int, columns: [LeafData]) {
+    self.firstLeaf = firstLeaf
+    definitions = columns.map(\.definitions)
+    repetitions = columns.map(\.repetitions)
+    values = columns.map(\.values)
+    entryCounts = columns.map(\.entryCount)
+    entry = Array(repeating: 0, count: columns.count)
+    valueIndex = Array(repeating: 0, count: columns.count)
+  }
+
+  /// A top-level primitive column without repetition, decoded without walking the tree.
+  static func flatColumn(_ data: LeafData, maxDefinition: Int) throws -> [FormatValue] {
+    guard let definitions = data.definitions else { return data.values }
+    var result: [FormatValue] = []
+    result.reserveCapacity(definitions.count)
+    var next = 0
+    for level in definitions {
+      if level == maxDefinition {
+        guard next < data.values.count else { throw DecodeFailure.corrupt("fewer values than definition levels promise") }
+        result.append(data.values[next])
+        next += 1
+      } else {
+        result.append(.null)
+      }
+    }
+    return result
   }
 
   /// The value of `node` for the current row or parent element.
@@ -140,41 +168,49 @@ struct RecordAssembler {
     return items
   }
 
+  private func slot(_ leaf: Int) throws -> Int {
+    let slot = leaf - firstLeaf
+    guard slot >= 0, slot < entry.count else { throw DecodeFailure.corrupt("leaf column \(leaf) was not read") }
+    return slot
+  }
+
   private func hasEntry(_ leaf: Int) throws -> Bool {
-    guard let data = columns[leaf], let index = entry[leaf] else { throw DecodeFailure.corrupt("leaf \(leaf) not read") }
-    return index < data.entryCount
+    let slot = try self.slot(leaf)
+    return entry[slot] < entryCounts[slot]
   }
 
   private func definition(_ leaf: Int) throws -> Int {
-    guard let data = columns[leaf], let index = entry[leaf], index < data.entryCount else {
-      throw DecodeFailure.corrupt("levels of leaf column \(leaf) end early")
-    }
-    guard let levels = data.definitions else { return Int.max }
+    let slot = try self.slot(leaf)
+    let index = entry[slot]
+    guard index < entryCounts[slot] else { throw DecodeFailure.corrupt("levels of leaf column \(leaf) end early") }
+    guard let levels = definitions[slot] else { return Int.max }
     guard index < levels.count else { throw DecodeFailure.corrupt("definition levels end early") }
     return levels[index]
   }
 
   private func repetition(_ leaf: Int) throws -> Int {
-    guard let data = columns[leaf], let index = entry[leaf] else { throw DecodeFailure.corrupt("leaf \(leaf) not read") }
-    guard let levels = data.repetitions else { return 0 }
-    guard index < levels.count else { throw DecodeFailure.corrupt("repetition levels end early") }
-    return levels[index]
+    let slot = try self.slot(leaf)
+    guard let levels = repetitions[slot] else { return 0 }
+    guard entry[slot] < levels.count else { throw DecodeFailure.corrupt("repetition levels end early") }
+    return levels[entry[slot]]
   }
 
   /// Consumes one entry in every leaf under `node` (an absent node has one entry per leaf).
   private mutating func skipAbsent(_ node: SchemaNode) throws {
     for leaf in node.leaves {
       _ = try definition(leaf)
-      entry[leaf, default: 0] += 1
+      entry[try slot(leaf)] += 1
     }
   }
 
   private mutating func consumeValue(_ leaf: Int) throws -> FormatValue {
-    guard let data = columns[leaf], let index = valueIndex[leaf], index < data.values.count else {
+    let slot = try self.slot(leaf)
+    let index = valueIndex[slot]
+    guard index < values[slot].count else {
       throw DecodeFailure.corrupt("leaf column \(leaf) has fewer values than its levels promise")
     }
-    entry[leaf, default: 0] += 1
-    valueIndex[leaf] = index + 1
-    return data.values[index]
+    entry[slot] += 1
+    valueIndex[slot] = index + 1
+    return values[slot][index]
   }
 }

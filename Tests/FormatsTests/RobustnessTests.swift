@@ -4,7 +4,7 @@ import Testing
 @testable import Formats
 
 /// Corrupt and truncated files must throw a `FormatsError`: never crash, hang or read out of bounds.
-@Suite(.timeLimit(.minutes(1))) struct RobustnessTests {
+@Suite(.timeLimit(.minutes(10))) struct RobustnessTests {
   /// SplitMix64: a seeded generator so every run mutates the same way.
   struct SeededGenerator: RandomNumberGenerator {
     var state: UInt64
