@@ -80,8 +80,10 @@ struct ColumnChunkReader {
   private mutating func readDataPageV1(_ header: PageHeader, _ body: ArraySlice<UInt8>) throws {
     let count = try checkedCount(header.valueCount, limit: ColumnChunkReader.maximumPageEntries, "page value count")
     var reader = ByteReader(try codec.decompress(body, size: header.uncompressedSize))
-    let repetitions = try readLevelsV1(&reader, maximum: leaf.maxRepetition, count: count)
-    let definitions = try readLevelsV1(&reader, maximum: leaf.maxDefinition, count: count)
+    let repetitions = try readLevelsV1(&reader, maximum: leaf.maxRepetition, count: count,
+                                       bitPacked: header.repetitionLevelEncoding == ParquetEncoding.bitPacked.rawValue)
+    let definitions = try readLevelsV1(&reader, maximum: leaf.maxDefinition, count: count,
+                                       bitPacked: header.definitionLevelEncoding == ParquetEncoding.bitPacked.rawValue)
     try appendPage(count: count, definitions: definitions, repetitions: repetitions, encoding: header.encoding, &reader)
   }
 
@@ -105,11 +107,31 @@ struct ColumnChunkReader {
     try appendPage(count: count, definitions: definitions, repetitions: repetitions, encoding: header.encoding, &reader)
   }
 
-  /// v1 levels: a 4-byte length, then the RLE/bit-packed hybrid. Absent when the maximum is 0.
-  private func readLevelsV1(_ reader: inout ByteReader, maximum: Int, count: Int) throws -> [Int]? {
+  /// v1 levels: a 4-byte length, then the RLE/bit-packed hybrid; or, in old files, the deprecated
+  /// BIT_PACKED encoding (no length, values packed most significant bit first). Absent when the
+  /// maximum is 0.
+  private func readLevelsV1(_ reader: inout ByteReader, maximum: Int, count: Int, bitPacked: Bool) throws -> [Int]? {
     guard maximum > 0 else { return nil }
+    if bitPacked { return try ColumnChunkReader.decodeBitPackedLevels(&reader, maximum: maximum, count: count) }
     let length = try checkedCount(try reader.readInt32(), limit: reader.remaining, "level data length")
     return try decodeLevels(try reader.readBytes(length), maximum: maximum, count: count)
+  }
+
+  static func decodeBitPackedLevels(_ reader: inout ByteReader, maximum: Int, count: Int) throws -> [Int] {
+    let width = bitWidth(forMaximum: maximum)
+    let bytes = try reader.readBytes((count * width + 7) / 8)
+    var levels: [Int] = []
+    levels.reserveCapacity(count)
+    for index in 0..<count {
+      var value = 0
+      for bit in (index * width)..<((index + 1) * width) {
+        let byte = bytes[bytes.startIndex + bit / 8]
+        value = value << 1 | Int((byte >> UInt8(7 - bit % 8)) & 1)
+      }
+      guard value <= maximum else { throw DecodeFailure.corrupt("bit-packed level \(value) above \(maximum)") }
+      levels.append(value)
+    }
+    return levels
   }
 
   private func decodeLevels(_ bytes: ArraySlice<UInt8>, maximum: Int, count: Int) throws -> [Int]? {

@@ -60,6 +60,9 @@ struct PageHeader {
   var compressedSize = 0
   var valueCount = 0
   var encoding = 0
+  // Data page v1 only: RLE (3) or the deprecated BIT_PACKED (4).
+  var definitionLevelEncoding = 3
+  var repetitionLevelEncoding = 3
   // Data page v2 only.
   var nullCount = 0
   var rowCount = 0
@@ -227,6 +230,9 @@ extension PageHeader {
       switch field.id {
       case 1: valueCount = try r.readCount(field.type, "num_values")
       case 2: encoding = try r.readCount(field.type, "encoding")
+      // Field 3 is is_sorted (bool) in a dictionary page header, the level encodings in a data page header.
+      case 3 where field.type == .i32: definitionLevelEncoding = try r.readCount(field.type, "definition_level_encoding")
+      case 4 where field.type == .i32: repetitionLevelEncoding = try r.readCount(field.type, "repetition_level_encoding")
       default: try r.skip(field.type)
       }
     }

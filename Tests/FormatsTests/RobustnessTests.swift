@@ -18,6 +18,10 @@ import Testing
   }
 
   static let parquetFiles = Golden.parquetCases.map(\.file)
+  /// FNV-1a of the fixture name: each fixture gets its own mutation sequence.
+  static func nameSeed(_ name: String) -> UInt64 {
+    name.utf8.reduce(0xCBF2_9CE4_8422_2325) { ($0 ^ UInt64($1)) &* 0x100_0000_01B3 }
+  }
   /// Mutations per fixture; FORMATS_FUZZ_CASES raises it for a longer search.
   static let cases = Int(ProcessInfo.processInfo.environment["FORMATS_FUZZ_CASES"] ?? "") ?? 300
   /// FORMATS_FUZZ_SEED changes the mutations.
@@ -79,7 +83,7 @@ import Testing
     let original = try Golden.bytes(name)
     let footerLength = Int(original[original.count - 8]) | Int(original[original.count - 7]) << 8
     let footer = (original.count - 8 - footerLength)..<(original.count - 8)
-    var rng = SeededGenerator(state: UInt64(name.utf8.count) &* 7919 &+ 1 &+ Self.seed)
+    var rng = SeededGenerator(state: Self.nameSeed(name) &+ Self.seed)
     var thrown = 0
     let cases = Self.cases
     for index in 0..<cases {
@@ -94,7 +98,7 @@ import Testing
   @Test(arguments: arrowFiles)
   func arrowMutations(_ name: String) throws {
     let original = try Golden.bytes(name)
-    var rng = SeededGenerator(state: UInt64(name.utf8.count) &* 104_729 &+ 3 &+ Self.seed)
+    var rng = SeededGenerator(state: Self.nameSeed(name) &+ 1 &+ Self.seed)
     var thrown = 0
     let cases = Self.cases
     for _ in 0..<cases {
