@@ -1,0 +1,162 @@
+// `llm_judge`: DLC-Bench-style caption scoring by a judge model behind an OpenAI-compatible
+// /v1/chat/completions endpoint (specs/rewards.md, "Region <-> caption").
+import AsyncHTTPClient
+import Common
+import Foundation
+
+/// One multiple-choice question about the region, each option with a score (DLC-Bench style).
+public struct JudgeQuestion: Sendable, Hashable {
+  public enum Kind: String, Sendable { case recognition, positive, negative }
+  public var question: String
+  public var kind: Kind
+  public var options: [(text: String, score: Double)] { zip(optionTexts, optionScores).map { ($0, $1) } }
+  public var optionTexts: [String]
+  public var optionScores: [Double]
+
+  /// Reads `{"question": "...", "type": "positive", "choices": [["text", 1], ["text", -1], ...]}`
+  /// (choices may also be `{"text": ..., "score": ...}` objects).
+  public init?(json: JSONValue) {
+    guard let question = json["question"]?.stringValue, let choices = json["choices"]?.arrayValue,
+      !choices.isEmpty, choices.count <= 10
+    else { return nil }
+    var texts: [String] = [], scores: [Double] = []
+    for choice in choices {
+      if let pair = choice.arrayValue, pair.count == 2, let text = pair[0].stringValue, let score = pair[1].doubleValue {
+        texts.append(text)
+        scores.append(score)
+      } else if let text = choice["text"]?.stringValue, let score = choice["score"]?.doubleValue {
+        texts.append(text)
+        scores.append(score)
+      } else {
+        return nil
+      }
+    }
+    self.question = question
+    self.kind = Kind(rawValue: json["type"]?.stringValue?.lowercased() ?? "positive") ?? .positive
+    self.optionTexts = texts
+    self.optionScores = scores
+  }
+
+  /// The single-turn judge prompt: rules, the description, the question and lettered options.
+  public func prompt(description: String) -> String {
+    let letters = "ABCDEFGHIJ".map(String.init)
+    let lines = zip(letters, optionTexts).map { "\($0). \($1)" }.joined(separator: "\n")
+    return """
+      You are given a text description of one object in an image. Answer a multiple-choice question \
+      using only that description.
+      Rules:
+      1. Reply with the letter of exactly one option. Give no reasoning and do not repeat the question.
+      2. The description need not match an option word for word: pick the closest option.
+
+      Description:
+      \(description)
+
+      Question:
+      \(question)
+      \(lines)
+      """
+  }
+}
+
+/// `llm_judge`: for each question one request; the chosen options' scores averaged,
+/// `(sum pos + sum neg) / (n_pos + n_neg)`, clamped to <= 0 when a recognition question scores
+/// <= 0, then mapped to 0..1 as `(s + 1) / 2`. A judge that stays down makes the sample nil and is
+/// counted in `failures`.
+public struct LLMJudgeReward: RewardFunction {
+  public let name: String
+  let endpoint: String
+  let model: String
+  let apiKey: String?
+  let timeout: Double
+  let retries: Int
+  let backoff: Double
+  let maxConcurrency: Int
+  /// Judge calls that failed after all retries (reported by the trainer's metrics).
+  public let failures = Counter()
+
+  public final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    public var value: Int { lock.withLock { count } }
+    func increment() { lock.withLock { count += 1 } }
+  }
+
+  init(parameters p: RewardParameters) throws {
+    name = p.reward
+    guard let base = try p.string("url") ?? ProcessInfo.processInfo.environment["VLMRL_JUDGE_URL"] else {
+      throw p.bad("url", "missing: the judge's OpenAI-compatible base URL (e.g. http://127.0.0.1:8000/v1)")
+    }
+    endpoint = base.hasSuffix("/chat/completions") ? base : base.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + "/chat/completions"
+    model = try p.string("model") ?? "judge"
+    let keyVariable = try p.string("api_key_env") ?? "OPENAI_API_KEY"
+    apiKey = try p.string("api_key") ?? ProcessInfo.processInfo.environment[keyVariable]
+    timeout = try p.double("timeout", default: 30)
+    retries = try p.int("retries", default: 2)
+    backoff = try p.double("backoff", default: 0.5)
+    maxConcurrency = try p.int("max_concurrency", default: 8)
+    guard timeout > 0, (0...10).contains(retries), backoff >= 0, maxConcurrency > 0 else {
+      throw p.bad("timeout", "timeout > 0, retries 0...10, backoff >= 0 and max_concurrency > 0 are required")
+    }
+  }
+
+  public func score(_ batch: [RewardSample]) async throws -> [Double?] {
+    // Every (sample, question) request, run with at most `maxConcurrency` in flight.
+    let jobs: [(sample: Int, question: JudgeQuestion)] = batch.enumerated().flatMap { index, sample in
+      (sample.fields["judge_questions"]?.arrayValue ?? []).compactMap(JudgeQuestion.init(json:)).map { (index, $0) }
+    }
+    var answers = [[(JudgeQuestion, Double?)]](repeating: [], count: batch.count)
+    await withTaskGroup(of: (Int, JudgeQuestion, Double?).self) { group in
+      var next = 0
+      func launch() {
+        let job = jobs[next]
+        let description = AnswerParsing.answer(in: batch[job.sample].completion)
+        group.addTask { (job.sample, job.question, await self.ask(job.question, description: description)) }
+        next += 1
+      }
+      while next < min(jobs.count, maxConcurrency) { launch() }
+      for await (sample, question, score) in group {
+        answers[sample].append((question, score))
+        if next < jobs.count { launch() }
+      }
+    }
+    return answers.enumerated().map { index, list in
+      guard !list.isEmpty else { return nil }
+      return Self.combine(list)
+    }
+  }
+
+  /// DLC-Bench mixing; nil when any question could not be asked.
+  static func combine(_ answers: [(JudgeQuestion, Double?)]) -> Double? {
+    var total = 0.0
+    var recognitionFailed = false
+    for (question, score) in answers {
+      guard let score else { return nil }
+      total += score
+      if question.kind == .recognition, score <= 0 { recognitionFailed = true }
+    }
+    var mean = total / Double(answers.count)
+    if recognitionFailed { mean = min(mean, 0) }
+    return (max(-1, min(1, mean)) + 1) / 2
+  }
+
+  /// The chosen option's score; 0 when the reply names no option; nil when the judge is down.
+  func ask(_ question: JudgeQuestion, description: String) async -> Double? {
+    let body = JSONValue.object([
+      "model": .string(model), "temperature": .int(0), "max_tokens": .int(16),
+      "messages": .array([.object(["role": .string("user"), "content": .string(question.prompt(description: description))])]),
+    ])
+    let headers = apiKey.map { ["Authorization": "Bearer \($0)"] } ?? [:]
+    do {
+      let reply = try await JSONPost.send(
+        url: endpoint, body: body, headers: headers, timeout: timeout, retries: retries, backoff: backoff, reward: name)
+      let text = reply["choices"]?.arrayValue?.first?["message"]?["content"]?.stringValue ?? ""
+      guard let index = ChoiceParsing.choiceIndex(in: text, choices: question.optionTexts),
+        index < question.optionScores.count
+      else { return 0 }
+      return question.optionScores[index]
+    } catch {
+      failures.increment()
+      return nil
+    }
+  }
+}
