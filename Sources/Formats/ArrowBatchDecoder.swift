@@ -4,17 +4,23 @@
 struct BatchDecoder {
   private let info: RecordBatchInfo
   private let source: any ByteSource
+  private let dictionaries: [Int64: [RecordBatchInfo]]
+  /// Dictionaries whose values are themselves dictionary-encoded nest; this bounds the nesting.
+  private let depth: Int
   private var nodeIndex: Int
   private var bufferIndex: Int
 
-  init(info: RecordBatchInfo, source: any ByteSource, fields: [ArrowField], column: Int) throws {
+  init(info: RecordBatchInfo, source: any ByteSource, fields: [ArrowField], column: Int,
+       dictionaries: [Int64: [RecordBatchInfo]] = [:], depth: Int = 0) throws {
     self.info = info
     self.source = source
+    self.dictionaries = dictionaries
+    self.depth = depth
     nodeIndex = 0
     bufferIndex = 0
     for field in fields.prefix(column) {
       guard let buffers = field.totalBufferCount else {
-        throw DecodeFailure.unsupported("column \(field.name) (dictionary-encoded or view type) precedes this one")
+        throw DecodeFailure.unsupported("column \(field.name) (a view type) precedes this one")
       }
       nodeIndex += field.nodeCount
       bufferIndex += buffers
@@ -22,10 +28,10 @@ struct BatchDecoder {
   }
 
   mutating func decode(_ field: ArrowField) throws -> [FormatValue] {
-    if field.dictionaryEncoded { throw DecodeFailure.unsupported("dictionary-encoded column \(field.name)") }
     guard nodeIndex < info.nodes.count else { throw DecodeFailure.corrupt("batch has too few field nodes") }
     let node = info.nodes[nodeIndex]
     nodeIndex += 1
+    if let dictionary = field.dictionary { return try decodeDictionaryEncoded(field, dictionary, node) }
     switch field.type {
     case .null:
       return Array(repeating: .null, count: node.length)
@@ -56,6 +62,29 @@ struct BatchDecoder {
       return (0..<node.length).map { row in validity(row) ? .list(Array(values[(row * size)..<((row + 1) * size)])) : .null }
     default:
       return try decodePrimitive(field.type, node)
+    }
+  }
+
+  /// Indices into the dictionary batches (a base and its deltas) in effect for this batch.
+  private mutating func decodeDictionaryEncoded(_ field: ArrowField, _ dictionary: (id: Int64, indexType: ArrowType),
+                                                _ node: (length: Int, nullCount: Int)) throws -> [FormatValue] {
+    guard depth < ArrowSchemaDecoder.maximumDepth else { throw DecodeFailure.corrupt("dictionaries nest too deeply") }
+    let indices = try decodePrimitive(dictionary.indexType, node)
+    guard let batches = dictionaries[dictionary.id], !batches.isEmpty || indices.allSatisfy(\.isNull) else {
+      throw DecodeFailure.corrupt("no dictionary batch with id \(dictionary.id) for column \(field.name)")
+    }
+    var values: [FormatValue] = []
+    for batch in batches {
+      var decoder = try BatchDecoder(info: batch, source: source, fields: [field.valueField], column: 0,
+                                     dictionaries: dictionaries, depth: depth + 1)
+      values += try decoder.decode(field.valueField).prefix(batch.length)
+    }
+    return try indices.map { index in
+      guard case .int(let position) = index else { return .null }
+      guard position >= 0, position < values.count else {
+        throw DecodeFailure.corrupt("dictionary index \(position) outside \(values.count) values")
+      }
+      return values[Int(position)]
     }
   }
 

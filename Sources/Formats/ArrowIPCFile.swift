@@ -4,7 +4,8 @@ import Foundation
 /// `data-*.arrow`) or the file format (`ARROW1` magic and footer). Batches are read one at a time
 /// and only the buffers of the requested columns are read from disk.
 ///
-/// Body compression: Zstandard and LZ4 frames. Dictionary-encoded columns and view types are not
+/// Body compression: Zstandard and LZ4 frames. Dictionary-encoded columns are decoded to their
+/// values (dictionary deltas and, in streams, replacements are followed). View types are not
 /// supported (reading such a column throws); see docs/formats.md.
 public final class ArrowIPCFile: Sendable {
   /// Top-level column names in schema order.
@@ -64,7 +65,8 @@ public final class ArrowIPCFile: Sendable {
       }
       let info = batches[batch]
       result[column] = try withLocation(file: name, "record batch \(batch) at byte \(info.bodyOffset), column \(column)") {
-        var decoder = try BatchDecoder(info: info, source: source, fields: fields, column: index)
+        var decoder = try BatchDecoder(info: info, source: source, fields: fields, column: index,
+                                       dictionaries: info.dictionaries)
         let values = try decoder.decode(fields[index])
         guard values.count >= info.length else { throw DecodeFailure.corrupt("column has \(values.count) of \(info.length) rows") }
         return Array(values.prefix(info.length))
@@ -82,6 +84,8 @@ struct RecordBatchInfo: Sendable {
   var codec: Codec?
   var bodyOffset: Int
   var bodyLength: Int
+  /// For a record batch: the dictionary batches in effect (per id, a base and its deltas).
+  var dictionaries: [Int64: [RecordBatchInfo]] = [:]
 }
 
 // MARK: - Messages
@@ -126,6 +130,7 @@ extension ArrowIPCFile {
     var offset = 0
     var schema: [ArrowField]?
     var batches: [RecordBatchInfo] = []
+    var dictionaries: [Int64: [RecordBatchInfo]] = [:]
     while true {
       location("message at byte \(offset)")
       guard let message = try readMessage(source, at: offset) else { break }
@@ -135,8 +140,11 @@ extension ArrowIPCFile {
         schema = try ArrowSchemaDecoder.fields(header)
       case 3:
         guard schema != nil else { throw DecodeFailure.corrupt("record batch before the schema") }
-        batches.append(try batchInfo(message))
-      default: break  // dictionary batches and tensors: dictionary columns are refused when read
+        var batch = try batchInfo(message, header: message.header)
+        batch.dictionaries = dictionaries
+        batches.append(batch)
+      case 2: try addDictionary(message, to: &dictionaries)
+      default: break  // tensors
       }
       offset = message.bodyOffset + message.bodyLength
     }
@@ -159,20 +167,44 @@ extension ArrowIPCFile {
     // { offset: long, metaDataLength: int (padded to 8), bodyLength: long }.
     guard let schemaTable = try footer.table(1) else { throw DecodeFailure.corrupt("footer without a schema") }
     let schema = try ArrowSchemaDecoder.fields(schemaTable)
+    var dictionaries: [Int64: [RecordBatchInfo]] = [:]
+    for block in try footer.int64Structs(2, fields: 3) {
+      let offset = try checkedCount(block[0], limit: source.size, "dictionary batch offset")
+      location("dictionary batch message at byte \(offset)")
+      guard let message = try readMessage(source, at: offset), message.headerType == 2 else {
+        throw DecodeFailure.corrupt("footer block does not point at a dictionary batch")
+      }
+      try addDictionary(message, to: &dictionaries)
+    }
     let batches = try footer.int64Structs(3, fields: 3).map { block -> RecordBatchInfo in
       let offset = try checkedCount(block[0], limit: source.size, "record batch offset")
       location("record batch message at byte \(offset)")
       guard let message = try readMessage(source, at: offset), message.headerType == 3 else {
         throw DecodeFailure.corrupt("footer block does not point at a record batch")
       }
-      return try batchInfo(message)
+      var batch = try batchInfo(message, header: message.header)
+      batch.dictionaries = dictionaries
+      return batch
     }
     return (schema, batches)
   }
 
+  /// DictionaryBatch: id (0), data (1: a RecordBatch), isDelta (2). A delta extends the
+  /// dictionary with that id; otherwise it replaces it (stream format).
+  static func addDictionary(_ message: Message, to dictionaries: inout [Int64: [RecordBatchInfo]]) throws {
+    guard let header = message.header else { throw DecodeFailure.corrupt("dictionary batch without a header") }
+    let id = try header.integer(0, width: 8)
+    let data = try batchInfo(message, header: try header.table(1))
+    if try header.bool(2) {
+      dictionaries[id, default: []].append(data)
+    } else {
+      dictionaries[id] = [data]
+    }
+  }
+
   /// RecordBatch: length (0), nodes (1), buffers (2), compression (3: codec (0) LZ4_FRAME = 0, ZSTD = 1).
-  static func batchInfo(_ message: Message) throws -> RecordBatchInfo {
-    guard let header = message.header else { throw DecodeFailure.corrupt("record batch without a header") }
+  static func batchInfo(_ message: Message, header: FlatTable?) throws -> RecordBatchInfo {
+    guard let header else { throw DecodeFailure.corrupt("record batch without a header") }
     let rowLimit = message.bodyLength.multipliedReportingOverflow(by: 8).partialValue + maximumEmptyRows
     let length = try checkedCount(try header.integer(0, width: 8), limit: rowLimit, "record batch length")
     let nodes = try header.int64Structs(1, fields: 2).map { node in

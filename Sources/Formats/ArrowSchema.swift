@@ -36,14 +36,21 @@ struct ArrowField: Sendable {
   var name: String
   var type: ArrowType
   var children: [ArrowField]
-  var dictionaryEncoded: Bool
+  /// For a dictionary-encoded field: the dictionary id and the integer type of the indices. The
+  /// field's own type and children then describe the dictionary's values.
+  var dictionary: (id: Int64, indexType: ArrowType)?
 
-  /// Field nodes this field and its descendants take in a record batch (one each, pre-order).
-  var nodeCount: Int { 1 + children.reduce(0) { $0 + $1.nodeCount } }
+  /// The dictionary's values as a plain field.
+  var valueField: ArrowField { ArrowField(name: name, type: type, children: children, dictionary: nil) }
+
+  /// Field nodes this field and its descendants take in a record batch (one each, pre-order); a
+  /// dictionary-encoded field is one node of indices, its values live in dictionary batches.
+  var nodeCount: Int { dictionary != nil ? 1 : 1 + children.reduce(0) { $0 + $1.nodeCount } }
 
   /// Buffers of this field and its descendants; nil when a type's layout is unknown.
   var totalBufferCount: Int? {
-    guard !dictionaryEncoded, var total = type.bufferCount else { return nil }
+    if dictionary != nil { return 2 }  // validity, indices
+    guard var total = type.bufferCount else { return nil }
     for child in children {
       guard let count = child.totalBufferCount else { return nil }
       total += count
@@ -68,7 +75,13 @@ enum ArrowSchemaDecoder {
     let typeTag = try table.integer(2, width: 1, signed: false)
     let type = try arrowType(tag: typeTag, table: try table.table(3))
     let children = try table.tables(5).map { try field($0, depth: depth + 1) }
-    return ArrowField(name: name, type: type, children: children, dictionaryEncoded: try table.table(4) != nil)
+    var dictionary: (Int64, ArrowType)?
+    // DictionaryEncoding: id (0), indexType (1, an Int table; default signed 32-bit).
+    if let encoding = try table.table(4) {
+      let indexType = try encoding.table(1).map { try arrowType(tag: 2, table: $0) } ?? .integer(bytes: 4, signed: true)
+      dictionary = (try encoding.integer(0, width: 8), indexType)
+    }
+    return ArrowField(name: name, type: type, children: children, dictionary: dictionary)
   }
 
   /// The Type union (tags of Schema.fbs).

@@ -73,7 +73,15 @@ struct PageHeader {
 
 // MARK: - Decoding
 
-private let sizeLimit = Int(Int32.max)
+extension ThriftReader {
+  /// An i32 field holding one of `E`'s raw values.
+  mutating func readEnum<E: RawRepresentable>(_ type: WireType, as _: E.Type, _ what: String) throws -> E
+  where E.RawValue == Int {
+    let raw = try readInt(type)
+    guard let value = E(rawValue: Int(truncatingIfNeeded: raw)) else { throw DecodeFailure.corrupt("\(what) is \(raw)") }
+    return value
+  }
+}
 
 extension FileMetadata {
   init(thrift bytes: [UInt8], fileSize: Int) throws {
@@ -96,19 +104,9 @@ extension SchemaElement {
     var element = SchemaElement()
     try r.readStruct { r, field in
       switch field.id {
-      case 1:
-        let raw = try r.readInt(field.type)
-        guard let type = ParquetPhysicalType(rawValue: Int(truncatingIfNeeded: raw)) else {
-          throw DecodeFailure.corrupt("schema element has physical type \(raw)")
-        }
-        element.type = type
+      case 1: element.type = try r.readEnum(field.type, as: ParquetPhysicalType.self, "schema element type")
       case 2: element.typeLength = try r.readCount(field.type, "type_length")
-      case 3:
-        let raw = try r.readInt(field.type)
-        guard let repetition = ParquetRepetition(rawValue: Int(truncatingIfNeeded: raw)) else {
-          throw DecodeFailure.corrupt("schema element has repetition \(raw)")
-        }
-        element.repetition = repetition
+      case 3: element.repetition = try r.readEnum(field.type, as: ParquetRepetition.self, "repetition_type")
       case 4: element.name = try r.readString(field.type)
       case 5: element.childCount = try r.readCount(field.type, "num_children")
       case 6: element.annotation = SchemaElement.annotation(convertedType: try r.readInt(field.type))
@@ -186,12 +184,7 @@ extension ColumnChunkMetadata {
   private mutating func readColumnMetadata(_ r: inout ThriftReader, _ fileSize: Int) throws {
     try r.readStruct { r, field in
       switch field.id {
-      case 1:
-        let raw = try r.readInt(field.type)
-        guard let physical = ParquetPhysicalType(rawValue: Int(truncatingIfNeeded: raw)) else {
-          throw DecodeFailure.corrupt("column chunk has physical type \(raw)")
-        }
-        type = physical
+      case 1: type = try r.readEnum(field.type, as: ParquetPhysicalType.self, "column chunk type")
       case 3: try r.readList(field.type) { r, element in path.append(try r.readString(element)) }
       case 4: codec = try r.readCount(field.type, "codec")
       case 5: valueCount = try checkedCount(try r.readInt(field.type), limit: Int(Int64.max), "num_values")

@@ -5,7 +5,7 @@ import Testing
 
 @Suite struct ArrowGoldenTests {
   @Test func fixturesAreListed() {
-    #expect(Golden.arrowCases.count == 6)
+    #expect(Golden.arrowCases.count == 8)
   }
 
   @Test(arguments: Golden.arrowCases)
@@ -66,6 +66,15 @@ import Testing
     #expect(rows[3]["ll"] == .list([.int(2), .int(3)]))
     #expect(rows[2]["u64"] == .int(Int64.max))
     #expect(rows[0]["ls"] == .string("α"))
+  }
+
+  /// The second batch indexes a value that only its dictionary delta adds; the third batch's
+  /// dictionary replaces the first.
+  @Test func dictionaryDeltaAndReplacement() throws {
+    let file = try ArrowIPCFile(url: Golden.url("dictionary_stream.arrow"))
+    #expect(try file.readColumns(batch: 0, columns: ["word"])["word"] == [.string("cat"), .string("dog"), .null, .string("cat")])
+    #expect(try file.readColumns(batch: 1, columns: ["word"])["word"] == [.string("bird"), .string("bird"), .string("dog")])
+    #expect(try file.readColumns(batch: 2, columns: ["word", "n"]) == ["word": [.string("zebra"), .null], "n": [.int(0), .int(1)]])
   }
 
   @Test func halfFloatConversion() {

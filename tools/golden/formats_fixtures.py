@@ -121,11 +121,50 @@ def arrow_extra_table():
     })
 
 
+def dictionary_batches():
+    """Dictionary-encoded columns whose dictionary grows (a delta) and is then replaced."""
+    def batch(words, codes):
+        return pa.record_batch({
+            "word": pa.DictionaryArray.from_arrays(pa.array(codes, pa.int8()), pa.array(words)),
+            "n": pa.array(range(len(codes)), pa.int64()),
+        })
+    return [
+        batch(["cat", "dog"], [0, 1, None, 0]),
+        batch(["cat", "dog", "bird"], [2, 2, 1]),
+        batch(["zebra"], [0, None]),
+    ]
+
+
+def write_dictionary_arrow():
+    """A stream with a dictionary delta and a replacement; a file with one unified dictionary."""
+    batches = dictionary_batches()
+    cases = []
+    stream = os.path.join(OUT, "dictionary_stream.arrow")
+    with pa.OSFile(stream, "wb") as sink:
+        with ipc.new_stream(sink, batches[0].schema, options=ipc.IpcWriteOptions(emit_dictionary_deltas=True)) as writer:
+            for b in batches:
+                writer.write_batch(b)
+    file_path = os.path.join(OUT, "dictionary_file.arrow")
+    unified = pa.Table.from_batches(batches).unify_dictionaries().combine_chunks().to_batches(max_chunksize=4)
+    with pa.OSFile(file_path, "wb") as sink:
+        with ipc.new_file(sink, unified[0].schema) as writer:
+            for b in unified:
+                writer.write_batch(b)
+    table = pa.Table.from_batches(batches)
+    for name, rows in (("dictionary_stream.arrow", [b.num_rows for b in batches]),
+                       ("dictionary_file.arrow", [b.num_rows for b in unified])):
+        cases.append({"file": name, "batches": len(rows), "batchRows": rows, "columns": table.column_names,
+                      "rows": expected_rows(table)})
+    return cases
+
+
 # MARK: - expected values
 
 def tagged(value, dtype):
     if value is None:
         return None
+    if pa.types.is_dictionary(dtype):
+        return tagged(value, dtype.value_type)
     if pa.types.is_struct(dtype):
         return ["record", [[f.name, tagged(value.get(f.name), f.type)] for f in dtype]]
     if pa.types.is_map(dtype):
@@ -236,7 +275,7 @@ def main():
         write_arrow("nested_file_lz4.arrow", nested_table(), True, "lz4", 7),
         write_arrow("extra_stream.arrow", arrow_extra_table(), False, None, 2),
         write_arrow("hf_data-00000-of-00001.arrow", hf_table(), False, None, 4),
-    ]
+    ] + write_dictionary_arrow()
     with open(os.path.join(OUT, "expected.json"), "w") as out:
         json.dump({"pyarrow": pa.__version__, "parquet": parquet, "arrow": arrow}, out, sort_keys=True)
         out.write("\n")
