@@ -41,6 +41,7 @@ public enum FormatValue: Sendable, Equatable, CustomStringConvertible {
     return fields.first { $0.0 == name }?.1
   }
 
+  // Payload accessors: the value when the case matches, nil (false for `isNull`) otherwise.
   public var isNull: Bool { if case .null = self { return true } else { return false } }
   public var stringValue: String? { if case .string(let s) = self { return s } else { return nil } }
   public var bytesValue: [UInt8]? { if case .bytes(let b) = self { return b } else { return nil } }

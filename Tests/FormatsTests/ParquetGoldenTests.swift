@@ -41,6 +41,20 @@ import Testing
     }
   }
 
+  /// Row groups read at the same time from several tasks decode as they do one by one.
+  @Test func concurrentRowGroupReads() async throws {
+    let file = try ParquetFile(url: Golden.url("nested_snappy_v1.parquet"))
+    let sequential = try (0..<file.rowGroupCount).map { try file.readRows(rowGroup: $0, columns: nil) }
+    let concurrent = try await withThrowingTaskGroup(of: (Int, [[String: FormatValue]]).self) { group in
+      for index in 0..<(file.rowGroupCount * 4) {
+        group.addTask { (index % file.rowGroupCount, try file.readRows(rowGroup: index % file.rowGroupCount, columns: nil)) }
+      }
+      return try await group.reduce(into: []) { $0.append($1) }
+    }
+    #expect(concurrent.count == file.rowGroupCount * 4)
+    for (index, rows) in concurrent { #expect(rows == sequential[index]) }
+  }
+
   @Test func unknownColumnAndRowGroupAreNamed() throws {
     let file = try ParquetFile(url: Golden.url("hf_snappy.parquet"))
     #expect(throws: FormatsError.unknownColumn(file: Golden.url("hf_snappy.parquet").path, column: "answer",
