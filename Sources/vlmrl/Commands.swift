@@ -1,0 +1,87 @@
+import ArgumentParser
+import Common
+import Datasets
+import Foundation
+import Rewards
+import Tokenizers
+
+/// `vlmrl tokenize`: encode text to ids, or decode ids, with a model folder's tokenizer.
+struct Tokenize: ParsableCommand {
+  static let configuration = CommandConfiguration(abstract: "Encode text to token ids (or decode ids with --decode).")
+  @Option(help: "Folder with tokenizer.json (a model folder).") var tokenizer: String
+  @Flag(help: "Decode: the input is a list of ids (\"1, 2, 3\" or \"[1,2,3]\").") var decode = false
+  @Argument(help: "Text to encode, or ids to decode.") var input: String
+
+  func run() throws {
+    print(try TokenizeCommand.run(tokenizerDirectory: URL(fileURLWithPath: tokenizer), input: input, decode: decode))
+  }
+}
+
+/// `vlmrl reward`: score records that carry a `completion` with the configured rewards.
+struct RewardCommandCLI: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "reward", abstract: "Score completions in a JSON-lines file with reward functions (debug a reward setup).")
+  @Option(help: "Comma-separated reward names (registry names or aliases).") var funcs: String
+  @Option(help: "JSON-lines file; each record has `completion` plus the record's fields.") var data: String
+  @Option(help: "Comma-separated weights, one per function (default 1 each).") var weights: String?
+  @Option(help: "Reward parameters as a JSON object, e.g. '{\"box_frame\": \"original\"}'.") var params: String?
+  @Flag(help: "Print JSON lines.") var json = false
+
+  func run() async throws {
+    let names = funcs.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+    let weightValues = try weights.map { text in
+      try text.split(separator: ",").map { item -> Double in
+        guard let value = Double(item.trimmingCharacters(in: .whitespaces)) else {
+          throw ValidationError("--weights: '\(item)' is not a number")
+        }
+        return value
+      }
+    }
+    var parameters: [String: JSONValue] = [:]
+    if let params {
+      guard let object = try JSONValue.parse(params).objectValue else { throw ValidationError("--params must be a JSON object") }
+      parameters = object
+    }
+    let lines = try await RewardCommand.run(funcs: names, weights: weightValues, parameters: parameters,
+                                            dataFile: URL(fileURLWithPath: data), json: json)
+    lines.forEach { print($0) }
+  }
+}
+
+/// `vlmrl data`: inspect, convert and prepare datasets.
+struct DataCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "data", abstract: "Inspect, convert and prepare datasets.",
+    subcommands: [Inspect.self, Convert.self, PrepareAOKVQA.self])
+
+  struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Kinds, counts, fields, sample prompts and bad records of a dataset.")
+    @Argument(help: "A data file, folder, glob or dataset YAML.") var path: String
+    @Option(help: "How many rendered prompts to show.") var prompts = 3
+    func run() throws { try DataTools.inspect(path: path, prompts: prompts).forEach { print($0) } }
+  }
+
+  struct Convert: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Convert a dataset to JSON lines, extracting embedded images.")
+    @Argument(help: "Input data path.") var input: String
+    @Argument(help: "Output .jsonl file.") var output: String
+    func run() throws {
+      let result = try DataTools.convert(input: input, output: URL(fileURLWithPath: output))
+      print("wrote \(result.records) records to \(result.output.path); \(result.imagesExtracted) images in \(result.imageFolder.path)")
+    }
+  }
+
+  struct PrepareAOKVQA: ParsableCommand {
+    static let configuration = CommandConfiguration(
+      commandName: "prepare-aokvqa", abstract: "Prepare A-OKVQA for training (choices + label_idx), as the seed's script.")
+    @Option(name: .customLong("input"), help: "A-OKVQA folder or files (JSON or Parquet); repeatable.") var inputs: [String]
+    @Option(help: "Output folder.") var out: String
+    @Option(help: "File of question ids to keep (one per line).") var questionIds: String?
+    @Option(help: "Keep at most this many records per split.") var subsetSize: Int?
+    func run() throws {
+      try DataTools.prepareAOKVQA(inputs: inputs, outDirectory: URL(fileURLWithPath: out),
+                                  questionIDs: questionIds.map { URL(fileURLWithPath: $0) }, subsetSize: subsetSize)
+        .forEach { print($0) }
+    }
+  }
+}

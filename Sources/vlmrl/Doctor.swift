@@ -1,0 +1,160 @@
+import ArgumentParser
+import Foundation
+import NN
+import Torch
+
+/// `vlmrl doctor`: what this machine offers and whether the kernels vlmrl relies on work here.
+struct Doctor: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Check libtorch, CUDA and the kernels vlmrl uses; print a bf16 matmul throughput figure.")
+
+  @Option(help: "Matrix size for the throughput figure (n x n x n).")
+  var matmulSize: Int?
+
+  @Flag(help: "Skip the throughput measurement.")
+  var noBenchmark = false
+
+  func run() throws {
+    print("vlmrl doctor")
+    print("  libtorch        \(Torch.version)")
+    print("  CPU threads     \(Torch.threads)")
+    let cuda = Torch.cudaAvailable
+    print("  CUDA available  \(cuda ? "yes" : "no")\(cuda ? "" : " (\(Torch.loadCUDAError() ?? "no CUDA device"))")")
+    var devices: [Device] = [.cpu]
+    if cuda {
+      if let reason = CUDA.unavailableReason {
+        print("  CUDA shim       not loadable: \(reason)")
+        throw ExitCode(1)
+      }
+      for index in 0..<Torch.cudaDeviceCount {
+        let memory = CUDA.memoryInfo(index)
+        let cap = CUDA.capability(index)
+        print("  cuda:\(index)          \(CUDA.deviceName(index)), sm_\(cap.major)\(cap.minor), "
+          + String(format: "%.1f GiB total, %.1f GiB free", Double(memory.total) / 1_073_741_824, Double(memory.free) / 1_073_741_824))
+      }
+      devices.append(.cuda(0))
+    }
+    var checks = DoctorChecks()
+    for device in devices { checks.run(on: device) }
+    if !noBenchmark { checks.throughput(device: devices.last!, size: matmulSize) }
+    if cuda {
+      let stats = CUDA.memoryStats(0)
+      print(String(format: "  memory          allocated %.1f MiB, peak %.1f MiB, reserved %.1f MiB",
+                   Double(stats.allocated) / 1_048_576, Double(stats.peakAllocated) / 1_048_576, Double(stats.reserved) / 1_048_576))
+    }
+    print(checks.failures == 0 ? "all checks passed" : "\(checks.failures) check(s) FAILED")
+    if checks.failures > 0 { throw ExitCode(1) }
+  }
+}
+
+/// The self-checks. Each compares a kernel with an independent computation (float64 on the CPU).
+struct DoctorChecks {
+  var failures = 0
+
+  mutating func report(_ name: String, _ device: Device, error: Double, tolerance: Double) {
+    let ok = error.isFinite && error <= tolerance
+    if !ok { failures += 1 }
+    print(String(format: "  %@ %-34@ max error %.2e (tolerance %.0e)", ok ? "ok  " : "FAIL", "\(name) [\(device)]", error, tolerance))
+  }
+
+  mutating func run(on device: Device) {
+    let generator = Generator(seed: 1234)
+    let dtype: DType = device.isCUDA ? .float32 : .float64
+    let tolerance = device.isCUDA ? 2e-3 : 1e-9  // CUDA float32 matmuls may use TF32
+
+    // matmul against a float64 CPU reference.
+    let a = Tensor.randn([64, 96], dtype: .float64, generator: generator)
+    let b = Tensor.randn([96, 48], dtype: .float64, generator: generator)
+    let reference = F.matmul(a, b)
+    let product = F.matmul(a.to(dtype, device: device), b.to(dtype, device: device)).to(.float64, device: .cpu)
+    report("matmul", device, error: product.maxAbsDifference(reference) / 10, tolerance: tolerance)
+
+    // SDPA (causal, GQA) against softmax(q k^T / sqrt(d)) v written out.
+    let q = Tensor.randn([2, 4, 16, 32], dtype: .float64, generator: generator)
+    let k = Tensor.randn([2, 2, 16, 32], dtype: .float64, generator: generator)
+    let v = Tensor.randn([2, 2, 16, 32], dtype: .float64, generator: generator)
+    let attention = attentionReference(q, k, v)
+    let sdpa = F.scaledDotProductAttention(q.to(dtype, device: device), k.to(dtype, device: device), v.to(dtype, device: device),
+                                           isCausal: true, enableGQA: true).to(.float64, device: .cpu)
+    report("sdpa causal gqa", device, error: sdpa.maxAbsDifference(attention), tolerance: tolerance)
+
+    // rms_norm against its formula.
+    let x = Tensor.randn([8, 64], dtype: .float64, generator: generator)
+    let w = Tensor.randn([64], dtype: .float64, generator: generator)
+    let rmsReference = x / (x.square().mean(dim: -1, keepDim: true) + 1e-6).sqrt() * w
+    let rms = F.rmsNorm(x.to(dtype, device: device), shape: [64], weight: w.to(dtype, device: device), eps: 1e-6)
+    report("rms_norm", device, error: rms.to(.float64, device: .cpu).maxAbsDifference(rmsReference), tolerance: tolerance)
+
+    // AdamW step against the closed form of a first step: p*(1-lr*wd) - lr*sign(g) (|g| >> eps).
+    let p0 = Tensor.randn([256], dtype: .float64, generator: generator)
+    let g = Tensor.randn([256], dtype: .float64, generator: generator)
+    let parameter = Parameter(p0.to(dtype, device: device))
+    parameter.grad = g.to(dtype, device: device)
+    AdamW([parameter], .init(learningRate: 0.01, weightDecay: 0.1)).step()
+    let adamReference = p0 * (1 - 0.01 * 0.1) - g / (g.abs() + 1e-8) * 0.01
+    report("fused adamw step", device, error: parameter.value.to(.float64, device: .cpu).maxAbsDifference(adamReference),
+           tolerance: device.isCUDA ? 1e-6 : 1e-12)
+
+    if device.isCUDA { runCUDAOnly(device, generator) }
+  }
+
+  func attentionReference(_ q: Tensor, _ k: Tensor, _ v: Tensor) -> Tensor {
+    let groups = q.size(1) / k.size(1)
+    let kk = k.repeatInterleave(groups, dim: 1), vv = v.repeatInterleave(groups, dim: 1)
+    let length = q.size(2)
+    let scores = F.matmul(q, kk.mT) / Double(q.size(-1)).squareRoot()
+    let future = Tensor.ones([length, length], dtype: .bool).triu(1)
+    return F.matmul(scores.maskedFill(future, -Double.infinity).softmax(dim: -1), vv)
+  }
+
+  mutating func runCUDAOnly(_ device: Device, _ generator: Generator) {
+    // Varlen flash attention over two packed sequences vs per-sequence SDPA (bf16).
+    let lengths = [37, 91]
+    let total = lengths.reduce(0, +)
+    let q = Tensor.randn([total, 4, 64], dtype: .float64, generator: generator)
+    let k = Tensor.randn([total, 2, 64], dtype: .float64, generator: generator)
+    let v = Tensor.randn([total, 2, 64], dtype: .float64, generator: generator)
+    let cu = Tensor([0, lengths[0], total].map(Int32.init)).to(device)
+    let flash = F.flashAttentionVarlen(q.to(.bfloat16, device: device), k.to(.bfloat16, device: device), v.to(.bfloat16, device: device),
+                                       cuSeqlensQ: cu, cuSeqlensK: cu, maxSeqlenQ: 91, maxSeqlenK: 91, isCausal: true)
+      .to(.float64, device: .cpu)
+    var starts = 0
+    var error = 0.0
+    for length in lengths {
+      func part(_ t: Tensor) -> Tensor { t.narrow(0, start: starts, length: length).transpose(0, 1).unsqueeze(0) }
+      let reference = attentionReference(part(q), part(k), part(v))[0].transpose(0, 1)
+      error = Swift.max(error, flash.narrow(0, start: starts, length: length).maxAbsDifference(reference))
+      starts += length
+    }
+    report("flash attention varlen (bf16)", device, error: error, tolerance: 5e-2)
+
+    // CUDA graph: capture y = x W, change x in place, replay, compare.
+    let x = Tensor.randn([128, 256], device: device, generator: Generator(seed: 5, device: device))
+    let weight = Tensor.randn([256, 256], device: device, generator: Generator(seed: 6, device: device))
+    let output = Tensor.zeros([128, 256], device: device)
+    output.copy_(F.matmul(x, weight))  // warm-up outside capture
+    CUDA.synchronize()
+    let graph = CUDA.Graph { output.copy_(F.matmul(x, weight)) }
+    x.copy_(Tensor.randn([128, 256], device: device, generator: Generator(seed: 7, device: device)))
+    graph.replay()
+    CUDA.synchronize()
+    report("cuda graph capture/replay", device, error: output.maxAbsDifference(F.matmul(x, weight)), tolerance: 1e-3)
+  }
+
+  mutating func throughput(device: Device, size: Int?) {
+    let n = size ?? (device.isCUDA ? 8192 : 1024)
+    let dtype: DType = device.isCUDA ? .bfloat16 : .float32
+    let a = Tensor.randn([n, n], dtype: dtype, device: device)
+    let b = Tensor.randn([n, n], dtype: dtype, device: device)
+    let iterations = device.isCUDA ? 50 : 3
+    for _ in 0..<3 { _ = F.matmul(a, b) }
+    if device.isCUDA { CUDA.synchronize() }
+    let start = DispatchTime.now().uptimeNanoseconds
+    for _ in 0..<iterations { _ = F.matmul(a, b) }
+    if device.isCUDA { CUDA.synchronize() }
+    let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    let flops = 2 * Double(n) * Double(n) * Double(n) * Double(iterations) / seconds
+    print(String(format: "  %@ matmul %dx%dx%d: %.1f TFLOP/s (%.3f ms each)", dtype.description, n, n, n, flops / 1e12,
+                 seconds / Double(iterations) * 1000))
+  }
+}
