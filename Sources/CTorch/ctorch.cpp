@@ -131,6 +131,8 @@ const char *vt_version(void) { return TORCH_VERSION; }
 int vt_load_cuda(void) {
   VT_TRY(0, {
     static int loaded = -1;
+    static std::string load_error;
+    if (loaded == 0) set_error(load_error.c_str());
     if (loaded >= 0) return loaded;
     // Find libtorch_cuda.so next to the libtorch_cpu.so we are linked against, then by name.
     Dl_info info;
@@ -151,7 +153,8 @@ int vt_load_cuda(void) {
       errors += (e ? e : c) + std::string("; ");
     }
     loaded = 0;
-    set_error(("libtorch_cuda.so could not be loaded: " + errors).c_str());
+    load_error = "libtorch_cuda.so could not be loaded: " + errors;
+    set_error(load_error.c_str());
     return 0;
   })
 }

@@ -19,7 +19,8 @@ struct Doctor: ParsableCommand {
     print("  libtorch        \(Torch.version)")
     print("  CPU threads     \(Torch.threads)")
     let cuda = Torch.cudaAvailable
-    print("  CUDA available  \(cuda ? "yes" : "no")\(cuda ? "" : " (\(Torch.loadCUDAError() ?? "no CUDA device"))")")
+    let why = cuda ? "" : " (" + (Torch.loadCUDAError() ?? "libtorch_cuda loaded, no CUDA device") + ")"
+    print("  CUDA available  \(cuda ? "yes" : "no")\(why)")
     var devices: [Device] = [.cpu]
     if cuda {
       if let reason = CUDA.unavailableReason {
@@ -88,7 +89,7 @@ struct DoctorChecks {
     // AdamW step against the closed form of a first step: p*(1-lr*wd) - lr*sign(g) (|g| >> eps).
     let p0 = Tensor.randn([256], dtype: .float64, generator: generator)
     let g = Tensor.randn([256], dtype: .float64, generator: generator)
-    let parameter = Parameter(p0.to(dtype, device: device))
+    let parameter = Parameter(p0.to(dtype, device: device, copy: true))
     parameter.grad = g.to(dtype, device: device)
     AdamW([parameter], .init(learningRate: 0.01, weightDecay: 0.1)).step()
     let adamReference = p0 * (1 - 0.01 * 0.1) - g / (g.abs() + 1e-8) * 0.01
