@@ -163,17 +163,19 @@ struct BatchDecoder {
     case .integer(let width, _), .floatingPoint(let width), .fixedBinary(let width):
       let data = try nextBuffer()
       guard width > 0, data.count / width >= count else { throw DecodeFailure.corrupt("data buffer too short") }
-      return try (0..<count).map { row in
-        validity(row) ? try BatchDecoder.fixedValue(type, data[(row * width)..<((row + 1) * width)]) : .null
+      return (0..<count).map { row in
+        validity(row) ? BatchDecoder.fixedValue(type, data[(row * width)..<((row + 1) * width)]) : .null
       }
     default:
       throw DecodeFailure.unsupported("type \(type)")
     }
   }
 
-  private static func fixedValue(_ type: ArrowType, _ bytes: ArraySlice<UInt8>) throws -> FormatValue {
-    var reader = ByteReader(Array(bytes))
-    let raw = try reader.readLittleEndian(width: bytes.count)
+  private static func fixedValue(_ type: ArrowType, _ bytes: ArraySlice<UInt8>) -> FormatValue {
+    var raw: UInt64 = 0
+    if bytes.count <= 8 {
+      for (shift, byte) in bytes.enumerated() { raw |= UInt64(byte) << UInt64(8 * shift) }
+    }
     switch type {
     case .integer(let width, let signed):
       guard signed, width < 8 else { return .int(Int64(bitPattern: raw)) }
@@ -183,18 +185,6 @@ struct BatchDecoder {
     case .floatingPoint(4): return .double(Double(Float(bitPattern: UInt32(truncatingIfNeeded: raw))))
     case .floatingPoint: return .double(Double(bitPattern: raw))
     default: return .bytes(Array(bytes))
-    }
-  }
-
-  /// IEEE 754 binary16 to Double (exact: every half value is a double).
-  static func halfToDouble(_ bits: UInt16) -> Double {
-    let sign: Double = bits & 0x8000 != 0 ? -1 : 1
-    let exponent = Int((bits >> 10) & 0x1F)
-    let fraction = Double(bits & 0x3FF)
-    switch exponent {
-    case 0: return sign * fraction * 0x1p-24
-    case 31: return fraction == 0 ? sign * .infinity : .nan
-    default: return sign * (1 + fraction / 1024) * Double(sign: .plus, exponent: exponent - 15, significand: 1)
     }
   }
 }

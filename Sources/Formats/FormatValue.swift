@@ -94,6 +94,18 @@ public enum FormatsError: Error, CustomStringConvertible, Equatable {
   }
 }
 
+/// IEEE 754 binary16 to Double (exact: every half value is a double).
+func halfToDouble(_ bits: UInt16) -> Double {
+  let sign: Double = bits & 0x8000 != 0 ? -1 : 1
+  let exponent = Int((bits >> 10) & 0x1F)
+  let fraction = Double(bits & 0x3FF)
+  switch exponent {
+  case 0: return sign * fraction * 0x1p-24
+  case 31: return fraction == 0 ? sign * .infinity : .nan
+  default: return sign * (1 + fraction / 1024) * Double(sign: .plus, exponent: exponent - 15, significand: 1)
+  }
+}
+
 /// A failure inside a decoder, before the file and location are known; the file-level readers wrap
 /// it into `FormatsError` with the column, row group / batch and page it happened in.
 struct DecodeFailure: Error {

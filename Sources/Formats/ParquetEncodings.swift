@@ -128,6 +128,9 @@ struct LeafType: Sendable {
   }
 
   func value(bytes: ArraySlice<UInt8>) throws -> FormatValue {
+    if annotation == .float16 && bytes.count == 2 {
+      return .double(halfToDouble(UInt16(bytes[bytes.startIndex]) | UInt16(bytes[bytes.startIndex + 1]) << 8))
+    }
     guard annotation == .string else { return .bytes(Array(bytes)) }
     guard let text = String(validating: bytes, as: UTF8.self) else {
       throw DecodeFailure.corrupt("string value is not valid UTF-8")

@@ -10,7 +10,7 @@ enum ParquetRepetition: Int, Sendable {
 
 /// The logical annotations that change how values are assembled or shown.
 enum ParquetAnnotation: Sendable, Equatable {
-  case none, string, list, map, unsignedInteger
+  case none, string, list, map, unsignedInteger, float16
 }
 
 struct SchemaElement: Sendable {
@@ -130,7 +130,7 @@ extension SchemaElement {
     }
   }
 
-  /// LogicalType union: STRING = 1, MAP = 2, LIST = 3, ENUM = 4, INTEGER = 10, JSON = 12.
+  /// LogicalType union: STRING = 1, MAP = 2, LIST = 3, ENUM = 4, INTEGER = 10, JSON = 12, FLOAT16 = 15.
   static func annotation(logicalType r: inout ThriftReader, _ type: ThriftReader.WireType) throws -> ParquetAnnotation {
     guard type == .structure else { throw DecodeFailure.corrupt("logicalType is not a struct") }
     var annotation = ParquetAnnotation.none
@@ -139,6 +139,7 @@ extension SchemaElement {
       case 1, 4, 12: annotation = .string; try r.skip(field.type)
       case 2: annotation = .map; try r.skip(field.type)
       case 3: annotation = .list; try r.skip(field.type)
+      case 15: annotation = .float16; try r.skip(field.type)
       case 10:
         var signed = true
         try r.readStruct { r, inner in

@@ -78,11 +78,11 @@ import Testing
   }
 
   @Test func halfFloatConversion() {
-    #expect(BatchDecoder.halfToDouble(0x3C00) == 1)
-    #expect(BatchDecoder.halfToDouble(0xC000) == -2)
-    #expect(BatchDecoder.halfToDouble(0x0001) == 0x1p-24)
-    #expect(BatchDecoder.halfToDouble(0x7C00) == .infinity)
-    #expect(BatchDecoder.halfToDouble(0x7E00).isNaN)
+    #expect(halfToDouble(0x3C00) == 1)
+    #expect(halfToDouble(0xC000) == -2)
+    #expect(halfToDouble(0x0001) == 0x1p-24)
+    #expect(halfToDouble(0x7C00) == .infinity)
+    #expect(halfToDouble(0x7E00).isNaN)
   }
 
   @Test func outOfRangeBatchAndUnknownColumn() throws {

@@ -6,7 +6,7 @@ import Testing
 @Suite struct ParquetGoldenTests {
   @Test func fixturesAreListed() {
     // Guards the parametrized tests below against an empty expected.json.
-    #expect(Golden.parquetCases.count >= 11)
+    #expect(Golden.parquetCases.count == 12)
   }
 
   @Test(arguments: Golden.parquetCases)

@@ -227,9 +227,16 @@ PARQUET_VARIANTS = {
     "nested_snappy_v1": ("nested", dict(use_dictionary=True, compression="snappy", data_page_version="1.0")),
     "nested_plain_v2": ("nested", dict(use_dictionary=False, compression="none", data_page_version="2.0")),
     "hf_snappy": ("hf", dict(compression="snappy")),
+    "float16": ("float16", dict(compression="none")),
 }
 
-TABLES = {"primitive": primitive_table, "nested": nested_table, "hf": hf_table}
+def float16_table():
+    import numpy as np
+    values = np.array([0.5, -2.0, 65504.0, 0.0, 1.0 / 3.0, 6e-8], dtype=np.float16)
+    return pa.table({"h": pa.array(values, pa.float16(), mask=np.array([False, False, True, False, False, False]))})
+
+
+TABLES = {"primitive": primitive_table, "nested": nested_table, "hf": hf_table, "float16": float16_table}
 
 
 def write_parquet(name, table, options):
