@@ -5,17 +5,17 @@ struct BatchDecoder {
   private let info: RecordBatchInfo
   private let source: any ByteSource
   private let dictionaries: [Int64: [RecordBatchInfo]]
-  /// Dictionaries whose values are themselves dictionary-encoded nest; this bounds the nesting.
-  private let depth: Int
+  /// Dictionaries decoded so far in this read, shared with the decoders of nested dictionaries.
+  private let decoded: DecodedDictionaries
   private var nodeIndex: Int
   private var bufferIndex: Int
 
   init(info: RecordBatchInfo, source: any ByteSource, fields: [ArrowField], column: Int,
-       dictionaries: [Int64: [RecordBatchInfo]] = [:], depth: Int = 0) throws {
+       dictionaries: [Int64: [RecordBatchInfo]] = [:], decoded: DecodedDictionaries = DecodedDictionaries()) throws {
     self.info = info
     self.source = source
     self.dictionaries = dictionaries
-    self.depth = depth
+    self.decoded = decoded
     nodeIndex = 0
     bufferIndex = 0
     for field in fields.prefix(column) {
@@ -68,17 +68,9 @@ struct BatchDecoder {
   /// Indices into the dictionary batches (a base and its deltas) in effect for this batch.
   private mutating func decodeDictionaryEncoded(_ field: ArrowField, _ dictionary: (id: Int64, indexType: ArrowType),
                                                 _ node: (length: Int, nullCount: Int)) throws -> [FormatValue] {
-    guard depth < ArrowSchemaDecoder.maximumDepth else { throw DecodeFailure.corrupt("dictionaries nest too deeply") }
     let indices = try decodePrimitive(dictionary.indexType, node)
-    guard let batches = dictionaries[dictionary.id], !batches.isEmpty || indices.allSatisfy(\.isNull) else {
-      throw DecodeFailure.corrupt("no dictionary batch with id \(dictionary.id) for column \(field.name)")
-    }
-    var values: [FormatValue] = []
-    for batch in batches {
-      var decoder = try BatchDecoder(info: batch, source: source, fields: [field.valueField], column: 0,
-                                     dictionaries: dictionaries, depth: depth + 1)
-      values += try decoder.decode(field.valueField).prefix(batch.length)
-    }
+    if indices.allSatisfy(\.isNull) { return indices }
+    let values = try dictionaryValues(field, id: dictionary.id)
     return try indices.map { index in
       guard case .int(let position) = index else { return .null }
       guard position >= 0, position < values.count else {
@@ -86,6 +78,25 @@ struct BatchDecoder {
       }
       return values[Int(position)]
     }
+  }
+
+  /// Each dictionary is decoded once per read (so nested dictionaries cost linear work), and a
+  /// dictionary whose values refer back to itself is refused.
+  private func dictionaryValues(_ field: ArrowField, id: Int64) throws -> [FormatValue] {
+    if let cached = decoded.values[id] { return cached }
+    guard let batches = dictionaries[id] else {
+      throw DecodeFailure.corrupt("no dictionary batch with id \(id) for column \(field.name)")
+    }
+    guard decoded.inProgress.insert(id).inserted else { throw DecodeFailure.corrupt("dictionary \(id) contains itself") }
+    defer { decoded.inProgress.remove(id) }
+    var values: [FormatValue] = []
+    for batch in batches {
+      var decoder = try BatchDecoder(info: batch, source: source, fields: [field.valueField], column: 0,
+                                     dictionaries: dictionaries, decoded: decoded)
+      values += try decoder.decode(field.valueField).prefix(batch.length)
+    }
+    decoded.values[id] = values
+    return values
   }
 
   // MARK: - Buffers
@@ -187,4 +198,10 @@ struct BatchDecoder {
     default: return .bytes(Array(bytes))
     }
   }
+}
+
+/// Dictionary values decoded during one column read, by dictionary id.
+final class DecodedDictionaries {
+  var values: [Int64: [FormatValue]] = [:]
+  var inProgress: Set<Int64> = []
 }
