@@ -77,6 +77,20 @@ import Testing
     #expect(try file.readColumns(batch: 2, columns: ["word", "n"]) == ["word": [.string("zebra"), .null], "n": [.int(0), .int(1)]])
   }
 
+  @Test func unsupportedColumnIsNamedAndLaterColumnsStillRead() throws {
+    let url = Golden.url("union_stream.arrow")
+    let file = try ArrowIPCFile(url: url)
+    #expect(try file.readColumns(batch: 0, columns: ["x"]) == ["x": [.int(10), .int(20), .int(30)]])
+    let error = #expect(throws: FormatsError.self) { try file.readColumns(batch: 0, columns: ["u"]) }
+    guard case .unsupported(let name, let location, let feature) = error else {
+      Issue.record("expected .unsupported, got \(String(describing: error))")
+      return
+    }
+    #expect(name == url.path)
+    #expect(location.hasPrefix("record batch 0 at byte ") && location.hasSuffix(", column u"))
+    #expect(feature == "sparse Union column u")
+  }
+
   @Test func halfFloatConversion() {
     #expect(halfToDouble(0x3C00) == 1)
     #expect(halfToDouble(0xC000) == -2)

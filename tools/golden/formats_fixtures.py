@@ -158,6 +158,17 @@ def write_dictionary_arrow():
     return cases
 
 
+def write_union_arrow():
+    """A column this reader does not decode (a sparse union) before one it does; no expected rows:
+    the tests check that the union is refused by name and the next column still reads."""
+    union = pa.UnionArray.from_sparse(pa.array([0, 1, 0], pa.int8()),
+                                      [pa.array([1, 2, 3], pa.int32()), pa.array(["a", "b", "c"])])
+    batch = pa.record_batch({"u": union, "x": pa.array([10, 20, 30], pa.int64())})
+    with pa.OSFile(os.path.join(OUT, "union_stream.arrow"), "wb") as sink:
+        with ipc.new_stream(sink, batch.schema) as writer:
+            writer.write_batch(batch)
+
+
 # MARK: - expected values
 
 def tagged(value, dtype):
@@ -283,6 +294,7 @@ def main():
         write_arrow("extra_stream.arrow", arrow_extra_table(), False, None, 2),
         write_arrow("hf_data-00000-of-00001.arrow", hf_table(), False, None, 4),
     ] + write_dictionary_arrow()
+    write_union_arrow()
     with open(os.path.join(OUT, "expected.json"), "w") as out:
         json.dump({"pyarrow": pa.__version__, "parquet": parquet, "arrow": arrow}, out, sort_keys=True)
         out.write("\n")
