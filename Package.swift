@@ -90,9 +90,11 @@ let specs: [Spec] = [
   Spec(name: "Rewards", kind: .library, deps: ["Common"], external: [asyncHTTP]),
 
   // Models and above.
-  Spec(name: "Models", kind: .library, deps: ["Common", "Torch", "NN", "SafeTensors", "ModelConfig", "Tokenizers", "Imaging"]),
+  Spec(name: "Processor", kind: .library, deps: ["Torch", "Imaging", "ModelConfig"]),
+  Spec(name: "Models", kind: .library,
+       deps: ["Common", "Torch", "NN", "SafeTensors", "ModelConfig", "Tokenizers", "Jinja", "Imaging", "Processor"]),
   Spec(name: "vlmrl", kind: .executable,
-       deps: ["Common", "Torch", "NN", "Models", "SafeTensors", "Tokenizers", "Imaging", "ModelConfig",
+       deps: ["Common", "Torch", "NN", "Models", "Processor", "Jinja", "SafeTensors", "Tokenizers", "Imaging", "ModelConfig",
               "Formats", "Datasets", "Rewards"],
        external: [argumentParser]),
 
@@ -107,6 +109,8 @@ let specs: [Spec] = [
   Spec(name: "ModelConfigTests", kind: .test, deps: ["ModelConfig", "Common"]),
   Spec(name: "FormatsTests", kind: .test, deps: ["Formats"]),
   Spec(name: "DatasetsTests", kind: .test, deps: ["Datasets", "Common", "Formats", "Imaging"]),
+  Spec(name: "ProcessorTests", kind: .test, deps: ["Processor", "Torch", "Imaging", "ModelConfig"]),
+  Spec(name: "ModelsTests", kind: .test, deps: ["Models", "Torch", "NN", "SafeTensors", "ModelConfig", "Tokenizers", "Jinja", "Processor"]),
   Spec(name: "RewardsTests", kind: .test, deps: ["Rewards", "Common"], external: [nioHTTP, nioPosix]),
 ]
 

@@ -1,0 +1,1 @@
+// Qwen-VL image processor.

@@ -1,0 +1,1 @@
+// ModelsTests: parity of the Qwen-VL models with transformers (fixtures from tools/golden/qwen_vl_golden.py).

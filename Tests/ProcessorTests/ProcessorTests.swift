@@ -1,0 +1,1 @@
+// ProcessorTests: the Qwen image processor against transformers (fixtures from tools/golden).
