@@ -145,3 +145,10 @@ extension Tensor {
     check(vt_mul_add_(handle, alpha, other.handle, beta), "mul_add_")
   }
 }
+
+extension Tensor {
+  /// `base ** exponent` element-wise (torch.pow(scalar, tensor)).
+  public static func pow(_ base: Double, _ exponent: Tensor) -> Tensor {
+    make(vt_scalar_binary(BinaryOp.pow.rawValue, base, exponent.handle), "pow(scalar, tensor)")
+  }
+}
