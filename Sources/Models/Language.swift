@@ -121,7 +121,7 @@ final class SelfAttention: Module, @unchecked Sendable {
     let query = rotate(q(x).view(batch, length, heads, headDim).transpose(1, 2))
     var key = rotate(k(x).view(batch, length, kvHeads, headDim).transpose(1, 2))
     var value = v(x).view(batch, length, kvHeads, headDim).transpose(1, 2)
-    let cached = cache?.length ?? 0
+    let cached = cache?.keys[layerIndex]?.size(2) ?? 0
     if let cache { (key, value) = cache.append(layer: layerIndex, keys: key, values: value) }
     let out: Tensor
     if let mask {

@@ -29,7 +29,7 @@ enum CaptionRewards {
   /// `wordnet`: a directory, or false / "" to switch the synonym stage off.
   static func meteorScorer(_ p: RewardParameters) throws -> Meteor {
     var wordNet: WordNet? = nil
-    if p.values["wordnet"]?.boolValue != false, (try p.string("wordnet")) != "" {
+    if p.value("wordnet")?.boolValue != false, (try p.string("wordnet")) != "" {
       wordNet = WordNetCache.shared.wordNet(at: try p.string("wordnet"))
     }
     return Meteor(
@@ -55,14 +55,25 @@ enum CaptionRewards {
   }
 }
 
-/// `caption`: `meteor_weight * meteor + judge_weight * llm_judge` (0.25 / 0.75); nil when the judge
-/// gives nil (no questions, or the judge is down).
+/// `caption`: `meteor_weight * meteor + judge_weight * llm_judge` (0.25 / 0.75). Where the judge
+/// gives nil (no questions, or the judge is down), `judge_fallback` decides: `nil` (default) makes
+/// the sample nil, `meteor` scores it with METEOR alone (0..1) and counts it in `fallbacks`.
 public struct CaptionReward: RewardFunction {
+  /// What a sample scores when the judge gives nil.
+  public enum JudgeFallback: String, Sendable, CaseIterable {
+    case none = "nil"
+    case meteor
+  }
+
   public let name: String
   let meteor: Meteor
-  let judge: LLMJudgeReward
+  /// The judge part (its `failures` and `generationFailures` counters are the caption's too).
+  public let judge: LLMJudgeReward
   let meteorWeight: Double
   let judgeWeight: Double
+  public let judgeFallback: JudgeFallback
+  /// Samples scored by METEOR alone because the judge gave nil.
+  public let fallbacks = LLMJudgeReward.Counter()
 
   init(parameters p: RewardParameters) throws {
     name = p.reward
@@ -70,14 +81,22 @@ public struct CaptionReward: RewardFunction {
     judge = try LLMJudgeReward(parameters: p)
     meteorWeight = try p.double("meteor_weight", default: 0.25)
     judgeWeight = try p.double("judge_weight", default: 0.75)
+    let fallback = try p.string("judge_fallback") ?? JudgeFallback.none.rawValue
+    guard let parsed = JudgeFallback(rawValue: fallback) else {
+      throw p.bad("judge_fallback", "'\(fallback)' is not one of \(JudgeFallback.allCases.map(\.rawValue).joined(separator: ", "))")
+    }
+    judgeFallback = parsed
   }
 
   public func score(_ batch: [RewardSample]) async throws -> [Double?] {
     let judged = try await judge.score(batch)
     return zip(batch, judged).map { sample, judgeScore in
-      guard let judgeScore, let references = CaptionRewards.references(sample) else { return nil }
+      guard let references = CaptionRewards.references(sample) else { return nil }
       let m = meteor.score(hypothesis: AnswerParsing.answer(in: sample.completion), references: references)
-      return meteorWeight * m + judgeWeight * judgeScore
+      if let judgeScore { return meteorWeight * m + judgeWeight * judgeScore }
+      guard judgeFallback == .meteor else { return nil }
+      fallbacks.increment()
+      return m
     }
   }
 }

@@ -72,6 +72,8 @@ public protocol RewardFunction: Sendable {
 public enum RewardError: Error, CustomStringConvertible, Equatable {
   case unknownReward(name: String, known: [String])
   case badParameter(reward: String, parameter: String, message: String)
+  /// A parameter key that none of `rewards` reads (a typo must never be silently ignored).
+  case unknownParameter(parameter: String, rewards: [String], known: [String])
   case wrongCount(reward: String, expected: Int, got: Int)
   case external(reward: String, message: String)
   case badData(file: String, line: Int, message: String)
@@ -82,6 +84,9 @@ public enum RewardError: Error, CustomStringConvertible, Equatable {
       return "unknown reward function '\(name)'; known: \(known.joined(separator: ", "))"
     case .badParameter(let reward, let parameter, let message):
       return "reward '\(reward)': parameter '\(parameter)': \(message)"
+    case .unknownParameter(let parameter, let rewards, let known):
+      let owners = rewards.count == 1 ? "reward '\(rewards[0])'" : "rewards \(rewards.joined(separator: ", "))"
+      return "unknown parameter '\(parameter)' for \(owners); known: \(known.isEmpty ? "none" : known.joined(separator: ", "))"
     case .wrongCount(let reward, let expected, let got):
       return "reward '\(reward)' returned \(got) values for a batch of \(expected)"
     case .external(let reward, let message):

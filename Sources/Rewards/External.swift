@@ -45,7 +45,7 @@ public struct CommandReward: RewardFunction {
     guard let command = try p.stringList("command"), !command.isEmpty else {
       throw p.bad("command", "missing: the program to run (a shell line or a list of arguments)")
     }
-    arguments = p.values["command"]?.stringValue != nil ? ["/bin/sh", "-c", command[0]] : ["/usr/bin/env"] + command
+    arguments = p.value("command")?.stringValue != nil ? ["/bin/sh", "-c", command[0]] : ["/usr/bin/env"] + command
     timeout = try p.double("timeout", default: 60)
     guard timeout > 0 else { throw p.bad("timeout", "must be > 0") }
   }

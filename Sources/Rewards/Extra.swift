@@ -3,14 +3,21 @@ import Common
 import Foundation
 
 extension RewardRegistry {
-  static let extraFactories: [String: Factory] = [
-    "box_iou": { try RegionRewards.boxIoU($0) },
-    "mask_iou": { try RegionRewards.maskIoU($0) },
-    "command": { try CommandReward(parameters: $0) },
-    "http": { try HTTPReward(parameters: $0) },
-    "llm_judge": { try LLMJudgeReward(parameters: $0) },
-    "caption": { try CaptionReward(parameters: $0) },
-    "meteor": { try CaptionRewards.meteor($0) },
+  static let meteorKeys = ["alpha", "beta", "gamma", "wordnet"]
+  static let judgeKeys = [
+    "url", "model", "api_key", "api_key_env", "timeout", "retries", "backoff", "max_concurrency",
+    "generate_questions", "num_questions", "question_cache_size", "generation_max_tokens",
   ]
-  static var extraNames: [String] { Array(extraFactories.keys) }
+
+  static let extraEntries: [String: Entry] = [
+    "box_iou": Entry(iouKeys) { try RegionRewards.boxIoU($0) },
+    "mask_iou": Entry([]) { try RegionRewards.maskIoU($0) },
+    "command": Entry(["command", "timeout", "name"]) { try CommandReward(parameters: $0) },
+    "http": Entry(["url", "timeout", "retries", "name"]) { try HTTPReward(parameters: $0) },
+    "llm_judge": Entry(judgeKeys) { try LLMJudgeReward(parameters: $0) },
+    "caption": Entry(meteorKeys + judgeKeys + ["meteor_weight", "judge_weight", "judge_fallback"]) {
+      try CaptionReward(parameters: $0)
+    },
+    "meteor": Entry(meteorKeys) { try CaptionRewards.meteor($0) },
+  ]
 }

@@ -14,9 +14,10 @@ public struct JudgeQuestion: Sendable, Hashable {
   public var optionScores: [Double]
 
   /// Reads `{"question": "...", "type": "positive", "choices": [["text", 1], ["text", -1], ...]}`
-  /// (choices may also be `{"text": ..., "score": ...}` objects).
+  /// (choices may also be `{"text": ..., "score": ...}` objects, and the key `options`).
   public init?(json: JSONValue) {
-    guard let question = json["question"]?.stringValue, let choices = json["choices"]?.arrayValue,
+    guard let question = json["question"]?.stringValue,
+      let choices = json["choices"]?.arrayValue ?? json["options"]?.arrayValue,
       !choices.isEmpty, choices.count <= 10
     else { return nil }
     var texts: [String] = [], scores: [Double] = []
@@ -61,7 +62,8 @@ public struct JudgeQuestion: Sendable, Hashable {
 /// `llm_judge`: for each question one request; the chosen options' scores averaged,
 /// `(sum pos + sum neg) / (n_pos + n_neg)`, clamped to <= 0 when a recognition question scores
 /// <= 0, then mapped to 0..1 as `(s + 1) / 2`. A judge that stays down makes the sample nil and is
-/// counted in `failures`.
+/// counted in `failures`. With `generate_questions`, records without `judge_questions` get
+/// questions generated once per distinct reference caption (see `QuestionGeneration`).
 public struct LLMJudgeReward: RewardFunction {
   public let name: String
   let endpoint: String
@@ -71,8 +73,18 @@ public struct LLMJudgeReward: RewardFunction {
   let retries: Int
   let backoff: Double
   let maxConcurrency: Int
+  /// Question generation settings; nil unless `generate_questions` is true.
+  let generation: Generation?
   /// Judge calls that failed after all retries (reported by the trainer's metrics).
   public let failures = Counter()
+  /// Question generations that failed (judge down, or no parseable reply after all retries).
+  public let generationFailures = Counter()
+
+  struct Generation: Sendable {
+    let attributeCount: Int
+    let maxTokens: Int
+    let cache: QuestionCache
+  }
 
   public final class Counter: @unchecked Sendable {
     private let lock = NSLock()
@@ -97,32 +109,33 @@ public struct LLMJudgeReward: RewardFunction {
     guard timeout > 0, (0...10).contains(retries), backoff >= 0, maxConcurrency > 0 else {
       throw p.bad("timeout", "timeout > 0, retries 0...10, backoff >= 0 and max_concurrency > 0 are required")
     }
+    generation = try Self.generationSettings(p)
+  }
+
+  static func generationSettings(_ p: RewardParameters) throws -> Generation? {
+    let attributeCount = try p.int("num_questions", default: 5)
+    let cacheSize = try p.int("question_cache_size", default: 4096)
+    let maxTokens = try p.int("generation_max_tokens", default: 1024)
+    guard (1...12).contains(attributeCount) else { throw p.bad("num_questions", "must be 1...12, got \(attributeCount)") }
+    guard cacheSize > 0 else { throw p.bad("question_cache_size", "must be > 0, got \(cacheSize)") }
+    guard maxTokens > 0 else { throw p.bad("generation_max_tokens", "must be > 0, got \(maxTokens)") }
+    guard try p.bool("generate_questions", default: false) else { return nil }
+    return Generation(attributeCount: attributeCount, maxTokens: maxTokens, cache: QuestionCache(capacity: cacheSize))
   }
 
   public func score(_ batch: [RewardSample]) async throws -> [Double?] {
+    let questionSets = await questionSets(for: batch)
     // Every (sample, question) request, run with at most `maxConcurrency` in flight.
-    let jobs: [(sample: Int, question: JudgeQuestion)] = batch.enumerated().flatMap { index, sample in
-      (sample.fields["judge_questions"]?.arrayValue ?? []).compactMap(JudgeQuestion.init(json:)).map { (index, $0) }
+    let jobs: [(sample: Int, question: JudgeQuestion)] = questionSets.enumerated().flatMap { index, questions in
+      questions.map { (index, $0) }
+    }
+    let descriptions = batch.map { AnswerParsing.answer(in: $0.completion) }
+    let scores = await Self.boundedMap(jobs.indices.map { $0 }, limit: maxConcurrency) { job in
+      await self.ask(jobs[job].question, description: descriptions[jobs[job].sample])
     }
     var answers = [[(JudgeQuestion, Double?)]](repeating: [], count: batch.count)
-    await withTaskGroup(of: (Int, JudgeQuestion, Double?).self) { group in
-      var next = 0
-      func launch() {
-        let job = jobs[next]
-        let description = AnswerParsing.answer(in: batch[job.sample].completion)
-        group.addTask { (job.sample, job.question, await self.ask(job.question, description: description)) }
-        next += 1
-      }
-      while next < min(jobs.count, maxConcurrency) { launch() }
-      for await (sample, question, score) in group {
-        answers[sample].append((question, score))
-        if next < jobs.count { launch() }
-      }
-    }
-    return answers.enumerated().map { index, list in
-      guard !list.isEmpty else { return nil }
-      return Self.combine(list)
-    }
+    for (job, score) in zip(jobs, scores) { answers[job.sample].append((job.question, score)) }
+    return answers.map { list in list.isEmpty ? nil : Self.combine(list) }
   }
 
   /// DLC-Bench mixing; nil when any question could not be asked.
@@ -145,18 +158,23 @@ public struct LLMJudgeReward: RewardFunction {
       "model": .string(model), "temperature": .int(0), "max_tokens": .int(16),
       "messages": .array([.object(["role": .string("user"), "content": .string(question.prompt(description: description))])]),
     ])
-    let headers = apiKey.map { ["Authorization": "Bearer \($0)"] } ?? [:]
-    do {
-      let reply = try await JSONPost.send(
-        url: endpoint, body: body, headers: headers, timeout: timeout, retries: retries, backoff: backoff, reward: name)
-      let text = reply["choices"]?.arrayValue?.first?["message"]?["content"]?.stringValue ?? ""
-      guard let index = ChoiceParsing.choiceIndex(in: text, choices: question.optionTexts),
-        index < question.optionScores.count
-      else { return 0 }
-      return question.optionScores[index]
-    } catch {
+    guard let text = await chat(body) else {
       failures.increment()
       return nil
     }
+    guard let index = ChoiceParsing.choiceIndex(in: text, choices: question.optionTexts),
+      index < question.optionScores.count
+    else { return 0 }
+    return question.optionScores[index]
+  }
+
+  /// The reply's message text ("" when the reply has none); nil when the judge failed after the
+  /// bounded retries.
+  func chat(_ body: JSONValue) async -> String? {
+    let headers = apiKey.map { ["Authorization": "Bearer \($0)"] } ?? [:]
+    guard let reply = try? await JSONPost.send(
+      url: endpoint, body: body, headers: headers, timeout: timeout, retries: retries, backoff: backoff, reward: name)
+    else { return nil }
+    return reply["choices"]?.arrayValue?.first?["message"]?["content"]?.stringValue ?? ""
   }
 }

@@ -3,19 +3,30 @@ import Common
 import Foundation
 
 /// The parameters of one reward function, read with defaults; a value of the wrong type is an error
-/// naming the reward and the parameter. Keys a reward does not use are ignored, so one parameter
-/// block (e.g. `box_frame`) can be shared by several rewards.
+/// naming the reward and the parameter. Unknown keys are rejected before a reward is built
+/// (`RewardRegistry.make`); `known` lists the keys the reward declared, and reading any other key
+/// is a bug in the reward (an assertion in debug builds).
 public struct RewardParameters: Sendable {
   public let reward: String
   public let values: [String: JSONValue]
+  /// The keys the reward declared in the registry (nil: not checked).
+  public let known: Set<String>?
 
-  public init(reward: String, values: [String: JSONValue]) {
+  public init(reward: String, values: [String: JSONValue], known: Set<String>? = nil) {
     self.reward = reward
     self.values = values
+    self.known = known
+  }
+
+  /// The value of a declared key (nil when absent or JSON null).
+  public func value(_ key: String) -> JSONValue? {
+    assert(known?.contains(key) ?? true, "reward '\(reward)' reads undeclared parameter '\(key)'")
+    guard let value = values[key], !value.isNull else { return nil }
+    return value
   }
 
   public func double(_ key: String, default fallback: Double) throws -> Double {
-    guard let value = values[key], !value.isNull else { return fallback }
+    guard let value = value(key) else { return fallback }
     guard let number = value.doubleValue ?? value.stringValue.flatMap(Double.init), number.isFinite else {
       throw bad(key, "expected a number, got \(value)")
     }
@@ -23,7 +34,7 @@ public struct RewardParameters: Sendable {
   }
 
   public func int(_ key: String, default fallback: Int) throws -> Int {
-    guard let value = values[key], !value.isNull else { return fallback }
+    guard let value = value(key) else { return fallback }
     guard let number = value.intValue ?? value.stringValue.flatMap({ Int($0) }) else {
       throw bad(key, "expected an integer, got \(value)")
     }
@@ -31,7 +42,7 @@ public struct RewardParameters: Sendable {
   }
 
   public func bool(_ key: String, default fallback: Bool) throws -> Bool {
-    guard let value = values[key], !value.isNull else { return fallback }
+    guard let value = value(key) else { return fallback }
     if let flag = value.boolValue { return flag }
     switch value.stringValue?.lowercased() {
     case "true", "1", "yes": return true
@@ -41,13 +52,13 @@ public struct RewardParameters: Sendable {
   }
 
   public func string(_ key: String) throws -> String? {
-    guard let value = values[key], !value.isNull else { return nil }
+    guard let value = value(key) else { return nil }
     guard let text = value.stringValue else { throw bad(key, "expected a string, got \(value)") }
     return text
   }
 
   public func stringList(_ key: String) throws -> [String]? {
-    guard let value = values[key], !value.isNull else { return nil }
+    guard let value = value(key) else { return nil }
     if let text = value.stringValue { return [text] }
     guard let items = value.arrayValue else { throw bad(key, "expected a list of strings") }
     return try items.map { item in

@@ -10,16 +10,13 @@ import Foundation
 /// (`{"text_mass", "vision_mass", "text_tokens", "vision_tokens"}`) feeds `mdi`.
 public enum RewardCommand {
   /// Returns the output lines: one per record (text, or JSON objects with `--json`), then a summary.
-  /// `parameters` holds shared parameters; an object under a function's name overrides them for
-  /// that function.
+  /// `parameters` holds shared parameters (each function gets the keys it reads; a key no selected
+  /// function reads is an error); an object under a function's name overrides them for that
+  /// function.
   public static func run(
     funcs: [String], weights: [Double]?, parameters: [String: JSONValue], dataFile: URL, json: Bool
   ) async throws -> [String] {
-    let functions = try funcs.map { name in
-      var merged = parameters.filter { key, _ in !funcs.contains(key) }
-      if let own = parameters[name]?.objectValue { merged.merge(own) { $1 } }
-      return try RewardRegistry.make(name, parameters: merged)
-    }
+    let functions = try RewardRegistry.make(funcs, parameters: parameters)
     let runner = try RewardRunner.validated(functions: functions, weights: weights)
     let samples = try readSamples(dataFile)
     var lines: [String] = []

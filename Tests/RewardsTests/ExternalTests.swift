@@ -54,14 +54,16 @@ import Testing
   @Test func recognitionFailureClampsAndCaptionMixes() async throws {
     let server = try await TestHTTPServer(Self.judge(wrongObject: true))
     defer { Task { await server.shutdown() } }
-    let params: [String: JSONValue] = ["url": .string(server.baseURL + "/v1"), "wordnet": .bool(false)]
+    let params: [String: JSONValue] = ["url": .string(server.baseURL + "/v1")]
     let fields: [String: JSONValue] = ["judge_questions": Self.questions, "captions": .array([.string("a black cat")])]
     // (-1 + 0 + 1) / 3 = 0 -> clamp keeps 0 -> 0.5.
     #expect(try await score("llm_judge", "a black cat", fields: fields, parameters: params) == 0.5)
+    var captionParams = params
+    captionParams["wordnet"] = .bool(false)
     // caption = 0.25 * METEOR(identical text) + 0.75 * 0.5; METEOR of 3 identical tokens:
     // Fmean 1, penalty 0.5 * (1/3)^3.
     let meteor = 1 - 0.5 / 27
-    let caption = try await score("caption", "a black cat", fields: fields, parameters: params)
+    let caption = try await score("caption", "a black cat", fields: fields, parameters: captionParams)
     #expect(near(caption, 0.25 * meteor + 0.75 * 0.5, tolerance: 1e-12))
   }
 

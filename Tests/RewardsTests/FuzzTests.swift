@@ -66,7 +66,8 @@ import Testing
     let names = ["format", "gaussian_point", "gaussian_plane", "multi_box_format_reward", "multi_gaussian_point",
                  "multi_gaussian_plane", "think_format", "rec_format", "iou", "rec_accuracy", "accuracy",
                  "counting_accuracy", "mc_idx", "think_tag_format"]
-    let functions = try names.map { try RewardRegistry.make($0, parameters: ["box_frame": .string("resized")]) }
+    // One shared block: each function gets `box_frame` only if it reads it.
+    let functions = try RewardRegistry.make(names, shared: ["box_frame": .string("resized")])
     let fields: [String: JSONValue] = [
       "bbox": boxJSON([0, 0, 0, 10]), "abs_box": .object(["0": .array([boxJSON([1, 1, 5, 5])]), "1": .array([])]),
       "solution": .string("<answer>2\\sqrt{3}</answer>"), "label_idx": .int(1), "ground_truth": .int(3),
