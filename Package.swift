@@ -93,8 +93,10 @@ let specs: [Spec] = [
   Spec(name: "Processor", kind: .library, deps: ["Torch", "Imaging", "ModelConfig"]),
   Spec(name: "Models", kind: .library,
        deps: ["Common", "Torch", "NN", "SafeTensors", "ModelConfig", "Tokenizers", "Jinja", "Imaging", "Processor"]),
+  Spec(name: "Training", kind: .library,
+       deps: ["Common", "Torch", "NN", "Models", "Rewards", "Datasets", "ModelConfig"]),
   Spec(name: "vlmrl", kind: .executable,
-       deps: ["Common", "Torch", "NN", "Models", "Processor", "Jinja", "SafeTensors", "Tokenizers", "Imaging", "ModelConfig",
+       deps: ["Common", "Torch", "NN", "Models", "Training", "Processor", "Jinja", "SafeTensors", "Tokenizers", "Imaging", "ModelConfig",
               "Formats", "Datasets", "Rewards"],
        external: [argumentParser]),
 
@@ -111,6 +113,7 @@ let specs: [Spec] = [
   Spec(name: "DatasetsTests", kind: .test, deps: ["Datasets", "Common", "Formats", "Imaging"]),
   Spec(name: "ProcessorTests", kind: .test, deps: ["Processor", "Torch", "Imaging", "ModelConfig"]),
   Spec(name: "ModelsTests", kind: .test, deps: ["Models", "Torch", "NN", "SafeTensors", "ModelConfig", "Tokenizers", "Jinja", "Processor"]),
+  Spec(name: "TrainingTests", kind: .test, deps: ["Training", "Common", "Torch", "NN", "Rewards"]),
   Spec(name: "RewardsTests", kind: .test, deps: ["Rewards", "Common"], external: [nioHTTP, nioPosix]),
 ]
 

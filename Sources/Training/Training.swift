@@ -1,0 +1,1 @@
+// GRPO / SFT training units.
