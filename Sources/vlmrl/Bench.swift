@@ -1,0 +1,68 @@
+import ArgumentParser
+import Foundation
+import Models
+import NN
+import Torch
+
+/// `vlmrl bench`: measurements that bench/ scripts run on the GPU machine next to their peers.
+struct Bench: ParsableCommand {
+  static let configuration = CommandConfiguration(abstract: "Timing workloads (run by the scripts in bench/).",
+                                                  subcommands: [TrainStep.self])
+
+  /// Forward + backward of a batch of equal-length sequences, each with one square image, through the
+  /// chunked log-prob path (the GRPO policy pass), timed after a warm-up.
+  struct TrainStep: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "train-step",
+                                                    abstract: "Forward+backward time and peak memory of one batch.")
+    @Option(help: "Model folder.") var model: String
+    @Option(help: "Sequences in the batch.") var batch = 8
+    @Option(help: "Tokens per sequence.") var length = 1024
+    @Option(help: "Image side in pixels (a multiple of 28).") var imageSize = 448
+    @Option(help: "Tokens after the image that are scored (the completion).") var completion = 256
+    @Option(help: "Timed iterations after one warm-up.") var iterations = 3
+    @Option(help: "cpu or cuda[:i].") var device = "cuda"
+    @Option(help: "Parameter dtype.") var dtype = "bfloat16"
+    @Flag(help: "Recompute decoder layers in backward.") var gradientCheckpointing = false
+
+    func run() throws {
+      guard let device = Device(name: device), let dtype = DType(name: dtype) else { throw ValidationError("bad --device or --dtype") }
+      let qwen = try QwenVLModel.load(directory: URL(fileURLWithPath: model), dtype: dtype, device: device)
+      let grid = imageSize / 14
+      let imageTokens = grid * grid / 4
+      let generator = Generator(seed: 0)
+      var sequences: [SequenceInput] = []
+      for _ in 0..<batch {
+        let prefix = Tensor.randint(0, 150_000, [16], generator: generator).ints()
+        let textLength = length - 16 - imageTokens - 2
+        let text = Tensor.randint(0, 150_000, [textLength], generator: generator).ints()
+        let ids = prefix + [qwen.config.visionStartTokenId] + Array(repeating: qwen.config.imageTokenId, count: imageTokens)
+          + [qwen.config.visionEndTokenId] + text
+        sequences.append(SequenceInput(ids: ids, promptLength: length - completion, grids: [[1, grid, grid]]))
+      }
+      let pixels = Tensor.randn([batch * grid * grid, 1176], device: device, generator: Generator(seed: 1, device: device))
+      func step() throws {
+        let hidden = try qwen.batchHiddenStates(sequences, pixelValues: pixels, checkpointLayers: gradientCheckpointing)
+        let scored = hidden.narrow(1, start: length - completion - 1, length: completion).reshape(-1, hidden.size(-1))
+        let targets = Tensor(sequences.flatMap { Array($0.ids.suffix(completion)) }).to(device)
+        let loss = -qwen.tokenLogProbs(hidden: scored, targets: targets).mean()
+        loss.backward()
+        CheckpointRegistry.shared.releaseAll()
+        for parameter in qwen.parameters { parameter.grad = nil }
+      }
+      try step()
+      if device.isCUDA { CUDA.synchronize(); CUDA.resetPeakMemory() }
+      var times: [Double] = []
+      for _ in 0..<iterations {
+        let start = DispatchTime.now().uptimeNanoseconds
+        try step()
+        if device.isCUDA { CUDA.synchronize() }
+        times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+      }
+      let median = times.sorted()[times.count / 2]
+      let peak = device.isCUDA ? Double(CUDA.memoryStats().peakAllocated) / 1_073_741_824 : 0
+      print(String(format: "vlmrl train-step: %d x %d tokens (image %dx%d, %d scored), %@: median %.3f s, %.0f tokens/s, peak %.1f GiB",
+                   batch, length, imageSize, imageSize, completion, gradientCheckpointing ? "checkpointing" : "no checkpointing",
+                   median, Double(batch * length) / median, peak))
+    }
+  }
+}
