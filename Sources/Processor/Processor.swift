@@ -1,1 +1,0 @@
-// Qwen-VL image processor.

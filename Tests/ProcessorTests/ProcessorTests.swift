@@ -1,1 +1,0 @@
-// ProcessorTests: the Qwen image processor against transformers (fixtures from tools/golden).
