@@ -45,6 +45,16 @@ public enum ProcessorError: Error, Sendable, Equatable, CustomStringConvertible 
   }
 }
 
+/// The arithmetic of the antialiased bicubic resize. torchvision picks it by device: uint8 tensors
+/// go to the kernel as uint8 on the CPU and through float32 on CUDA.
+public enum ResizeArithmetic: Sendable, Equatable {
+  /// libtorch's uint8 kernel: fixed-point weights, each pass rounded and clamped to uint8 (like
+  /// Pillow). CPU only; a CUDA processor always uses `.float32`.
+  case uint8
+  /// float32 kernel, then clamp to [0, 255], round half to even, cast to uint8.
+  case float32
+}
+
 /// Qwen2-VL / Qwen2.5-VL image preprocessing, matching transformers' fast (torchvision) processor,
 /// `Qwen2VLImageProcessorFast` (called `Qwen2VLImageProcessor` from transformers 5):
 /// `smart_resize`, antialiased bicubic resize, fused rescale + normalize, duplication of the image to
@@ -53,12 +63,15 @@ public enum ProcessorError: Error, Sendable, Equatable, CustomStringConvertible 
 /// On the CPU the resize runs libtorch's uint8 antialiased bicubic kernel, as torchvision does
 /// for uint8 CPU tensors (rounding and clamping to uint8 between the horizontal and vertical passes).
 /// On a CUDA device it takes torchvision's CUDA path: float32 resize, clamp to [0, 255], round,
-/// back to uint8. The two differ by a few levels near sharp edges (docs/processor.md).
+/// back to uint8. The two differ near sharp edges (up to 13 levels on the test images; see
+/// docs/processor.md). `resizeArithmetic` chooses explicitly.
 public struct QwenImageProcessor: Sendable {
   /// Pixel limits, patch sizes, mean / std and flags (from `preprocessor_config.json`).
   public var config: ImageProcessorConfig
   /// Where the resize, normalization and `pixelValues` live.
   public var device: Device
+  /// How the resize computes; by default what torchvision does on `device`.
+  public var resizeArithmetic: ResizeArithmetic
 
   /// PIL's id for bicubic resampling, the only filter implemented.
   public static let bicubic = 3
@@ -66,6 +79,7 @@ public struct QwenImageProcessor: Sendable {
   public init(config: ImageProcessorConfig = ImageProcessorConfig(), device: Device = .cpu) {
     self.config = config
     self.device = device
+    resizeArithmetic = device.isCUDA ? .float32 : .uint8
   }
 
   /// Explicit settings; the rest are the checkpoints' values (CLIP mean / std, rescale 1/255).
@@ -192,7 +206,7 @@ public struct QwenImageProcessor: Sendable {
   func resize(_ image: Tensor, height: Int, width: Int) -> Tensor {
     if image.size(1) == height && image.size(2) == width { return image }
     let batch = image.unsqueeze(0)
-    if device == .cpu {
+    if resizeArithmetic == .uint8 && !device.isCUDA {
       // torchvision hands uint8 to the kernel directly on the CPU (`_do_native_uint8_resize_on_cpu`).
       return F.resizeBicubicAntialiased(batch, height: height, width: width).squeeze(0)
     }

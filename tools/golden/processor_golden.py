@@ -10,6 +10,7 @@ Run from the repository root:  python3 tools/golden/processor_golden.py
 Writes Tests/ProcessorTests/Fixtures/:
   <name>.png           the input image (RGB8)
   <name>.f32           transformers' pixel_values for it, float32 little-endian, row-major [N, 1176]
+  <name>.float.rgb     for resized cases, the resized RGB8 (HWC) image from the float path below
   expected.json        settings, per image: size, resized size, image_grid_thw, token count,
                        pixel statistics; grid-only cases (sizes and pixel limits, including
                        per-call overrides, tiny images and the aspect-ratio error); versions;
@@ -187,6 +188,9 @@ def measure_resize_paths(pixel_cases):
     for case in pixel_cases:
         native, float_path = resized_uint8(case)
         float_levels = max(float_levels, int((native.int() - float_path.int()).abs().max()))
+        if list(native.shape[1:]) != [case["height"], case["width"]]:
+            # The float path's resized image (HWC RGB8), for the Swift float-path test.
+            float_path.permute(1, 2, 0).contiguous().numpy().tofile(os.path.join(OUT, f"{case['name']}.float.rgb"))
         other = torch.from_numpy(generic[case["name"]]).int()
         generic_levels = max(generic_levels, int((native.int() - other).abs().max()))
 
