@@ -13,27 +13,14 @@ Reported per pixel case (Tests/ProcessorTests/Fixtures, made by processor_golden
 """
 import json
 import os
-import sys
 
 import numpy as np
 import torch
-
-try:
-    import torchvision  # noqa: F401
-except RuntimeError:  # CPU torch with a CUDA torchvision wheel; see processor_golden.py
-    _tv_stub = torch.library.Library("torchvision", "DEF")
-    _tv_stub.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-    _tv_stub.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-    for _name in [m for m in sys.modules if m.startswith("torchvision")]:
-        del sys.modules[_name]
-    import torchvision  # noqa: F401
-
-import transformers
 from PIL import Image
-from torchvision.transforms.v2 import functional as tvF
-from transformers import Qwen2VLImageProcessorFast
 
-FIXTURES = os.path.join("Tests", "ProcessorTests", "Fixtures")
+# Imports torch, torchvision (working around a CPU torch with a CUDA torchvision wheel) and
+# transformers the way the fixture script does.
+from processor_golden import OUT as FIXTURES, tvF, torchvision, transformers, Qwen2VLImageProcessorFast
 
 
 def main():
