@@ -178,7 +178,7 @@ public struct QwenImageProcessor: Sendable {
     }
     let rowLength = 3 * config.temporalPatchSize * config.patchSize * config.patchSize
     let pixelValues = patches.isEmpty
-      ? Tensor.zeros([0, rowLength], device: device) : Tensor.cat(patches, dim: 0)
+      ? Tensor.zeros([0, rowLength]).to(device) : Tensor.cat(patches, dim: 0)
     let mergeArea = config.mergeSize * config.mergeSize
     return ProcessedImages(
       pixelValues: pixelValues, gridTHW: grids, resizedSizes: sizes,

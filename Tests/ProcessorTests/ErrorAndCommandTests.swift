@@ -164,3 +164,17 @@ func statistic(_ name: String, in line: String) -> Double? {
     #expect("\(error)".contains("no-such-image.png"))
   }
 }
+
+/// transformers 5 saves the settings inside `processor_config.json`, limits as `size` pixel counts.
+@Test func preprocessCommandReadsProcessorConfigOfTransformers5() throws {
+  let directory = try temporaryModelDirectory(nil)
+  defer { try? FileManager.default.removeItem(at: directory) }
+  let settings = #"{"image_processor": {"size": {"shortest_edge": 3136, "longest_edge": 12544}}}"#
+  try Data(settings.utf8).write(to: directory.appendingPathComponent("processor_config.json"))
+  let url = Golden.directory.appendingPathComponent("large_300x200.png")
+  let lines = try PreprocessCommand.run(modelDirectory: directory, images: [url])
+  #expect(lines.first?.contains("processor_config.json") == true)
+  #expect(lines.first?.contains("max_pixels 12544") == true)
+  // Same as transformers' grid case override_max_16_tokens: 112x84, grid (1, 8, 6).
+  #expect(lines.count > 1 && lines[1].contains("image_grid_thw [1, 8, 6]") && lines[1].contains("12 image tokens"))
+}
