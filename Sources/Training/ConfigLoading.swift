@@ -1,0 +1,246 @@
+import Common
+import Foundation
+import Rewards
+
+extension TrainingConfig {
+  /// Reads a JSON config file, applies `--set` overrides (`training.learning_rate=2e-6`), fills the
+  /// defaults, resolves the ZeRO stage and checks the result. Relative `deepspeed` paths are tried in
+  /// the current directory, then beside the config file.
+  public static func load(_ url: URL, overrides: [String] = []) throws -> TrainingConfig {
+    let source = url.path
+    let lower = url.pathExtension.lowercased()
+    if lower == "yaml" || lower == "yml" {
+      throw TrainingError.invalidConfig(source: source, path: "",
+                                        reason: "YAML training configs are not supported yet; write the config as JSON")
+    }
+    guard let data = FileManager.default.contents(atPath: url.path) else {
+      throw TrainingError.io(path: source, reason: "cannot read the config file")
+    }
+    return try parse(data, source: source, overrides: overrides, baseFolder: url.deletingLastPathComponent())
+  }
+
+  /// Parses config JSON (see `load`).
+  public static func parse(_ data: Data, source: String = "<config>", overrides: [String] = [],
+                           baseFolder: URL? = nil) throws -> TrainingConfig {
+    var raw: JSONValue
+    do { raw = try JSONValue.parse(data) } catch {
+      throw TrainingError.invalidConfig(source: source, path: "", reason: "not valid JSON (\(error))")
+    }
+    guard raw.objectValue != nil else {
+      throw TrainingError.invalidConfig(source: source, path: "", reason: "the config must be a JSON object")
+    }
+    for override in overrides { raw = try applyOverride(override, to: raw) }
+    var normalized = try normalize(raw, source: source)
+    try resolveZeroStage(&normalized, source: source, baseFolder: baseFolder)
+    let config = try decodeNormalized(normalized, source: source)
+    try config.validate(source: source)
+    return config
+  }
+
+  // MARK: Normalizing
+
+  /// Checks keys and types section by section and fills defaults; aliases become canonical names.
+  static func normalize(_ raw: JSONValue, source: String) throws -> JSONValue {
+    let top = raw.objectValue ?? [:]
+    if let unknown = top.keys.sorted().first(where: { !ConfigSchema.topLevelKeys.contains($0) }) {
+      throw TrainingError.invalidConfig(source: source, path: unknown,
+                                        reason: "unknown key; known: \(ConfigSchema.topLevelKeys.joined(separator: ", "))")
+    }
+    var result: [String: JSONValue] = ["job_type": .string(try jobType(top["job_type"], source: source))]
+    for section in ["dataset", "models", "training"] {
+      let fields = ConfigSchema.fields(ofSection: section) ?? []
+      let value = top[section] ?? .object([:])
+      guard let object = value.objectValue else {
+        throw TrainingError.invalidConfig(source: source, path: section, reason: "must be an object")
+      }
+      result[section] = .object(try normalizeSection(object, fields: fields, section: section, source: source))
+    }
+    return .object(result)
+  }
+
+  private static func jobType(_ value: JSONValue?, source: String) throws -> String {
+    guard let value else { return "grpo" }
+    let known = ConfigSchema.jobTypes + ConfigSchema.jobTypeAliases.keys.sorted()
+    guard let name = value.stringValue, let canonical = ConfigSchema.jobTypes.contains(name)
+      ? name : ConfigSchema.jobTypeAliases[name] else {
+      throw TrainingError.invalidConfig(source: source, path: "job_type",
+                                        reason: "\(value) is not a job type; known: \(known.joined(separator: ", "))")
+    }
+    return canonical
+  }
+
+  private static func normalizeSection(_ object: [String: JSONValue], fields: [ConfigField], section: String,
+                                       source: String) throws -> [String: JSONValue] {
+    var byName: [String: ConfigField] = [:]
+    for field in fields {
+      byName[field.key] = field
+      for alias in field.aliases { byName[alias] = field }
+    }
+    if let unknown = object.keys.sorted().first(where: { byName[$0] == nil }) {
+      let known = byName.keys.sorted().joined(separator: ", ")
+      throw TrainingError.invalidConfig(source: source, path: "\(section).\(unknown)", reason: "unknown key; known: \(known)")
+    }
+    var result: [String: JSONValue] = [:]
+    for field in fields {
+      let present = ([field.key] + field.aliases).filter { object[$0] != nil }
+      if present.count > 1 {
+        throw TrainingError.invalidConfig(source: source, path: "\(section).\(field.key)",
+                                          reason: "set twice (as \(present.joined(separator: " and ")))")
+      }
+      let path = "\(section).\(present.first ?? field.key)"
+      guard let key = present.first, let value = object[key], !value.isNull else {
+        result[field.key] = field.defaultValue
+        continue
+      }
+      result[field.key] = try coerce(value, to: field.kind) { reason in
+        TrainingError.invalidConfig(source: source, path: path, reason: reason)
+      }
+    }
+    return result
+  }
+
+  /// The value in the field's canonical JSON type, or an error saying what was expected.
+  static func coerce(_ value: JSONValue, to kind: ConfigField.Kind,
+                     error: (String) -> TrainingError) throws -> JSONValue {
+    switch kind {
+    case .int(let minimum):
+      guard let number = value.intValue else { throw error("expected an integer, got \(value)") }
+      if let minimum, number < minimum { throw error("must be at least \(minimum), got \(number)") }
+      return .int(number)
+    case .double(let minimum):
+      guard let number = value.doubleValue, number.isFinite else { throw error("expected a number, got \(value)") }
+      if let minimum, number < minimum { throw error("must be at least \(minimum), got \(number)") }
+      return .double(number)
+    case .bool:
+      guard value.boolValue != nil else { throw error("expected true or false, got \(value)") }
+      return value
+    case .string:
+      guard value.stringValue != nil else { throw error("expected a string, got \(value)") }
+      return value
+    case .choice(let choices):
+      guard let text = value.stringValue, choices.contains(text) else {
+        throw error("\(value) is not one of: \(choices.joined(separator: ", "))")
+      }
+      return value
+    case .stringList:
+      guard let items = value.arrayValue, items.allSatisfy({ $0.stringValue != nil }) else {
+        throw error("expected a list of strings, got \(value)")
+      }
+      return value
+    case .doubleList:
+      guard let items = value.arrayValue, items.allSatisfy({ $0.doubleValue != nil }) else {
+        throw error("expected a list of numbers, got \(value)")
+      }
+      return .array(items.compactMap(\.doubleValue).map(JSONValue.double))
+    case .object:
+      guard value.objectValue != nil else { throw error("expected an object, got \(value)") }
+      return value
+    case .stringOrObject:
+      guard value.stringValue != nil || value.objectValue != nil else {
+        throw error("expected a file path or an object, got \(value)")
+      }
+      return value
+    case .stringOrBool:
+      guard value.stringValue != nil || value.boolValue != nil else {
+        throw error("expected a checkpoint path or true/false, got \(value)")
+      }
+      return value
+    case .stringOrStringList:
+      let isList = value.arrayValue?.allSatisfy { $0.stringValue != nil } ?? false
+      guard value.stringValue != nil || isList else { throw error("expected a string or a list of strings, got \(value)") }
+      return value
+    }
+  }
+
+  static func decodeNormalized(_ normalized: JSONValue, source: String) throws -> TrainingConfig {
+    let decoder = JSONDecoder()
+    decoder.keyDecodingStrategy = .convertFromSnakeCase
+    do {
+      return try decoder.decode(TrainingConfig.self, from: JSONEncoder().encode(normalized))
+    } catch {
+      throw TrainingError.invalidConfig(source: source, path: "", reason: "internal schema mismatch: \(error)")
+    }
+  }
+
+  // MARK: Writing back
+
+  /// The resolved config as a JSON value: every known key, canonical names, nulls where unset.
+  public func resolvedJSON() -> JSONValue {
+    let encoder = JSONEncoder()
+    encoder.keyEncodingStrategy = .convertToSnakeCase
+    guard let data = try? encoder.encode(self), case .object(var top)? = try? JSONValue.parse(data) else {
+      return .null
+    }
+    for section in ["dataset", "models", "training"] {
+      var object = top[section]?.objectValue ?? [:]
+      for field in ConfigSchema.fields(ofSection: section) ?? [] where object[field.key] == nil {
+        object[field.key] = .null
+      }
+      top[section] = .object(object)
+    }
+    return .object(top)
+  }
+
+  /// Pretty JSON with sorted keys, as written to `<output_dir>/config.json`; it loads back to an
+  /// equal config.
+  public func resolvedJSONText() -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    guard let data = try? encoder.encode(resolvedJSON()) else { return "{}" }
+    return String(decoding: data, as: UTF8.self) + "\n"
+  }
+
+  /// Writes the resolved config to `url` (creating folders).
+  public func write(to url: URL) throws {
+    do {
+      try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+      try Data(resolvedJSONText().utf8).write(to: url, options: .atomic)
+    } catch {
+      throw TrainingError.io(path: url.path, reason: "cannot write the resolved config (\(error.localizedDescription))")
+    }
+  }
+
+  // MARK: Checks across keys
+
+  /// Ranges and relations the types alone do not express.
+  public func validate(source: String = "<config>") throws {
+    func fail(_ path: String, _ reason: String) -> TrainingError {
+      .invalidConfig(source: source, path: path, reason: reason)
+    }
+    let t = training
+    let unitRanges: [(String, Double?, ClosedRange<Double>)] = [
+      ("top_p", t.topP, 0...1), ("min_p", t.minP, 0...1), ("warmup_ratio", t.warmupRatio, 0...1),
+      ("lora_dropout", t.loraDropout, 0...0.999_999), ("adam_beta1", t.adamBeta1, 0...0.999_999),
+      ("adam_beta2", t.adamBeta2, 0...0.999_999), ("ref_model_mixup_alpha", t.refModelMixupAlpha, 0...1),
+      ("epsilon", t.epsilon, 0...0.999_999),
+    ]
+    for (key, value, range) in unitRanges {
+      if let value, !range.contains(value) { throw fail("training.\(key)", "must be in [\(range.lowerBound), 1], got \(value)") }
+    }
+    guard t.temperature > 0 else { throw fail("training.temperature", "must be positive") }
+    guard t.topP > 0 else { throw fail("training.top_p", "must be positive") }
+    guard t.topEntropyQuantile > 0, t.topEntropyQuantile <= 1 else {
+      throw fail("training.top_entropy_quantile", "must be in (0, 1], got \(t.topEntropyQuantile)")
+    }
+    guard t.minPixels <= t.maxPixels else { throw fail("training.min_pixels", "exceeds max_pixels") }
+    if let stage = t.zeroStage, stage > 3 { throw fail("training.zero_stage", "must be 0, 1, 2 or 3, got \(stage)") }
+    if jobType != .sft {
+      try validateRewards(fail)
+      guard t.numGenerations >= 2 else {
+        throw fail("training.num_generations", "GRPO needs at least 2 generations per prompt, got \(t.numGenerations)")
+      }
+    }
+  }
+
+  private func validateRewards(_ fail: (String, String) -> TrainingError) throws {
+    let t = training
+    guard !t.rewardFuncs.isEmpty else { throw fail("training.reward_funcs", "a GRPO run needs at least one reward") }
+    let known = Set(RewardRegistry.names)
+    if let unknown = t.rewardFuncs.first(where: { !known.contains($0) }) {
+      throw fail("training.reward_funcs", "unknown reward '\(unknown)'; known: \(RewardRegistry.names.joined(separator: ", "))")
+    }
+    if let weights = t.rewardWeights, weights.count != t.rewardFuncs.count {
+      throw fail("training.reward_weights", "\(weights.count) weights for \(t.rewardFuncs.count) reward functions")
+    }
+  }
+}

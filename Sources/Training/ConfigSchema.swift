@@ -1,0 +1,189 @@
+import Common
+import Foundation
+
+/// One key of a config section: its type, default and the names it is also accepted under.
+struct ConfigField: Sendable {
+  enum Kind: Sendable {
+    case int(minimum: Int?)
+    case double(minimum: Double?)
+    case bool
+    case string
+    case choice([String])
+    case stringList
+    case doubleList
+    /// A JSON object passed through (reward parameters).
+    case object
+    /// A path string or an inline JSON object (`deepspeed`).
+    case stringOrObject
+    /// A path, or `true` for "the latest checkpoint in output_dir" (`resume_from_checkpoint`).
+    case stringOrBool
+    /// A list of names or one string such as `all-linear` (`lora_target_modules`).
+    case stringOrStringList
+  }
+
+  let key: String
+  let kind: Kind
+  /// The value when the file does not set the key; `.null` makes the key optional.
+  let defaultValue: JSONValue
+  let aliases: [String]
+
+  init(_ key: String, _ kind: Kind, _ defaultValue: JSONValue, aliases: [String] = []) {
+    self.key = key
+    self.kind = kind
+    self.defaultValue = defaultValue
+    self.aliases = aliases
+  }
+
+  var isOptional: Bool { defaultValue.isNull }
+  /// A value from `--set` for a string-typed key is taken verbatim (so `output_dir=2024` stays a string).
+  var takesRawText: Bool {
+    switch kind {
+    case .string, .choice, .stringOrBool: return true
+    default: return false
+    }
+  }
+}
+
+/// The keys vlmrl's training config accepts, section by section. Names are TRL's (GRPOConfig,
+/// TrainingArguments, ModelConfig) or the seeds' where they differ; defaults are the spec's
+/// (grpo.md), then TRL's.
+enum ConfigSchema {
+  static let jobTypes = ["grpo", "sft", "cycle"]
+  /// Seed names for a GRPO run.
+  static let jobTypeAliases = ["mmkd_rl_grounding": "grpo", "r1": "grpo", "rl": "grpo"]
+
+  static let topLevelKeys = ["job_type", "dataset", "models", "training"]
+
+  static let dataset: [ConfigField] = [
+    ConfigField("labeled_path", .string, .null),
+    ConfigField("eval_path", .string, .null),
+    ConfigField("image_root", .string, .null),
+  ]
+
+  static let models: [ConfigField] = [
+    ConfigField("student", .string, .null),
+    ConfigField("reference", .string, .null),
+    ConfigField("teacher", .string, .null),
+  ]
+
+  static let training: [ConfigField] = run + generation + grpo + optimizer + rewards + logging + data + adapters
+    + sft
+
+  /// Output, length, schedule of steps, precision, checkpoints.
+  static let run: [ConfigField] = [
+    ConfigField("output_dir", .string, .string("output")),
+    ConfigField("num_train_epochs", .double(minimum: 0), .double(3)),
+    ConfigField("max_steps", .int(minimum: -1), .int(-1)),
+    ConfigField("per_device_train_batch_size", .int(minimum: 1), .int(8)),
+    ConfigField("gradient_accumulation_steps", .int(minimum: 1), .int(1)),
+    ConfigField("max_length", .int(minimum: 1), .null),
+    ConfigField("save_steps", .int(minimum: 1), .int(500)),
+    ConfigField("save_total_limit", .int(minimum: 1), .null),
+    ConfigField("resume_from_checkpoint", .stringOrBool, .null),
+    ConfigField("seed", .int(minimum: 0), .int(42)),
+    ConfigField("data_seed", .int(minimum: 0), .null),
+    ConfigField("bf16", .bool, .bool(true)),
+    ConfigField("gradient_checkpointing", .bool, .null),
+    ConfigField("deepspeed", .stringOrObject, .null),
+    ConfigField("zero_stage", .int(minimum: 0), .null),
+    ConfigField("disable_dropout", .bool, .bool(false)),
+  ]
+
+  /// Sampling of the rollouts.
+  static let generation: [ConfigField] = [
+    ConfigField("num_generations", .int(minimum: 1), .int(8), aliases: ["roll_out_num"]),
+    ConfigField("max_prompt_length", .int(minimum: 1), .int(512)),
+    ConfigField("max_completion_length", .int(minimum: 1), .int(256)),
+    ConfigField("temperature", .double(minimum: 0), .double(1)),
+    ConfigField("top_p", .double(minimum: 0), .double(1)),
+    ConfigField("top_k", .int(minimum: 0), .null),
+    ConfigField("min_p", .double(minimum: 0), .null),
+    ConfigField("repetition_penalty", .double(minimum: 0), .double(1)),
+  ]
+
+  /// The GRPO objective.
+  static let grpo: [ConfigField] = [
+    ConfigField("beta", .double(minimum: 0), .double(0.04)),
+    ConfigField("epsilon", .double(minimum: 0), .double(0.2)),
+    ConfigField("epsilon_high", .double(minimum: 0), .null),
+    ConfigField("delta", .double(minimum: 0), .null),
+    ConfigField("loss_type", .choice(LossType.allCases.map(\.rawValue)), .string("grpo")),
+    ConfigField("scale_rewards", .choice(RewardScaling.allCases.map(\.rawValue)), .string("group")),
+    ConfigField("importance_sampling_level", .choice(ImportanceSamplingLevel.allCases.map(\.rawValue)),
+                .string("token")),
+    ConfigField("num_iterations", .int(minimum: 1), .int(1)),
+    ConfigField("mask_truncated_completions", .bool, .bool(false)),
+    ConfigField("top_entropy_quantile", .double(minimum: 0), .double(1)),
+    ConfigField("sync_ref_model", .bool, .bool(false)),
+    ConfigField("ref_model_mixup_alpha", .double(minimum: 0), .double(0.6)),
+    ConfigField("ref_model_sync_steps", .int(minimum: 1), .int(512)),
+  ]
+
+  /// AdamW and its schedule (TrainingArguments names).
+  static let optimizer: [ConfigField] = [
+    ConfigField("learning_rate", .double(minimum: 0), .double(1e-6)),
+    ConfigField("lr_scheduler_type", .choice(["linear", "cosine", "constant", "constant_with_warmup"]),
+                .string("linear")),
+    ConfigField("warmup_ratio", .double(minimum: 0), .double(0)),
+    ConfigField("warmup_steps", .int(minimum: 0), .int(0)),
+    ConfigField("weight_decay", .double(minimum: 0), .double(0)),
+    ConfigField("adam_beta1", .double(minimum: 0), .double(0.9)),
+    ConfigField("adam_beta2", .double(minimum: 0), .double(0.999)),
+    ConfigField("adam_epsilon", .double(minimum: 0), .double(1e-8)),
+    ConfigField("max_grad_norm", .double(minimum: 0), .double(1)),
+  ]
+
+  static let rewards: [ConfigField] = [
+    ConfigField("reward_funcs", .stringList, .array([])),
+    ConfigField("reward_weights", .doubleList, .null),
+    ConfigField("reward_parameters", .object, .object([:])),
+    ConfigField("compute_attention_metrics", .bool, .bool(false)),
+    ConfigField("mdi_balance_ratio", .double(minimum: 1), .double(2)),
+  ]
+
+  /// Metrics, rollout logs and the console (the MDI fork's names for the logs).
+  static let logging: [ConfigField] = [
+    ConfigField("logging_steps", .int(minimum: 1), .int(10)),
+    ConfigField("log_completions", .bool, .bool(false)),
+    ConfigField("realtime_rollout_logging", .bool, .bool(true)),
+    ConfigField("rollout_log_path", .string, .null),
+    ConfigField("attention_diag_log_path", .string, .null),
+    ConfigField("colorize_output", .bool, .bool(true)),
+  ]
+
+  /// Images and records.
+  static let data: [ConfigField] = [
+    ConfigField("max_pixels", .int(minimum: 1), .int(12_845_056)),
+    ConfigField("min_pixels", .int(minimum: 1), .int(3136)),
+    ConfigField("filter_big_images", .bool, .bool(false)),
+    ConfigField("on_bad_record", .choice(["skip", "error"]), .string("skip")),
+    ConfigField("rec_prompt", .choice(["r1", "baseline"]), .string("r1")),
+    ConfigField("shuffle_dataset", .bool, .bool(true)),
+  ]
+
+  /// What trains: LoRA (TRL ModelConfig names) or a frozen vision tower.
+  static let adapters: [ConfigField] = [
+    ConfigField("use_peft", .bool, .bool(false)),
+    ConfigField("lora_r", .int(minimum: 1), .int(16)),
+    ConfigField("lora_alpha", .double(minimum: 0), .double(32)),
+    ConfigField("lora_dropout", .double(minimum: 0), .double(0.05)),
+    ConfigField("lora_target_modules", .stringOrStringList, .null),
+    ConfigField("freeze_vision_tower", .bool, .bool(false)),
+  ]
+
+  /// Supervised warm-up (TRL SFTConfig names).
+  static let sft: [ConfigField] = [
+    ConfigField("assistant_only_loss", .bool, .bool(true)),
+    ConfigField("packing", .bool, .bool(true)),
+  ]
+
+  /// The fields of a section (nil for an unknown section).
+  static func fields(ofSection name: String) -> [ConfigField]? {
+    switch name {
+    case "dataset": return dataset
+    case "models": return models
+    case "training": return training
+    default: return nil
+    }
+  }
+}

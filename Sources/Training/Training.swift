@@ -1,1 +1,0 @@
-// GRPO / SFT training units.

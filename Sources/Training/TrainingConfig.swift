@@ -1,0 +1,152 @@
+import Common
+import Datasets
+import Foundation
+
+/// The resolved config of a `vlmrl train` / `vlmrl sft` run (spec grpo.md). Decode it with
+/// `TrainingConfig.load(_:overrides:)`; every key has a type and a default (see `ConfigSchema`).
+/// Property names are the file's keys in camelCase (`roll_out_num` is read as `num_generations`).
+public struct TrainingConfig: Sendable, Equatable, Codable {
+  public enum JobType: String, Sendable, Codable, CaseIterable { case grpo, sft, cycle }
+
+  /// The `dataset` section.
+  public struct DatasetSection: Sendable, Equatable, Codable {
+    /// A dataset YAML (`datasets: [{json_path, sampling_strategy}]`) or one data file.
+    public var labeledPath: String?
+    public var evalPath: String?
+    public var imageRoot: String?
+  }
+
+  /// The `models` section.
+  public struct ModelsSection: Sendable, Equatable, Codable {
+    /// A model folder or a hub id resolved through the local Hugging Face cache.
+    public var student: String?
+    /// A separate reference model (default: the student's initial weights).
+    public var reference: String?
+    /// Accepted for the seeds' distillation configs; unused by GRPO.
+    public var teacher: String?
+  }
+
+  /// `lr_scheduler_type`.
+  public enum SchedulerType: String, Sendable, Codable, CaseIterable {
+    case linear, cosine, constant
+    case constantWithWarmup = "constant_with_warmup"
+  }
+
+  /// The `training` section: every GRPO / SFT option under TRL's name.
+  public struct TrainingSection: Sendable, Equatable, Codable {
+    // Run
+    public var outputDir: String
+    public var numTrainEpochs: Double
+    /// -1: run `num_train_epochs`.
+    public var maxSteps: Int
+    public var perDeviceTrainBatchSize: Int
+    public var gradientAccumulationSteps: Int
+    public var maxLength: Int?
+    public var saveSteps: Int
+    public var saveTotalLimit: Int?
+    /// A checkpoint folder, or `true` for the latest one in `output_dir`.
+    public var resumeFromCheckpoint: JSONValue?
+    public var seed: Int
+    public var dataSeed: Int?
+    public var bf16: Bool
+    /// nil: on for models over 1B parameters.
+    public var gradientCheckpointing: Bool?
+    /// A DeepSpeed config path (or inline object); only its ZeRO stage is used.
+    public var deepspeed: JSONValue?
+    /// The sharding stage: explicit, or read from `deepspeed` when the config is loaded.
+    public var zeroStage: Int?
+    public var disableDropout: Bool
+    // Generation
+    /// `roll_out_num` in the seed configs.
+    public var numGenerations: Int
+    public var maxPromptLength: Int
+    public var maxCompletionLength: Int
+    public var temperature: Double
+    public var topP: Double
+    public var topK: Int?
+    public var minP: Double?
+    public var repetitionPenalty: Double
+    // GRPO
+    public var beta: Double
+    public var epsilon: Double
+    public var epsilonHigh: Double?
+    public var delta: Double?
+    public var lossType: LossType
+    public var scaleRewards: RewardScaling
+    public var importanceSamplingLevel: ImportanceSamplingLevel
+    public var numIterations: Int
+    public var maskTruncatedCompletions: Bool
+    public var topEntropyQuantile: Double
+    public var syncRefModel: Bool
+    public var refModelMixupAlpha: Double
+    public var refModelSyncSteps: Int
+    // Optimizer
+    public var learningRate: Double
+    public var lrSchedulerType: SchedulerType
+    public var warmupRatio: Double
+    public var warmupSteps: Int
+    public var weightDecay: Double
+    public var adamBeta1: Double
+    public var adamBeta2: Double
+    public var adamEpsilon: Double
+    public var maxGradNorm: Double
+    // Rewards
+    public var rewardFuncs: [String]
+    /// One weight per reward function; nil: the registry's defaults.
+    public var rewardWeights: [Double]?
+    /// Shared reward parameters, and per-function blocks under a function's name (rewards.md).
+    public var rewardParameters: [String: JSONValue]
+    public var computeAttentionMetrics: Bool
+    public var mdiBalanceRatio: Double
+    // Logging
+    public var loggingSteps: Int
+    public var logCompletions: Bool
+    public var realtimeRolloutLogging: Bool
+    /// nil: `<output_dir>/rollouts`.
+    public var rolloutLogPath: String?
+    public var attentionDiagLogPath: String?
+    public var colorizeOutput: Bool
+    // Data
+    public var maxPixels: Int
+    public var minPixels: Int
+    public var filterBigImages: Bool
+    public var onBadRecord: BadRecordPolicy
+    public var recPrompt: RECPromptStyle
+    public var shuffleDataset: Bool
+    // Adapters
+    public var usePeft: Bool
+    public var loraR: Int
+    public var loraAlpha: Double
+    public var loraDropout: Double
+    /// Names or patterns of the modules that get adapters (a list, or one string such as
+    /// `all-linear`); nil: the attention and MLP projections.
+    public var loraTargetModules: JSONValue?
+    public var freezeVisionTower: Bool
+    // SFT
+    public var assistantOnlyLoss: Bool
+    public var packing: Bool
+  }
+
+  public var jobType: JobType
+  public var dataset: DatasetSection
+  public var models: ModelsSection
+  public var training: TrainingSection
+
+  /// The loss options these settings select.
+  public var lossOptions: GRPOLossOptions {
+    GRPOLossOptions(lossType: training.lossType, importanceSamplingLevel: training.importanceSamplingLevel,
+                    epsilon: training.epsilon, epsilonHigh: training.epsilonHigh, delta: training.delta,
+                    beta: training.beta, maxCompletionLength: training.maxCompletionLength,
+                    gradientAccumulationSteps: training.gradientAccumulationSteps,
+                    topEntropyQuantile: training.topEntropyQuantile)
+  }
+
+  /// `lora_target_modules` as a list (one string becomes a one-element list).
+  public var loraTargetModules: [String]? {
+    switch training.loraTargetModules {
+    case .string(let name): return [name]
+    case .array(let items): return items.compactMap(\.stringValue)
+    default: return nil
+    }
+  }
+}
