@@ -53,3 +53,23 @@ import Testing
     #expect(throws: TrainingError.self) { try Advantages.compute(totals: [1, 2], groupSize: 0) }
   }
 }
+
+@Suite struct StepStatsTests {
+  @Test func completionLengthsAsTRLLogsThem() throws {
+    let stats = try CompletionStats(lengths: [10, 256, 30, 256], truncated: [false, true, false, true])
+    #expect(stats.meanLength == 138 && stats.minLength == 10 && stats.maxLength == 256)
+    #expect(stats.clippedRatio == 0.5)
+    #expect(stats.meanTerminatedLength == 20 && stats.minTerminatedLength == 10 && stats.maxTerminatedLength == 30)
+    let allCut = try CompletionStats(lengths: [8, 8], truncated: [true, true])
+    #expect(allCut.clippedRatio == 1 && allCut.meanTerminatedLength == 0)
+    #expect(throws: TrainingError.self) { try CompletionStats(lengths: [1], truncated: []) }
+  }
+
+  @Test func perFunctionRewardsSkipNil() throws {
+    let metrics = try RewardStats.metrics(names: ["format", "iou"], values: [[1, 0, 1, nil], [nil, nil, 0.5, nil]])
+    #expect(metrics["rewards/format/mean"] == 2.0 / 3)
+    #expect(abs((metrics["rewards/format/std"] ?? 0) - (1.0 / 3).squareRoot()) < 1e-12)
+    #expect(metrics["rewards/iou/mean"] == 0.5)
+    #expect(metrics["rewards/iou/std"]?.isNaN == true)
+  }
+}
