@@ -89,6 +89,36 @@ import Torch
     let wide = try Self.run(GRPOLossOptions(epsilon: 0.2, epsilonHigh: 0.4, beta: 0), withRef: false).1
     #expect(wide.clipRatioHigh == 0)
     #expect(abs(wide.clipRatioRegion - 1.0 / 6) < 1e-12)
+    var onPolicyRow1 = Self.old
+    onPolicyRow1[1][0] = -0.7
+    let onlyPositiveLow = try Self.run(GRPOLossOptions(epsilon: 0.2, beta: 0), old: onPolicyRow1, withRef: false).1
+    #expect(onlyPositiveLow.clipRatioLow == 0)
+  }
+
+  @Test func dapoSharesTheGlobalTokenCountAcrossRanks() throws {
+    // Two ranks: each rank's normalizer is half the global count, so its loss doubles.
+    let options = GRPOLossOptions(lossType: .dapo, beta: 0.04)
+    func loss(worldSize: Int) throws -> Double {
+      let inputs = GRPOLossInputs(logp: Self.tensor(Self.logp), oldLogp: Self.tensor(Self.old), refLogp: Self.tensor(Self.ref),
+                                  advantages: Self.advantages, completionMask: Self.tensor(Self.mask),
+                                  activeTokensGlobal: 12, worldSize: worldSize)
+      return try GRPOLoss.compute(inputs, options: options).loss.item()
+    }
+    var reference = Self.reference
+    reference.activeTokensGlobal = 12
+    #expect(abs(try loss(worldSize: 1) - reference.loss(options)) < 1e-12)
+    #expect(abs(try loss(worldSize: 2) - 2 * reference.loss(options)) < 1e-12)
+  }
+
+  @Test func float32InputsMatchTheReference() throws {
+    // The trainer passes float32 (or bf16) log-probs; the loss keeps their dtype.
+    let options = GRPOLossOptions(importanceSamplingLevel: .sequence, epsilon: 0.2, delta: 1.5, beta: 0.04)
+    func float(_ rows: [[Double]]) -> Tensor { Self.tensor(rows).to(.float32) }
+    let inputs = GRPOLossInputs(logp: float(Self.logp), oldLogp: float(Self.old), refLogp: float(Self.ref),
+                                advantages: Self.advantages, completionMask: float(Self.mask))
+    let loss = try GRPOLoss.compute(inputs, options: options).loss
+    #expect(loss.dtype == .float32)
+    #expect(abs(loss.item() - Self.reference.loss(options)) < 1e-6)
   }
 
   @Test func sequenceLevelClipMetricsAreMeansOverSequences() throws {
