@@ -1,5 +1,6 @@
 import Common
 import Datasets
+import NN
 import Foundation
 
 /// The resolved config of a `vlmrl train` / `vlmrl sft` run (spec grpo.md). Decode it with
@@ -148,5 +149,32 @@ public struct TrainingConfig: Sendable, Equatable, Codable {
     case .array(let items): return items.compactMap(\.stringValue)
     default: return nil
     }
+  }
+}
+
+extension TrainingConfig {
+  /// Warm-up steps as transformers' `get_warmup_steps`: `warmup_steps` when positive, else
+  /// `ceil(warmup_ratio * totalSteps)`.
+  public func warmupSteps(totalSteps: Int) -> Int {
+    training.warmupSteps > 0 ? training.warmupSteps : Int((training.warmupRatio * Double(totalSteps)).rounded(.up))
+  }
+
+  /// The learning-rate schedule for a run of `totalSteps` optimizer steps (`constant` has no
+  /// warm-up, as transformers' `get_constant_schedule`).
+  public func lrSchedule(totalSteps: Int) -> LRSchedule {
+    let kind: LRSchedule.Kind
+    switch training.lrSchedulerType {
+    case .linear: kind = .linear
+    case .cosine: kind = .cosine
+    case .constant, .constantWithWarmup: kind = .constant
+    }
+    let warmup = training.lrSchedulerType == .constant ? 0 : warmupSteps(totalSteps: totalSteps)
+    return LRSchedule(kind: kind, peak: training.learningRate, warmupSteps: warmup, totalSteps: totalSteps)
+  }
+
+  /// AdamW settings from `learning_rate`, `adam_beta1/2`, `adam_epsilon`, `weight_decay`.
+  public var adamW: AdamW.Hyperparameters {
+    AdamW.Hyperparameters(learningRate: training.learningRate, beta1: training.adamBeta1, beta2: training.adamBeta2,
+                          eps: training.adamEpsilon, weightDecay: training.weightDecay)
   }
 }

@@ -164,3 +164,20 @@ import Testing
     #expect(Self.message { _ = try TrainingConfig.load(URL(fileURLWithPath: "/nonexistent/c.json")) }.contains("cannot read"))
   }
 }
+
+@Suite struct ConfigScheduleTests {
+  @Test func scheduleAndOptimizerFromTheConfig() throws {
+    let config = try ConfigTests.parse(ConfigTests.minimal, overrides: [
+      "training.warmup_ratio=0.1", "training.lr_scheduler_type=cosine", "training.learning_rate=2e-6",
+      "training.weight_decay=0.01",
+    ])
+    // ceil(0.1 * 95) = 10 warm-up steps.
+    let schedule = config.lrSchedule(totalSteps: 95)
+    #expect(schedule.kind == .cosine && schedule.warmupSteps == 10 && schedule.peak == 2e-6 && schedule.totalSteps == 95)
+    let explicit = try ConfigTests.parse(ConfigTests.minimal, overrides: ["training.warmup_steps=3", "training.warmup_ratio=0.5"])
+    #expect(explicit.warmupSteps(totalSteps: 100) == 3)
+    let constant = try ConfigTests.parse(ConfigTests.minimal, overrides: ["training.lr_scheduler_type=constant", "training.warmup_steps=3"])
+    #expect(constant.lrSchedule(totalSteps: 10).warmupSteps == 0)
+    #expect(config.adamW.weightDecay == 0.01 && config.adamW.learningRate == 2e-6 && config.adamW.beta2 == 0.999)
+  }
+}
