@@ -21,7 +21,6 @@ IMAGE, VSTART, VEND, IM_START = 151655, 151652, 151653, 151644
 
 def build(name):
     folder = os.path.join(work, name)
-    config = AutoConfig.from_pretrained(os.path.join(here, "configs"), **{}) if False else None
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(here, "configs", f"{name}.json")) as f:
         raw = json.load(f)
@@ -53,6 +52,15 @@ def sequence(generator, prompt_len=380, completion=256, image_tokens=256):
     return prompt, torch.randint(0, 151000, (completion,), generator=generator).tolist()
 
 
+def run(args):
+    res = subprocess.run(args, capture_output=True, text=True)
+    print(res.stdout.strip())
+    if res.returncode != 0:
+        print(res.stderr[:3000])
+        raise SystemExit(f"{args[1]} failed with {res.returncode}")
+    return res.stdout
+
+
 def reference_logprobs(model, ids, prompt_len, pixels, grid):
     input_ids = torch.tensor([ids], device=device)
     mm = (input_ids == IMAGE).long()
@@ -74,19 +82,29 @@ def parity(name):
     pixels = torch.randn(1024, 1176, generator=g)
     grid = torch.tensor([[1, 32, 32]])
     ref_lp, ref_vision = reference_logprobs(model, prompt + completion, len(prompt), pixels, grid)
+    # Both bf16 implementations are also compared with transformers in float32 on the same weights:
+    # bf16 rounding alone moves deep random networks; the question is whether vlmrl moves more.
+    model.float()
+    fp32_lp, fp32_vision = reference_logprobs(model, prompt + completion, len(prompt), pixels, grid)
     inputs = os.path.join(work, f"{name}_inputs.safetensors")
     save_file({"input_ids": torch.tensor(prompt + completion), "prompt_length": torch.tensor(len(prompt)),
                "pixel_values": pixels, "image_grid_thw": grid}, inputs)
     out = os.path.join(work, f"{name}_out.safetensors")
     t = time.time()
-    subprocess.run([f"{dist}/vlmrl", "forward", "--model", folder, "--inputs", inputs, "--out", out,
-                    "--device", "cuda", "--dtype", "bfloat16"], check=True)
+    run([f"{dist}/vlmrl", "forward", "--model", folder, "--inputs", inputs, "--out", out, "--device", "cuda",
+         "--dtype", "bfloat16"])
     ours = load_file(out)
     diff = (ours["logprobs"] - ref_lp).abs()
     vdiff = (ours["vision_output"] - ref_vision).abs().max() / ref_vision.abs().max()
     print(f"{name}: logprobs of {len(completion)} completion tokens after a {len(prompt)}-token prompt with one 448x448 image "
           f"(bf16): max |diff| {diff.max():.4f}, mean |diff| {diff.mean():.4f} (reference mean logprob {ref_lp.mean():.3f}); "
           f"vision output max rel diff {vdiff:.4f}; vlmrl forward call {time.time() - t:.1f} s incl. load")
+    hf_err = (ref_lp - fp32_lp).abs()
+    our_err = (ours["logprobs"] - fp32_lp).abs()
+    scale = fp32_vision.abs().max()
+    print(f"{name}: against transformers float32: transformers-bf16 mean |diff| {hf_err.mean():.4f} (max {hf_err.max():.4f}), "
+          f"vlmrl-bf16 mean |diff| {our_err.mean():.4f} (max {our_err.max():.4f}); vision max rel diff "
+          f"transformers-bf16 {(ref_vision - fp32_vision).abs().max() / scale:.4f}, vlmrl-bf16 {(ours['vision_output'] - fp32_vision).abs().max() / scale:.4f}")
     del model
     torch.cuda.empty_cache()
     return folder
@@ -137,9 +155,8 @@ def hf_train_step(folder, batch=8, length=1024, completion=256, iterations=3):
 print(f"torch {torch.__version__}, transformers {__import__('transformers').__version__}, {torch.cuda.get_device_name()}")
 folder3b = parity("qwen2_5_vl_3b")
 parity("qwen2_vl_2b")
+# vlmrl runs first, in its own process, so that neither measurement sees the other's allocator state.
+stdout = run([f"{dist}/vlmrl", "bench", "train-step", "--model", folder3b, "--batch", "8", "--length", "1024"])
+ours = float(stdout.split("median ")[1].split(" s")[0])
 hf_time, hf_peak = hf_train_step(folder3b)
-res = subprocess.run([f"{dist}/vlmrl", "bench", "train-step", "--model", folder3b, "--batch", "8", "--length", "1024"],
-                     check=True, capture_output=True, text=True)
-print(res.stdout.strip())
-ours = float(res.stdout.split("median ")[1].split(" s")[0])
 print(f"forward+backward 8x1024 Qwen2.5-VL-3B bf16: vlmrl {ours:.3f} s vs transformers {hf_time:.3f} s, ratio {hf_time / ours:.2f}x")

@@ -54,10 +54,14 @@ public enum Device: Sendable, Hashable, CustomStringConvertible {
 
   public static let cuda = Device.cuda(0)
 
+  /// Shim codes; naming a CUDA device loads the CUDA backend first (once), so every factory and
+  /// conversion works without an explicit `Torch.loadCUDA()`.
   var code: (Int32, Int32) {
     switch self {
     case .cpu: return (0, 0)
-    case .cuda(let index): return (1, Int32(index))
+    case .cuda(let index):
+      Torch.loadCUDA()
+      return (1, Int32(index))
     }
   }
   public var isCUDA: Bool { if case .cuda = self { return true } else { return false } }

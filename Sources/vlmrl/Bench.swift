@@ -30,11 +30,13 @@ struct Bench: ParsableCommand {
       let grid = imageSize / 14
       let imageTokens = grid * grid / 4
       let generator = Generator(seed: 0)
+      // Ordinary text ids, below the special tokens.
+      let maxID = Swift.min(qwen.config.visionStartTokenId - 10, qwen.config.text.vocabSize)
       var sequences: [SequenceInput] = []
       for _ in 0..<batch {
-        let prefix = Tensor.randint(0, 150_000, [16], generator: generator).ints()
+        let prefix = Tensor.randint(0, maxID, [16], generator: generator).ints()
         let textLength = length - 16 - imageTokens - 2
-        let text = Tensor.randint(0, 150_000, [textLength], generator: generator).ints()
+        let text = Tensor.randint(0, maxID, [textLength], generator: generator).ints()
         let ids = prefix + [qwen.config.visionStartTokenId] + Array(repeating: qwen.config.imageTokenId, count: imageTokens)
           + [qwen.config.visionEndTokenId] + text
         sequences.append(SequenceInput(ids: ids, promptLength: length - completion, grids: [[1, grid, grid]]))

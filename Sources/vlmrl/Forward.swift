@@ -34,8 +34,8 @@ struct Forward: ParsableCommand {
     let pixels = try tensor("pixel_values")?.to(device)
     let loadStart = Date()
     let qwen = try QwenVLModel.load(directory: URL(fileURLWithPath: model), dtype: dtype, device: device)
-    print(String(format: "loaded %@ (%@, %d parameters) in %.1f s", model, qwen.config.family.rawValue, qwen.parameterCount,
-                 Date().timeIntervalSince(loadStart)))
+    print("loaded \(model) (\(qwen.config.family.rawValue), \(qwen.parameterCount) parameters) in "
+      + String(format: "%.1f s", Date().timeIntervalSince(loadStart)))
     let (logProbs, vision) = try withNoGrad {
       let hidden = try qwen.hiddenStates(ids: ids, promptLength: promptLength, pixelValues: pixels, grids: grids)[0]
       let completion = Array(ids[promptLength...])
