@@ -93,10 +93,12 @@ let specs: [Spec] = [
   Spec(name: "Processor", kind: .library, deps: ["Torch", "Imaging", "ModelConfig"]),
   Spec(name: "Models", kind: .library,
        deps: ["Common", "Torch", "NN", "SafeTensors", "ModelConfig", "Tokenizers", "Jinja", "Imaging", "Processor"]),
+  Spec(name: "Generation", kind: .library, deps: ["Torch", "NN", "Models", "ModelConfig"]),
   Spec(name: "Training", kind: .library,
-       deps: ["Common", "Torch", "NN", "Models", "Rewards", "Datasets", "ModelConfig"]),
+       deps: ["Common", "Torch", "NN", "Models", "Generation", "Rewards", "Datasets", "ModelConfig", "Tokenizers",
+              "Jinja", "Processor", "Imaging", "SafeTensors"], external: [yams]),
   Spec(name: "vlmrl", kind: .executable,
-       deps: ["Common", "Torch", "NN", "Models", "Training", "Processor", "Jinja", "SafeTensors", "Tokenizers", "Imaging", "ModelConfig",
+       deps: ["Common", "Torch", "NN", "Models", "Generation", "Training", "Processor", "Jinja", "SafeTensors", "Tokenizers", "Imaging", "ModelConfig",
               "Formats", "Datasets", "Rewards"],
        external: [argumentParser]),
 
@@ -113,7 +115,8 @@ let specs: [Spec] = [
   Spec(name: "DatasetsTests", kind: .test, deps: ["Datasets", "Common", "Formats", "Imaging"]),
   Spec(name: "ProcessorTests", kind: .test, deps: ["Processor", "Torch", "Imaging", "ModelConfig"]),
   Spec(name: "ModelsTests", kind: .test, deps: ["Models", "Torch", "NN", "SafeTensors", "ModelConfig", "Tokenizers", "Jinja", "Processor"]),
-  Spec(name: "TrainingTests", kind: .test, deps: ["Training", "Common", "Torch", "NN", "Rewards"]),
+  Spec(name: "GenerationTests", kind: .test, deps: ["Generation", "Models", "Torch", "NN", "ModelConfig"]),
+  Spec(name: "TrainingTests", kind: .test, deps: ["Training", "Common", "Torch", "NN", "Rewards", "Models", "Datasets"]),
   Spec(name: "RewardsTests", kind: .test, deps: ["Rewards", "Common"], external: [nioHTTP, nioPosix]),
 ]
 
