@@ -99,7 +99,8 @@ open class Module: @unchecked Sendable {
     for (name, parameter) in slots {
       let source = tensors[name]!
       let targetDType = source.dtype.isFloatingPoint ? (dtype ?? parameter.value.dtype) : source.dtype
-      parameter.assign(source.to(targetDType, device: device ?? parameter.value.device, copy: false))
+      // Always a copy the module owns: sources may be read-only memory maps of a checkpoint.
+      parameter.assign(source.to(targetDType, device: device ?? parameter.value.device, copy: true))
     }
   }
 }

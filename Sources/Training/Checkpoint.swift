@@ -1,0 +1,95 @@
+import Foundation
+import Models
+import NN
+import SafeTensors
+import Torch
+
+/// What a run needs to continue exactly: the step, the data position and order, and the optimizer.
+public struct TrainerState: Codable, Sendable, Equatable {
+  public var step: Int
+  /// Examples consumed so far in the data order (epoch * count + position).
+  public var examplesSeen: Int
+  public var seed: Int
+  public var configFingerprint: String
+  public init(step: Int, examplesSeen: Int, seed: Int, configFingerprint: String) {
+    self.step = step
+    self.examplesSeen = examplesSeen
+    self.seed = seed
+    self.configFingerprint = configFingerprint
+  }
+}
+
+/// `checkpoint-<step>/`: Hugging Face weights, `optimizer.safetensors` (AdamW moments and steps by
+/// parameter name) and `trainer_state.json`. Written to a temporary folder and renamed when complete,
+/// so a crash mid-write leaves either the previous checkpoint or the new one, never half of one.
+public enum Checkpoint {
+  public static func save(model: QwenVLModel, optimizer: AdamW, state: TrainerState, outputDirectory: URL,
+                          saveTotalLimit: Int?) throws -> URL {
+    let final = outputDirectory.appendingPathComponent("checkpoint-\(state.step)")
+    let temporary = outputDirectory.appendingPathComponent(".checkpoint-\(state.step).partial")
+    let fm = FileManager.default
+    try? fm.removeItem(at: temporary)
+    try fm.createDirectory(at: temporary, withIntermediateDirectories: true)
+    try model.save(to: temporary)
+    try saveOptimizer(optimizer, model: model, to: temporary.appendingPathComponent("optimizer.safetensors"))
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    try encoder.encode(state).write(to: temporary.appendingPathComponent("trainer_state.json"), options: .atomic)
+    try? fm.removeItem(at: final)
+    try fm.moveItem(at: temporary, to: final)
+    if let limit = saveTotalLimit, limit > 0 {
+      let existing = try list(outputDirectory)
+      for old in existing.dropLast(limit) { try? fm.removeItem(at: old.url) }
+    }
+    return final
+  }
+
+  /// Complete checkpoints in step order.
+  public static func list(_ outputDirectory: URL) throws -> [(step: Int, url: URL)] {
+    guard let names = try? FileManager.default.contentsOfDirectory(atPath: outputDirectory.path) else { return [] }
+    return names.compactMap { name -> (Int, URL)? in
+      guard name.hasPrefix("checkpoint-"), let step = Int(name.dropFirst("checkpoint-".count)) else { return nil }
+      let url = outputDirectory.appendingPathComponent(name)
+      guard FileManager.default.fileExists(atPath: url.appendingPathComponent("trainer_state.json").path) else { return nil }
+      return (step, url)
+    }.sorted { $0.0 < $1.0 }
+  }
+
+  public static func loadState(_ directory: URL) throws -> TrainerState {
+    try JSONDecoder().decode(TrainerState.self, from: Data(contentsOf: directory.appendingPathComponent("trainer_state.json")))
+  }
+
+  static func saveOptimizer(_ optimizer: AdamW, model: QwenVLModel, to url: URL) throws {
+    let names = Dictionary(uniqueKeysWithValues: model.namedParameters().map { (ObjectIdentifier($0.1), $0.0) })
+    var tensors: [TensorToWrite] = []
+    for (index, parameter) in optimizer.parameters.enumerated() {
+      guard let state = optimizer.states[index], let name = names[ObjectIdentifier(parameter)] else { continue }
+      for (suffix, tensor) in [("exp_avg", state.expAvg), ("exp_avg_sq", state.expAvgSq), ("step", state.step)] {
+        let cpu = tensor.detach().to(.float32, device: .cpu).contiguous()
+        tensors.append(TensorToWrite(name: "\(name).\(suffix)", dtype: .float32, shape: cpu.shape, byteCount: cpu.byteCount) { sink in
+          try sink(UnsafeRawBufferPointer(start: cpu.dataPointer, count: cpu.byteCount))
+        })
+      }
+    }
+    try SafeTensorsWriter.write(tensors, to: url)
+  }
+
+  /// Restores AdamW moments saved by `save` into `optimizer` (same parameters, by name).
+  public static func loadOptimizer(_ optimizer: AdamW, model: QwenVLModel, from directory: URL) throws {
+    let file = try SafeTensorsFile(url: directory.appendingPathComponent("optimizer.safetensors"))
+    let names = Dictionary(uniqueKeysWithValues: model.namedParameters().map { (ObjectIdentifier($0.1), $0.0) })
+    func tensor(_ name: String, like reference: Tensor) throws -> Tensor {
+      let info = try file.info(name)
+      return Tensor(bytes: try file.bytes(name), shape: info.shape, dtype: .float32).to(reference.dtype, device: reference.device)
+    }
+    var states: [AdamW.State?] = []
+    for parameter in optimizer.parameters {
+      guard let name = names[ObjectIdentifier(parameter)], file.contains("\(name).exp_avg") else { states.append(nil); continue }
+      let value = parameter.value
+      states.append(AdamW.makeState(expAvg: try tensor("\(name).exp_avg", like: value),
+                                    expAvgSq: try tensor("\(name).exp_avg_sq", like: value),
+                                    step: try tensor("\(name).step", like: Tensor.zeros([], device: value.device))))
+    }
+    optimizer.restore(states: states)
+  }
+}
