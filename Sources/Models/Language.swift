@@ -24,6 +24,14 @@ public final class KVCache: @unchecked Sendable {
   }
 }
 
+/// Attention over keys and values that the caller stores (the rollout engine's slot cache). Each
+/// decoder layer hands over its rotated query `[B, heads, L, headDim]` and its new keys and values
+/// `[B, kvHeads, L, headDim]`; the store writes them where it keeps them and returns the attention
+/// output `[B, heads, L, headDim]`. The store is passed in per call, never kept by a layer.
+public protocol ExternalAttention: AnyObject {
+  func attend(layer: Int, query: Tensor, keys: Tensor, values: Tensor) -> Tensor
+}
+
 /// Qwen2 decoder with multimodal RoPE (spec section 4).
 public final class LanguageModel: Module, @unchecked Sendable {
   public let config: TextConfig
@@ -46,12 +54,17 @@ public final class LanguageModel: Module, @unchecked Sendable {
 
   public var embeddingWeight: Parameter { embedTokens.weight }
 
+  /// The float32 rotary inverse frequencies `[headDim / 2]` on the CPU.
+  public var ropeInverseFrequencies: Tensor { inverseFrequencies }
+
   public func embed(_ ids: Tensor) -> Tensor { embedTokens(ids) }
 
   /// cos/sin `[B, L, headDim]` in the model dtype from positions `[3, B, L]` (spec 4.3): float32
   /// angles, cos/sin in float32, cast to `dtype`, then the M-RoPE sections picked per channel.
-  public func rotary(positions: Tensor, dtype: DType) -> (cos: Tensor, sin: Tensor) {
-    let angles = positions.to(.float32).unsqueeze(-1) * inverseFrequencies.to(positions.device)
+  /// `frequencies` is a copy of `ropeInverseFrequencies` already on the positions' device (CUDA-graph
+  /// capture allows no host-to-device copy).
+  public func rotary(positions: Tensor, dtype: DType, frequencies: Tensor? = nil) -> (cos: Tensor, sin: Tensor) {
+    let angles = positions.to(.float32).unsqueeze(-1) * (frequencies ?? inverseFrequencies.to(positions.device))
     let embedding = Tensor.cat([angles, angles], dim: -1)
     let sections = config.mropeSection + config.mropeSection
     func assemble(_ t: Tensor) -> Tensor {
@@ -77,6 +90,16 @@ public final class LanguageModel: Module, @unchecked Sendable {
     }
     return norm(hidden)
   }
+
+  /// Runs the decoder over embeddings `[B, L, D]` with precomputed rotary tables, attending through
+  /// a caller-owned store (batched decode over a slot cache; no host synchronisation inside).
+  public func callAsFunction(embeddings: Tensor, rotary: (cos: Tensor, sin: Tensor), attention: any ExternalAttention) -> Tensor {
+    var hidden = embeddings
+    for (index, layer) in layers.items.enumerated() {
+      hidden = layer(hidden, rotary: rotary, layerIndex: index, cache: nil, mask: nil, external: attention)
+    }
+    return norm(hidden)
+  }
 }
 
 final class DecoderLayer: Module, @unchecked Sendable {
@@ -93,8 +116,9 @@ final class DecoderLayer: Module, @unchecked Sendable {
   override var children: [(String, Module)] {
     [("self_attn", attention), ("mlp", mlp), ("input_layernorm", inputNorm), ("post_attention_layernorm", postAttentionNorm)]
   }
-  func callAsFunction(_ x: Tensor, rotary: (cos: Tensor, sin: Tensor), layerIndex: Int, cache: KVCache?, mask: Tensor?) -> Tensor {
-    let h = x + attention(inputNorm(x), rotary: rotary, layerIndex: layerIndex, cache: cache, mask: mask)
+  func callAsFunction(_ x: Tensor, rotary: (cos: Tensor, sin: Tensor), layerIndex: Int, cache: KVCache?, mask: Tensor?,
+                      external: (any ExternalAttention)? = nil) -> Tensor {
+    let h = x + attention(inputNorm(x), rotary: rotary, layerIndex: layerIndex, cache: cache, mask: mask, external: external)
     return h + mlp(postAttentionNorm(h))
   }
 }
@@ -113,7 +137,8 @@ final class SelfAttention: Module, @unchecked Sendable {
   }
   override var children: [(String, Module)] { [("q_proj", q), ("k_proj", k), ("v_proj", v), ("o_proj", o)] }
 
-  func callAsFunction(_ x: Tensor, rotary: (cos: Tensor, sin: Tensor), layerIndex: Int, cache: KVCache?, mask: Tensor?) -> Tensor {
+  func callAsFunction(_ x: Tensor, rotary: (cos: Tensor, sin: Tensor), layerIndex: Int, cache: KVCache?, mask: Tensor?,
+                      external: (any ExternalAttention)? = nil) -> Tensor {
     let (batch, length) = (x.size(0), x.size(1))
     let cos = rotary.cos.unsqueeze(1), sin = rotary.sin.unsqueeze(1)
     // Three separately rounded ops in the model dtype, as HF's apply_multimodal_rotary_pos_emb.
@@ -121,6 +146,10 @@ final class SelfAttention: Module, @unchecked Sendable {
     let query = rotate(q(x).view(batch, length, heads, headDim).transpose(1, 2))
     var key = rotate(k(x).view(batch, length, kvHeads, headDim).transpose(1, 2))
     var value = v(x).view(batch, length, kvHeads, headDim).transpose(1, 2)
+    if let external {
+      let out = external.attend(layer: layerIndex, query: query, keys: key, values: value)
+      return o(out.transpose(1, 2).reshape(batch, length, heads * headDim))
+    }
     let cached = cache?.keys[layerIndex]?.size(2) ?? 0
     if let cache { (key, value) = cache.append(layer: layerIndex, keys: key, values: value) }
     let out: Tensor

@@ -1,0 +1,99 @@
+import Foundation
+import Models
+import Torch
+
+extension RolloutRun {
+  /// Fills free slots with waiting sequences, in order. A request's vision tower and prefill run
+  /// when its first sample is admitted, and its first tokens for all samples are chosen then in one
+  /// batch; its keys and values are dropped once its last sample has a slot.
+  func admitWaiting() throws {
+    while nextSequence < sequenceRequest.count {
+      guard let free = (0..<slots).first(where: { slotOwner[$0] == nil }) else { return }
+      let sequence = nextSequence
+      let request = sequenceRequest[sequence]
+      let prompt = try prefilled(request)
+      nextSequence += 1
+      prompt.samplesLeft -= 1
+      if prompt.samplesLeft == 0 { prompts[request] = nil }
+      let sample = sequence - firstSequence[request]
+      let firstToken = prompt.firstTokens[sample]
+      if settings.eosTokenIds.contains(firstToken) || settings.maxNewTokens == 1 {
+        finish(sequence: sequence, slot: nil, count: 1, finished: settings.eosTokenIds.contains(firstToken))
+        continue
+      }
+      place(sequence: sequence, prompt: prompt, slot: free, firstToken: firstToken)
+    }
+  }
+
+  /// Puts a sequence in a slot: its prompt's keys and values, length, rope delta and first token.
+  func place(sequence: Int, prompt: PrefilledPrompt, slot: Int, firstToken: Int) {
+    cache.load(slot: slot, prompt: prompt)
+    let index = Tensor([slot]).to(device)
+    func set(_ tensor: Tensor, _ value: Int) {
+      tensor.indexPut_([(0, index)], Tensor([value]).to(device))
+    }
+    set(slotTokens, firstToken)
+    set(slotLengths, prompt.length)
+    set(slotDelta, prompt.delta)
+    set(slotSequence, sequence)
+    set(slotStep, 1)
+    if let seen, let promptSeen = prompt.seen { seen.select(0, slot).copy_(promptSeen) }
+    slotOwner[slot] = sequence
+    hostLengths[slot] = prompt.length
+    hostSteps[slot] = 1
+  }
+
+  /// The request's prefilled prompt, computing it (vision tower, prefill, first tokens) on first use.
+  func prefilled(_ request: Int) throws -> PrefilledPrompt {
+    if let prompt = prompts[request] { return prompt }
+    let start = DispatchTime.now().uptimeNanoseconds
+    defer { timings.prefillSeconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
+    let input = requests[request]
+    let ids = input.promptIDs
+    let kv = KVCache(layers: model.config.text.numHiddenLayers)
+    let positions = model.ropePositions(promptIDs: ids, imageGrids: input.grids)
+    let embeddings = try model.embed(ids: ids, pixelValues: input.pixelValues, grids: input.grids)
+    let positionTensor = Tensor(positions.channels.flatMap { $0 }, shape: [3, 1, ids.count]).to(device)
+    let hidden = model.language(embeddings: embeddings, positions: positionTensor, cache: kv)
+    let logits = F.linear(hidden[0, -1].unsqueeze(0), model.headWeight).to(.float32)
+    let seenRow = sampler.usesHistory ? promptSeen(ids) : nil
+    let (firstTokens, firstLogProbs) = chooseFirstTokens(request: request, logits: logits, seen: seenRow)
+    let masks = settings.recordAttentionLayers.isEmpty ? nil : promptMasks(ids)
+    let prompt = PrefilledPrompt(keys: kv.keys.map { $0! }, values: kv.values.map { $0! }, length: ids.count,
+                                 delta: positions.delta, firstTokens: firstTokens, seen: seenRow,
+                                 textMask: masks?.text, visionMask: masks?.vision, samples: input.samples)
+    let rows = Tensor((0..<input.samples).map { firstSequence[request] + $0 }).to(device)
+    outTokens.indexPut_([(0, rows), (1, Tensor.zeros([input.samples], dtype: .int64, device: device))],
+                        Tensor(firstTokens).to(device))
+    outLogProbs.indexPut_([(0, rows), (1, Tensor.zeros([input.samples], dtype: .int64, device: device))], firstLogProbs)
+    prompts[request] = prompt
+    return prompt
+  }
+
+  /// The first token of every sample of a request, chosen together from the prompt's last logits
+  /// (each row with its own sequence's first uniform, so the result is the same as one at a time).
+  func chooseFirstTokens(request: Int, logits: Tensor, seen: Tensor?) -> ([Int], Tensor) {
+    let samples = requests[request].samples
+    let rows = Tensor((0..<samples).map { firstSequence[request] + $0 }).to(device)
+    let noise = uniforms.index([(0, rows), (1, Tensor.zeros([samples], dtype: .int64, device: device))])
+    let expandedSeen = seen.map { $0.unsqueeze(0).expand(samples, $0.size(0)) }
+    let (tokens, logProbs) = sampler.choose(logits.expand(samples, logits.size(-1)), seen: expandedSeen, uniforms: noise)
+    return (tokens.ints(), logProbs)
+  }
+
+  /// bool `[vocab]`: the prompt's token ids (the repetition penalty's history starts with the prompt).
+  func promptSeen(_ ids: [Int]) -> Tensor {
+    var row = [Bool](repeating: false, count: model.config.text.vocabSize)
+    for id in ids { row[id] = true }
+    return Tensor(row).to(device)
+  }
+
+  /// float `[maxLength]` masks of the prompt's text positions and image-token positions.
+  func promptMasks(_ ids: [Int]) -> (text: Tensor, vision: Tensor) {
+    var text = [Float](repeating: 0, count: cache.maxLength), vision = text
+    for (position, id) in ids.enumerated() {
+      if id == model.config.imageTokenId { vision[position] = 1 } else { text[position] = 1 }
+    }
+    return (Tensor(text).to(device), Tensor(vision).to(device))
+  }
+}

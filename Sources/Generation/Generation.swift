@@ -1,1 +1,0 @@
-// Batched rollout engine.

@@ -1,0 +1,104 @@
+import Foundation
+import Models
+import Torch
+
+/// Batched generation of GRPO rollouts: every request's G completions, with the vision tower and the
+/// prompt prefill run once per request, a preallocated slot KV cache refilled as sequences finish,
+/// and token choice on the device (see docs/generation.md).
+public final class RolloutEngine: @unchecked Sendable {
+  public let model: QwenVLModel
+  /// Upper bound on concurrent sequences; nil = as many as fit (CUDA: derived from free memory).
+  public let maxSlots: Int?
+  /// Decode steps between host stop checks (1 on CPU; 8 on CUDA, where every check is a
+  /// device-to-host synchronisation). Tokens after a stop are discarded on the host.
+  public let checkEvery: Int
+  /// Capture the decode step as a CUDA graph and replay it (CUDA only).
+  public let useCUDAGraphs: Bool
+  /// Share of free GPU memory the slot cache and sampling buffers may take.
+  public let memoryFraction: Double
+
+  public init(model: QwenVLModel, maxSlots: Int? = nil, checkEvery: Int? = nil, useCUDAGraphs: Bool = true,
+              memoryFraction: Double = 0.85) {
+    self.model = model
+    self.maxSlots = maxSlots
+    self.checkEvery = Swift.max(1, checkEvery ?? (model.device.isCUDA ? 8 : 1))
+    self.useCUDAGraphs = useCUDAGraphs
+    self.memoryFraction = memoryFraction
+  }
+
+  /// The model's vision special tokens (suppressed unless the settings say otherwise).
+  public var visionSpecialTokens: [Int] {
+    let c = model.config
+    return [c.visionStartTokenId, c.visionEndTokenId, c.imageTokenId, c.videoTokenId] + (c.visionTokenId.map { [$0] } ?? [])
+  }
+
+  /// Generates `samples` completions for every request. Completions come back in request order,
+  /// then sample order.
+  public func generate(_ requests: [RolloutRequest], settings: SamplingSettings) throws
+    -> (completions: [Completion], timings: RolloutTimings) {
+    try validate(requests, settings)
+    let sequenceCount = requests.reduce(0) { $0 + $1.samples }
+    guard sequenceCount > 0 else { return ([], RolloutTimings()) }
+    let maxPrompt = requests.map(\.promptIDs.count).max() ?? 0
+    let maxLength = maxPrompt + settings.maxNewTokens + checkEvery
+    let slots = try plannedSlots(sequences: sequenceCount, maxLength: maxLength, maxPrompt: maxPrompt)
+    let run = RolloutRun(engine: self, requests: requests, settings: settings, slots: slots, maxLength: maxLength)
+    return try withNoGrad { try run.run() }
+  }
+
+  func validate(_ requests: [RolloutRequest], _ settings: SamplingSettings) throws {
+    guard settings.maxNewTokens >= 1 else { throw RolloutError.invalidSettings("maxNewTokens must be at least 1, got \(settings.maxNewTokens)") }
+    guard settings.topP > 0 && settings.topP <= 1 else { throw RolloutError.invalidSettings("topP must be in (0, 1], got \(settings.topP)") }
+    guard settings.topK >= 0 else { throw RolloutError.invalidSettings("topK must be >= 0, got \(settings.topK)") }
+    guard settings.minP >= 0 && settings.minP <= 1 else { throw RolloutError.invalidSettings("minP must be in [0, 1], got \(settings.minP)") }
+    guard settings.repetitionPenalty > 0 else {
+      throw RolloutError.invalidSettings("repetitionPenalty must be > 0, got \(settings.repetitionPenalty)")
+    }
+    let layers = model.config.text.numHiddenLayers
+    if let bad = settings.recordAttentionLayers.first(where: { $0 < 0 || $0 >= layers }) {
+      throw RolloutError.invalidSettings("recordAttentionLayers has \(bad); the model has layers 0..<\(layers)")
+    }
+    let vocab = model.config.text.vocabSize
+    for (index, request) in requests.enumerated() {
+      guard !request.promptIDs.isEmpty else { throw RolloutError.invalidRequest(index: index, reason: "empty prompt") }
+      guard request.samples >= 0 else { throw RolloutError.invalidRequest(index: index, reason: "samples is \(request.samples)") }
+      if let bad = request.promptIDs.first(where: { $0 < 0 || $0 >= vocab }) {
+        throw RolloutError.invalidRequest(index: index, reason: "token id \(bad) outside the vocabulary 0..<\(vocab)")
+      }
+      if request.grids.contains(where: { $0.count != 3 || $0.contains { $0 <= 0 } }) {
+        throw RolloutError.invalidRequest(index: index, reason: "each image grid must be three positive numbers (t, h, w)")
+      }
+      if !request.grids.isEmpty && request.pixelValues == nil {
+        throw RolloutError.invalidRequest(index: index, reason: "image grids given without pixel values")
+      }
+    }
+  }
+
+  /// Slots for this call: the number of sequences, capped by `maxSlots` and, on CUDA, by what fits
+  /// in free memory (slot keys/values plus per-slot sampling buffers over the vocabulary).
+  func plannedSlots(sequences: Int, maxLength: Int, maxPrompt: Int) throws -> Int {
+    var slots = Swift.min(sequences, maxSlots ?? sequences)
+    guard slots >= 1 else { throw RolloutError.invalidSettings("maxSlots must be at least 1") }
+    guard model.device.isCUDA else { return slots }
+    let text = model.config.text
+    let kvBytes = SlotKVCache.bytesPerSlot(layers: text.numHiddenLayers, maxLength: maxLength, kvHeads: text.numKeyValueHeads,
+                                           headDim: text.headDim, dtype: model.dtype)
+    // float32 logits and about ten same-sized temporaries of the sampler (sort values + indices for top-p).
+    let samplingBytes = text.vocabSize * 48 + text.intermediateSize * 8
+    let perSlot = kvBytes + samplingBytes
+    let deviceIndex: Int
+    if case .cuda(let index) = model.device { deviceIndex = index } else { deviceIndex = 0 }
+    let free = CUDA.memoryInfo(deviceIndex).free
+    // Room for one prompt's prefill (activations and the prompt's keys/values).
+    let prefillReserve = maxPrompt * (text.hiddenSize * 24 + text.intermediateSize * 6) + 512 << 20
+    let budget = Int(Double(free) * memoryFraction) - prefillReserve
+    let fitting = budget / perSlot
+    guard fitting >= 1 else {
+      throw RolloutError.insufficientMemory(
+        "one sequence of \(maxLength) tokens needs \(perSlot >> 20) MiB of cache and sampling buffers plus \(prefillReserve >> 20) MiB "
+          + "for prefill, but only \(free >> 20) MiB are free (fraction \(memoryFraction)); shorten the prompt or maxNewTokens")
+    }
+    slots = Swift.min(slots, fitting)
+    return slots
+  }
+}

@@ -1,0 +1,197 @@
+import Foundation
+import Models
+import Torch
+
+/// The state of one `RolloutEngine.generate` call. Sequence `s` is sample `s - first[r]` of
+/// request `r` (request-major order); its tokens, log-probs and uniforms live in row `s` of
+/// `[sequences + 1, columns]` device buffers whose last row absorbs the writes of idle slots.
+final class RolloutRun {
+  let model: QwenVLModel
+  let requests: [RolloutRequest]
+  let settings: SamplingSettings
+  let checkEvery: Int
+  let useGraphs: Bool
+  let device: Device
+  let sampler: TokenSampler
+  let cache: SlotKVCache
+  let slots: Int
+  let sequenceRequest: [Int]
+  let firstSequence: [Int]
+  let columns: Int
+  var dummyRow: Int { sequenceRequest.count }
+
+  // Device buffers.
+  let uniforms: Tensor
+  let outTokens: Tensor
+  let outLogProbs: Tensor
+  let outTextMass: Tensor?
+  let outVisionMass: Tensor?
+  let seen: Tensor?
+  let trueRow: Tensor
+  let frequencies: Tensor
+  // Per-slot device state, updated in place (the inputs of a captured decode step).
+  let slotTokens: Tensor
+  let slotLengths: Tensor
+  let slotDelta: Tensor
+  let slotSequence: Tensor
+  let slotStep: Tensor
+
+  // Host bookkeeping.
+  var prompts: [Int: PrefilledPrompt] = [:]
+  var nextSequence = 0
+  var slotOwner: [Int?]
+  var hostLengths: [Int]
+  var hostSteps: [Int]
+  var results: [Int: (count: Int, finished: Bool)] = [:]
+  var timings = RolloutTimings()
+  var graph: CUDA.Graph?
+
+  init(engine: RolloutEngine, requests: [RolloutRequest], settings: SamplingSettings, slots: Int, maxLength: Int) {
+    model = engine.model
+    self.requests = requests
+    self.settings = settings
+    checkEvery = engine.checkEvery
+    device = engine.model.device
+    useGraphs = engine.useCUDAGraphs && device.isCUDA
+    self.slots = slots
+    let text = model.config.text
+    sampler = TokenSampler(settings: settings, suppressed: settings.suppressedTokenIds ?? engine.visionSpecialTokens,
+                           vocabSize: text.vocabSize, device: device)
+    cache = SlotKVCache(layers: text.numHiddenLayers, slots: slots, maxLength: maxLength, kvHeads: text.numKeyValueHeads,
+                        headDim: text.headDim, dtype: model.dtype, device: device, recordedLayers: Set(settings.recordAttentionLayers))
+    var owner: [Int] = [], first: [Int] = []
+    for (index, request) in requests.enumerated() {
+      first.append(owner.count)
+      owner += Array(repeating: index, count: request.samples)
+    }
+    sequenceRequest = owner
+    firstSequence = first
+    columns = settings.maxNewTokens + checkEvery
+    var noise: [Float] = []
+    for (sequence, request) in owner.enumerated() {
+      noise += NoiseStream.uniforms(seed: requests[request].seed, sample: sequence - first[request], count: columns)
+    }
+    noise += [Float](repeating: 0.5, count: columns)
+    let rows = owner.count + 1
+    uniforms = Tensor(noise, shape: [rows, columns]).to(device)
+    outTokens = Tensor.zeros([rows, columns], dtype: .int64, device: device)
+    outLogProbs = Tensor.zeros([rows, columns], device: device)
+    let record = !settings.recordAttentionLayers.isEmpty
+    outTextMass = record ? Tensor.zeros([rows, columns], device: device) : nil
+    outVisionMass = record ? Tensor.zeros([rows, columns], device: device) : nil
+    seen = sampler.usesHistory ? Tensor.zeros([slots, text.vocabSize], dtype: .bool, device: device) : nil
+    trueRow = Tensor.ones([slots], dtype: .bool, device: device)
+    frequencies = model.language.ropeInverseFrequencies.to(device)
+    slotTokens = Tensor.zeros([slots], dtype: .int64, device: device)
+    slotLengths = Tensor.zeros([slots], dtype: .int64, device: device)
+    slotDelta = Tensor.zeros([slots], dtype: .int64, device: device)
+    slotSequence = Tensor.full([slots], Double(owner.count), dtype: .int64, device: device)
+    slotStep = Tensor.zeros([slots], dtype: .int64, device: device)
+    slotOwner = Array(repeating: nil, count: slots)
+    hostLengths = Array(repeating: 0, count: slots)
+    hostSteps = Array(repeating: 0, count: slots)
+    timings.slots = slots
+  }
+
+  // MARK: Loop
+
+  func run() throws -> (completions: [Completion], timings: RolloutTimings) {
+    try admitWaiting()
+    let decodeStart = DispatchTime.now().uptimeNanoseconds
+    while slotOwner.contains(where: { $0 != nil }) {
+      for _ in 0..<checkEvery { step() }
+      checkStops()
+      try admitWaiting()
+    }
+    let elapsed = Double(DispatchTime.now().uptimeNanoseconds - decodeStart) / 1e9
+    timings.decodeSeconds = Swift.max(0, elapsed - timings.prefillSeconds)
+    return (collect(), timings)
+  }
+
+  /// One decode step over all slots: eager, or replayed from the graph captured after the first
+  /// eager step (capture records the kernels without running them).
+  func step() {
+    if let graph {
+      graph.replay()
+      timings.graphReplays += 1
+    } else {
+      cache.hostKeySpan = (0..<slots).filter { slotOwner[$0] != nil }.map { hostLengths[$0] + 1 }.max() ?? 1
+      decodeStep()
+      if useGraphs {
+        CUDA.synchronize()
+        graph = CUDA.Graph { decodeStep() }
+      }
+    }
+    for slot in 0..<slots { hostLengths[slot] += 1; hostSteps[slot] += 1 }
+    timings.decodeSteps += 1
+  }
+
+  /// Embeds each slot's last token, runs the decoder over the slot cache, chooses the next token
+  /// and records it. Only device work: no host reads, fixed shapes.
+  func decodeStep() {
+    let maxLength = cache.maxLength
+    cache.writePositions.copy_(slotLengths.clamp(max: Double(maxLength - 1)))
+    cache.keyLengths.copy_(cache.writePositions + 1)
+    cache.keyLengths32.copy_(cache.keyLengths.to(.int32))
+    cache.stepTextMass?.zero_()
+    cache.stepVisionMass?.zero_()
+    let positions = (slotLengths + slotDelta).view(1, slots, 1).expand(3, slots, 1)
+    let language = model.language
+    let embeddings = language.embed(slotTokens.unsqueeze(1))
+    let rotary = language.rotary(positions: positions, dtype: embeddings.dtype, frequencies: frequencies)
+    let hidden = language(embeddings: embeddings, rotary: rotary, attention: cache)
+    let logits = F.linear(hidden.squeeze(1), model.headWeight).to(.float32)
+    let column = slotStep.clamp(max: Double(columns - 1)).to(.int64)  // a float bound promotes to float
+    let target: [(Int, Tensor)] = [(0, slotSequence), (1, column)]
+    let (tokens, logProbs) = sampler.choose(logits, seen: seen, uniforms: uniforms.index(target))
+    outTokens.indexPut_(target, tokens)
+    outLogProbs.indexPut_(target, logProbs)
+    if let outTextMass, let outVisionMass, let text = cache.stepTextMass, let vision = cache.stepVisionMass {
+      let layers = Double(cache.recordedLayers.count)
+      outTextMass.indexPut_(target, text / layers)
+      outVisionMass.indexPut_(target, vision / layers)
+    }
+    seen?.indexPut_([(0, cache.slotIndex), (1, tokens)], trueRow)
+    slotTokens.copy_(tokens)
+    slotLengths.add_(1)
+    slotStep.add_(1)
+  }
+
+  /// Reads the tokens of occupied slots and frees those whose sequence emitted an EOS id or reached
+  /// `maxNewTokens` (the only device-to-host synchronisation of the loop).
+  func checkStops() {
+    let occupied = (0..<slots).filter { slotOwner[$0] != nil }
+    guard !occupied.isEmpty else { return }
+    let rows = outTokens.indexSelect(0, slotSequence).ints()
+    for slot in occupied {
+      guard let sequence = slotOwner[slot] else { continue }
+      let produced = Swift.min(hostSteps[slot], settings.maxNewTokens)
+      let row = rows[(slot * columns)..<(slot * columns + produced)]
+      if let eos = row.firstIndex(where: settings.eosTokenIds.contains) {
+        finish(sequence: sequence, slot: slot, count: eos - slot * columns + 1, finished: true)
+      } else if produced >= settings.maxNewTokens {
+        finish(sequence: sequence, slot: slot, count: produced, finished: false)
+      }
+    }
+  }
+
+  func finish(sequence: Int, slot: Int?, count: Int, finished: Bool) {
+    results[sequence] = (count, finished)
+    timings.generatedTokens += count
+    if let slot { slotOwner[slot] = nil }
+  }
+
+  // MARK: Results
+
+  func collect() -> [Completion] {
+    let tokens = outTokens.ints(), logProbs = outLogProbs.floats()
+    let text = outTextMass?.floats(), vision = outVisionMass?.floats()
+    return sequenceRequest.enumerated().map { sequence, request in
+      let (count, finished) = results[sequence] ?? (0, false)
+      let range = (sequence * columns)..<(sequence * columns + count)
+      let attention = text.flatMap { text in vision.map { AttentionMass(textMass: Array(text[range.dropFirst()]), visionMass: Array($0[range.dropFirst()])) } }
+      return Completion(requestIndex: request, sampleIndex: sequence - firstSequence[request], tokens: Array(tokens[range]),
+                        finished: finished, logProbs: Array(logProbs[range]), attention: attention)
+    }
+  }
+}

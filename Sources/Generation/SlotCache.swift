@@ -1,0 +1,149 @@
+import Foundation
+import Models
+import Torch
+
+/// Preallocated keys and values of every decoder layer for `slots` sequences, laid out
+/// `[slots, maxLength, kvHeads, headDim]` per layer so that a layer's cache is also the packed
+/// `[slots * maxLength, kvHeads, headDim]` key tensor that varlen flash attention reads (each slot a
+/// sequence of `maxLength` keys, of which `sequsedK` are used).
+///
+/// During a decode step it is the decoder's `ExternalAttention`: each layer's new key and value are
+/// written at `writePositions`, then the one query token of each slot attends to its first
+/// `keyLengths` keys. Every per-step input is a device tensor updated in place, so the step can be
+/// captured once as a CUDA graph and replayed.
+final class SlotKVCache: ExternalAttention {
+  let slots: Int
+  let maxLength: Int
+  let device: Device
+  let keys: [Tensor]
+  let values: [Tensor]
+  let slotIndex: Tensor
+  /// `[slots]` int64: where this step's key goes (the slot's cached length, clamped).
+  let writePositions: Tensor
+  /// `[slots]` int64 and int32: keys visible to this step's query (`writePositions + 1`).
+  let keyLengths: Tensor
+  let keyLengths32: Tensor
+  /// Keys the CPU path attends over (max of the active slots' `keyLengths`); CUDA uses `maxLength`.
+  var hostKeySpan: Int = 1
+  let useFlash: Bool
+  let cuSeqlensQ: Tensor?
+  let cuSeqlensK: Tensor?
+  let keyPositions: Tensor
+
+  /// Attention diagnostics: layers recorded, `[slots, maxLength]` float masks of the prompt's text
+  /// and image tokens, and this step's summed mass per slot.
+  let recordedLayers: Set<Int>
+  let textMask: Tensor?
+  let visionMask: Tensor?
+  let stepTextMass: Tensor?
+  let stepVisionMass: Tensor?
+
+  init(layers: Int, slots: Int, maxLength: Int, kvHeads: Int, headDim: Int, dtype: DType, device: Device,
+       recordedLayers: Set<Int>) {
+    self.slots = slots
+    self.maxLength = maxLength
+    self.device = device
+    keys = (0..<layers).map { _ in Tensor.zeros([slots, maxLength, kvHeads, headDim], dtype: dtype, device: device) }
+    values = (0..<layers).map { _ in Tensor.zeros([slots, maxLength, kvHeads, headDim], dtype: dtype, device: device) }
+    slotIndex = Tensor.arange(slots, device: device)
+    writePositions = Tensor.zeros([slots], dtype: .int64, device: device)
+    keyLengths = Tensor.ones([slots], dtype: .int64, device: device)
+    keyLengths32 = Tensor.ones([slots], dtype: .int32, device: device)
+    keyPositions = Tensor.arange(maxLength, device: device)
+    useFlash = device.isCUDA
+    if useFlash {
+      cuSeqlensQ = Tensor.arange(slots + 1, dtype: .int32, device: device)
+      cuSeqlensK = Tensor.arange(0, Double((slots + 1) * maxLength), step: Double(maxLength), dtype: .int32, device: device)
+    } else {
+      cuSeqlensQ = nil
+      cuSeqlensK = nil
+    }
+    self.recordedLayers = recordedLayers
+    let record = !recordedLayers.isEmpty
+    textMask = record ? Tensor.zeros([slots, maxLength], device: device) : nil
+    visionMask = record ? Tensor.zeros([slots, maxLength], device: device) : nil
+    stepTextMass = record ? Tensor.zeros([slots], device: device) : nil
+    stepVisionMass = record ? Tensor.zeros([slots], device: device) : nil
+  }
+
+  /// Bytes of one slot's keys and values over all layers.
+  static func bytesPerSlot(layers: Int, maxLength: Int, kvHeads: Int, headDim: Int, dtype: DType) -> Int {
+    2 * layers * maxLength * kvHeads * headDim * dtype.byteSize
+  }
+
+  /// Copies a prefilled prompt's keys and values (`[1, kvHeads, length, headDim]` per layer) into
+  /// `slot`, and its text/image masks when attention is recorded.
+  func load(slot: Int, prompt: PrefilledPrompt) {
+    for layer in 0..<keys.count {
+      keys[layer].select(0, slot).narrow(0, start: 0, length: prompt.length).copy_(prompt.keys[layer][0].transpose(0, 1))
+      values[layer].select(0, slot).narrow(0, start: 0, length: prompt.length).copy_(prompt.values[layer][0].transpose(0, 1))
+    }
+    if let textMask, let visionMask, let promptText = prompt.textMask, let promptVision = prompt.visionMask {
+      textMask.select(0, slot).copy_(promptText)
+      visionMask.select(0, slot).copy_(promptVision)
+    }
+  }
+
+  func attend(layer: Int, query: Tensor, keys newKeys: Tensor, values newValues: Tensor) -> Tensor {
+    let keyCache = keys[layer], valueCache = values[layer]
+    // [slots, kvHeads, 1, headDim] -> one row per slot at its write position.
+    keyCache.indexPut_([(0, slotIndex), (1, writePositions)], newKeys.squeeze(2))
+    valueCache.indexPut_([(0, slotIndex), (1, writePositions)], newValues.squeeze(2))
+    let span = useFlash ? maxLength : hostKeySpan
+    let visible = keyPositions.narrow(0, start: 0, length: span).unsqueeze(0).lt(keyLengths.unsqueeze(1))  // [slots, span]
+    let spanKeys = keyCache.narrow(1, start: 0, length: span).transpose(1, 2)  // [slots, kvHeads, span, headDim]
+    if recordedLayers.contains(layer) { recordMass(query: query, keys: spanKeys, visible: visible, span: span) }
+    if useFlash, let cuSeqlensQ, let cuSeqlensK {
+      let heads = query.size(1), headDim = query.size(3)
+      let kvHeads = keyCache.size(2)
+      let out = F.flashAttentionVarlen(
+        query.reshape(slots, heads, headDim).contiguous(),
+        keyCache.view(slots * maxLength, kvHeads, headDim), valueCache.view(slots * maxLength, kvHeads, headDim),
+        cuSeqlensQ: cuSeqlensQ, cuSeqlensK: cuSeqlensK, maxSeqlenQ: 1, maxSeqlenK: maxLength, isCausal: false,
+        sequsedK: keyLengths32)
+      return out.unsqueeze(2)
+    }
+    let spanValues = valueCache.narrow(1, start: 0, length: span).transpose(1, 2)
+    return F.scaledDotProductAttention(query, spanKeys, spanValues, mask: visible.unsqueeze(1).unsqueeze(1), enableGQA: true)
+  }
+
+  /// Adds the heads-averaged attention probability mass on prompt text and image keys to this
+  /// step's per-slot sums (the probabilities are computed only for recorded layers; nothing kept).
+  private func recordMass(query: Tensor, keys spanKeys: Tensor, visible: Tensor, span: Int) {
+    guard let textMask, let visionMask, let stepTextMass, let stepVisionMass else { return }
+    let heads = query.size(1), kvHeads = spanKeys.size(1), headDim = query.size(3)
+    let expandedKeys = spanKeys.repeatInterleave(heads / kvHeads, dim: 1)  // [slots, heads, span, headDim]
+    var scores = F.matmul(query.to(.float32), expandedKeys.to(.float32).mT).squeeze(2) / Double(headDim).squareRoot()
+    scores = scores.maskedFill(visible.logicalNot().unsqueeze(1), -Double.infinity)
+    let probabilities = scores.softmax(dim: -1).mean(dim: 1)  // [slots, span]
+    stepTextMass.add_((probabilities * textMask.narrow(1, start: 0, length: span)).sum(dim: -1))
+    stepVisionMass.add_((probabilities * visionMask.narrow(1, start: 0, length: span)).sum(dim: -1))
+  }
+}
+
+/// A prompt after the vision tower and prefill: its keys and values, rope delta, the first token
+/// of each of its samples, its repetition-penalty history and the masks of attention diagnostics.
+final class PrefilledPrompt {
+  let keys: [Tensor]
+  let values: [Tensor]
+  let length: Int
+  let delta: Int
+  let firstTokens: [Int]
+  let seen: Tensor?
+  let textMask: Tensor?
+  let visionMask: Tensor?
+  var samplesLeft: Int
+
+  init(keys: [Tensor], values: [Tensor], length: Int, delta: Int, firstTokens: [Int], seen: Tensor?, textMask: Tensor?,
+       visionMask: Tensor?, samples: Int) {
+    self.keys = keys
+    self.values = values
+    self.length = length
+    self.delta = delta
+    self.firstTokens = firstTokens
+    self.seen = seen
+    self.textMask = textMask
+    self.visionMask = visionMask
+    samplesLeft = samples
+  }
+}
