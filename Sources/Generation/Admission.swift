@@ -5,42 +5,54 @@ import Torch
 extension RolloutRun {
   /// Fills free slots with waiting sequences, in order. A request's vision tower and prefill run
   /// when its first sample is admitted, and its first tokens for all samples are chosen then in one
-  /// batch; its keys and values are dropped once its last sample has a slot.
+  /// batch; its keys and values are dropped once its last sample has a slot. Sequences of one
+  /// request that enter together are placed with one copy per layer.
   func admitWaiting() throws {
-    while nextSequence < sequenceRequest.count {
-      guard let free = (0..<slots).first(where: { slotOwner[$0] == nil }) else { return }
+    var free = (0..<slots).filter { slotOwner[$0] == nil }[...]
+    var groups: [(prompt: PrefilledPrompt, slots: [Int], sequences: [Int])] = []
+    while nextSequence < sequenceRequest.count, let slot = free.first {
       let sequence = nextSequence
       let request = sequenceRequest[sequence]
       let prompt = try prefilled(request)
       nextSequence += 1
       prompt.samplesLeft -= 1
       if prompt.samplesLeft == 0 { prompts[request] = nil }
-      let sample = sequence - firstSequence[request]
-      let firstToken = prompt.firstTokens[sample]
+      let firstToken = prompt.firstTokens[sequence - firstSequence[request]]
       if settings.eosTokenIds.contains(firstToken) || settings.maxNewTokens == 1 {
         finish(sequence: sequence, slot: nil, count: 1, finished: settings.eosTokenIds.contains(firstToken))
         continue
       }
-      place(sequence: sequence, prompt: prompt, slot: free, firstToken: firstToken)
+      free.removeFirst()
+      if let last = groups.last, last.prompt === prompt {
+        groups[groups.count - 1].slots.append(slot)
+        groups[groups.count - 1].sequences.append(sequence)
+      } else {
+        groups.append((prompt, [slot], [sequence]))
+      }
     }
+    for group in groups { place(prompt: group.prompt, slots: group.slots, sequences: group.sequences) }
   }
 
-  /// Puts a sequence in a slot: its prompt's keys and values, length, rope delta and first token.
-  func place(sequence: Int, prompt: PrefilledPrompt, slot: Int, firstToken: Int) {
-    cache.load(slot: slot, prompt: prompt)
-    let index = Tensor([slot]).to(device)
-    func set(_ tensor: Tensor, _ value: Int) {
-      tensor.indexPut_([(0, index)], Tensor([value]).to(device))
+  /// Puts sequences of one prompt in slots: the prompt's keys and values, length, rope delta,
+  /// history, and each sequence's first token.
+  func place(prompt: PrefilledPrompt, slots targets: [Int], sequences: [Int]) {
+    let request = sequenceRequest[sequences[0]]
+    let index = Tensor(targets).to(device)
+    cache.load(slots: index, count: targets.count, prompt: prompt)
+    func set(_ tensor: Tensor, _ values: [Int]) { tensor.indexPut_([(0, index)], Tensor(values).to(device)) }
+    set(slotTokens, sequences.map { prompt.firstTokens[$0 - firstSequence[request]] })
+    set(slotLengths, Array(repeating: prompt.length, count: targets.count))
+    set(slotDelta, Array(repeating: prompt.delta, count: targets.count))
+    set(slotSequence, sequences)
+    set(slotStep, Array(repeating: 1, count: targets.count))
+    if let seen, let promptSeen = prompt.seen {
+      seen.indexPut_([(0, index)], promptSeen.unsqueeze(0).expand(targets.count, promptSeen.size(0)))
     }
-    set(slotTokens, firstToken)
-    set(slotLengths, prompt.length)
-    set(slotDelta, prompt.delta)
-    set(slotSequence, sequence)
-    set(slotStep, 1)
-    if let seen, let promptSeen = prompt.seen { seen.select(0, slot).copy_(promptSeen) }
-    slotOwner[slot] = sequence
-    hostLengths[slot] = prompt.length
-    hostSteps[slot] = 1
+    for (slot, sequence) in zip(targets, sequences) {
+      slotOwner[slot] = sequence
+      hostLengths[slot] = prompt.length
+      hostSteps[slot] = 1
+    }
   }
 
   /// The request's prefilled prompt, computing it (vision tower, prefill, first tokens) on first use.

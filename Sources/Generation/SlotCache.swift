@@ -72,15 +72,18 @@ final class SlotKVCache: ExternalAttention {
   }
 
   /// Copies a prefilled prompt's keys and values (`[1, kvHeads, length, headDim]` per layer) into
-  /// `slot`, and its text/image masks when attention is recorded.
-  func load(slot: Int, prompt: PrefilledPrompt) {
+  /// the `count` slots listed in `slots` (int64 on the cache's device), and its text/image masks
+  /// when attention is recorded.
+  func load(slots index: Tensor, count: Int, prompt: PrefilledPrompt) {
     for layer in 0..<keys.count {
-      keys[layer].select(0, slot).narrow(0, start: 0, length: prompt.length).copy_(prompt.keys[layer][0].transpose(0, 1))
-      values[layer].select(0, slot).narrow(0, start: 0, length: prompt.length).copy_(prompt.values[layer][0].transpose(0, 1))
+      for (cache, source) in [(keys[layer], prompt.keys[layer]), (values[layer], prompt.values[layer])] {
+        let rows = source[0].transpose(0, 1)  // [length, kvHeads, headDim]
+        cache.narrow(1, start: 0, length: prompt.length).indexPut_([(0, index)], rows.unsqueeze(0).expand([count] + rows.shape))
+      }
     }
     if let textMask, let visionMask, let promptText = prompt.textMask, let promptVision = prompt.visionMask {
-      textMask.select(0, slot).copy_(promptText)
-      visionMask.select(0, slot).copy_(promptVision)
+      textMask.indexPut_([(0, index)], promptText.unsqueeze(0).expand(count, maxLength))
+      visionMask.indexPut_([(0, index)], promptVision.unsqueeze(0).expand(count, maxLength))
     }
   }
 
@@ -89,10 +92,12 @@ final class SlotKVCache: ExternalAttention {
     // [slots, kvHeads, 1, headDim] -> one row per slot at its write position.
     keyCache.indexPut_([(0, slotIndex), (1, writePositions)], newKeys.squeeze(2))
     valueCache.indexPut_([(0, slotIndex), (1, writePositions)], newValues.squeeze(2))
+    // CUDA reads every slot's full row (fixed shapes for graph capture); the CPU path only the
+    // longest occupied slot's keys.
     let span = useFlash ? maxLength : hostKeySpan
-    let visible = keyPositions.narrow(0, start: 0, length: span).unsqueeze(0).lt(keyLengths.unsqueeze(1))  // [slots, span]
+    let visible = { self.keyPositions.narrow(0, start: 0, length: span).unsqueeze(0).lt(self.keyLengths.unsqueeze(1)) }  // [slots, span]
     let spanKeys = keyCache.narrow(1, start: 0, length: span).transpose(1, 2)  // [slots, kvHeads, span, headDim]
-    if recordedLayers.contains(layer) { recordMass(query: query, keys: spanKeys, visible: visible, span: span) }
+    if recordedLayers.contains(layer) { recordMass(query: query, keys: spanKeys, visible: visible(), span: span) }
     if useFlash, let cuSeqlensQ, let cuSeqlensK {
       let heads = query.size(1), headDim = query.size(3)
       let kvHeads = keyCache.size(2)
@@ -104,7 +109,7 @@ final class SlotKVCache: ExternalAttention {
       return out.unsqueeze(2)
     }
     let spanValues = valueCache.narrow(1, start: 0, length: span).transpose(1, 2)
-    return F.scaledDotProductAttention(query, spanKeys, spanValues, mask: visible.unsqueeze(1).unsqueeze(1), enableGQA: true)
+    return F.scaledDotProductAttention(query, spanKeys, spanValues, mask: visible().unsqueeze(1).unsqueeze(1), enableGQA: true)
   }
 
   /// Adds the heads-averaged attention probability mass on prompt text and image keys to this
