@@ -142,3 +142,14 @@ struct ReferenceTensors {
     return data.subdata(in: entry.range).withUnsafeBytes { Tensor(bytes: $0, shape: entry.shape, dtype: entry.dtype) }
   }
 }
+
+@Suite struct RolloutBenchTests {
+  /// The benchmark's synthetic workload on the tiny checkpoint (CPU): 2 prompts of 40 tokens with a
+  /// 56x56 image (4 image tokens) x 2 samples, 4 new tokens = the first from prefill + 3 decode steps.
+  @Test func benchReportsTheWorkload() throws {
+    let report = try RolloutBench.run(modelDirectory: FixturePrompt.fixtures.appendingPathComponent("qwen25vl_tied"), prompts: 2,
+                                      samples: 2, promptTokens: 40, imageSide: 56, newTokens: 4, dtype: .float32, device: .cpu)
+    #expect(report.contains("2 prompts x 2 samples = 4 sequences"))
+    #expect(report.contains("slots 4, decode steps 3 (0 graph replays)"), "\(report)")
+  }
+}

@@ -1,0 +1,75 @@
+import Foundation
+import Models
+import Torch
+
+/// The rollout benchmark of the issue (GPU): synthetic prompts of `promptTokens` tokens with one
+/// square image each, `samples` completions per prompt of exactly `newTokens` tokens (no EOS), on a
+/// model folder (random weights with the real config will do). Returns a printable report; the
+/// transformers peer is timed by a separate script on the same workload.
+public enum RolloutBench {
+  public static func run(modelDirectory: URL, prompts: Int, samples: Int, promptTokens: Int = 380, imageSide: Int = 448,
+                         newTokens: Int = 256, dtype: DType = .bfloat16, device: Device = .cuda(0),
+                         maxSlots: Int? = nil, checkEvery: Int? = nil, useCUDAGraphs: Bool = true,
+                         bandwidthBytesPerSecond: Double = 4.8e12) throws -> String {
+    let model = try QwenVLModel.load(directory: modelDirectory, dtype: dtype, device: device)
+    let engine = RolloutEngine(model: model, maxSlots: maxSlots, checkEvery: checkEvery, useCUDAGraphs: useCUDAGraphs)
+    let requests = try syntheticRequests(model: model, prompts: prompts, samples: samples, promptTokens: promptTokens,
+                                         imageSide: imageSide)
+    let settings = SamplingSettings(maxNewTokens: newTokens, temperature: 1)
+    // Warm-up: kernels, allocator pools and the graph capture path.
+    _ = try engine.generate(Array(requests.prefix(1)).map { var r = $0; r.samples = 2; return r },
+                            settings: SamplingSettings(maxNewTokens: 8, temperature: 1))
+    if device.isCUDA { CUDA.synchronize(); CUDA.resetPeakMemory() }
+    let (completions, timings) = try engine.generate(requests, settings: settings)
+    if device.isCUDA { CUDA.synchronize() }
+    let peak = device.isCUDA ? CUDA.memoryStats().peakAllocated : 0
+
+    let text = model.config.text
+    let weightBytes = (model.language.parameterCount + (model.config.tieWordEmbeddings ? 0 : text.vocabSize * text.hiddenSize))
+      * dtype.byteSize
+    let kvBytesPerToken = 2 * text.numHiddenLayers * text.numKeyValueHeads * text.headDim * dtype.byteSize
+    // Average keys read per sequence per step: the prompt plus half the completion.
+    let keysPerStep = Double(completions.count) * (Double(promptTokens) + Double(newTokens) / 2)
+    let bytesPerStep = Double(weightBytes) + keysPerStep * Double(kvBytesPerToken)
+    let secondsPerStep = timings.millisecondsPerStep / 1000
+    let roofline = secondsPerStep > 0 ? bytesPerStep / secondsPerStep / bandwidthBytesPerSecond : 0
+    func f(_ value: Double, _ digits: Int = 2) -> String { String(format: "%.\(digits)f", value) }
+    return """
+      rollout: \(prompts) prompts x \(samples) samples = \(completions.count) sequences, \(promptTokens)-token prompts with a \
+      \(imageSide)x\(imageSide) image, \(newTokens) new tokens, \(dtype) on \(device)
+      slots \(timings.slots), decode steps \(timings.decodeSteps) (\(timings.graphReplays) graph replays)
+      vision + prefill   \(f(timings.prefillSeconds, 3)) s
+      decode             \(f(timings.decodeSeconds, 3)) s   (\(f(timings.millisecondsPerStep)) ms per step)
+      total              \(f(timings.totalSeconds, 3)) s   \(f(timings.tokensPerSecond, 0)) output tokens/s
+      peak memory        \(f(Double(peak) / 1_073_741_824)) GiB
+      roofline           \(f(roofline * 100, 1))% of \(f(bandwidthBytesPerSecond / 1e12, 1)) TB/s \
+      (\(f(bytesPerStep / 1e9)) GB per step: weights + keys/values read)
+      """
+  }
+
+  /// Prompts of `promptTokens` ids: a short text head, `<|vision_start|>`, the image's pad tokens,
+  /// `<|vision_end|>` and text up to the length; random patches; distinct seeds.
+  static func syntheticRequests(model: QwenVLModel, prompts: Int, samples: Int, promptTokens: Int,
+                                imageSide: Int) throws -> [RolloutRequest] {
+    let config = model.config
+    let patch = config.vision.patchSize, merge = config.vision.spatialMergeSize
+    let side = imageSide / patch
+    let grid = [1, side, side]
+    let imageTokens = side * side / (merge * merge)
+    guard promptTokens >= imageTokens + 16 else {
+      throw RolloutError.invalidSettings("promptTokens \(promptTokens) leaves no room around \(imageTokens) image tokens")
+    }
+    let rowWidth = 3 * config.vision.temporalPatchSize * patch * patch
+    // Ordinary text ids stay below the special tokens (Qwen's start at 151643).
+    let textLimit = Swift.min(config.text.vocabSize, 151_643)
+    return (0..<prompts).map { index in
+      let generator = Generator(seed: UInt64(index) + 1)
+      let head = Tensor.randint(0, textLimit, [14], generator: generator).ints()
+      let tail = Tensor.randint(0, textLimit, [promptTokens - imageTokens - 16], generator: generator).ints()
+      let ids = head + [config.visionStartTokenId] + Array(repeating: config.imageTokenId, count: imageTokens)
+        + [config.visionEndTokenId] + tail
+      let pixels = Tensor.randn([side * side, rowWidth], generator: generator).to(model.dtype, device: model.device)
+      return RolloutRequest(promptIDs: ids, pixelValues: pixels, grids: [grid], samples: samples, seed: UInt64(index))
+    }
+  }
+}
