@@ -40,13 +40,15 @@ extension RolloutRun {
     let index = Tensor(targets).to(device)
     cache.load(slots: index, count: targets.count, prompt: prompt)
     func set(_ tensor: Tensor, _ values: [Int]) { tensor.indexPut_([(0, index)], Tensor(values).to(device)) }
-    set(slotTokens, sequences.map { prompt.firstTokens[$0 - firstSequence[request]] })
+    let firstTokens = sequences.map { prompt.firstTokens[$0 - firstSequence[request]] }
+    set(slotTokens, firstTokens)
     set(slotLengths, Array(repeating: prompt.length, count: targets.count))
     set(slotDelta, Array(repeating: prompt.delta, count: targets.count))
     set(slotSequence, sequences)
     set(slotStep, Array(repeating: 1, count: targets.count))
     if let seen, let promptSeen = prompt.seen {
       seen.indexPut_([(0, index)], promptSeen.unsqueeze(0).expand(targets.count, promptSeen.size(0)))
+      seen.indexPut_([(0, index), (1, Tensor(firstTokens).to(device))], Tensor.ones([targets.count], dtype: .bool, device: device))
     }
     for (slot, sequence) in zip(targets, sequences) {
       slotOwner[slot] = sequence

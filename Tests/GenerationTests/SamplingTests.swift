@@ -181,3 +181,30 @@ func filteredDistribution(_ logits: [Double], temperature: Double, topK: Int, to
     }
   }
 }
+
+@Suite struct RepetitionPenaltyDecodeTests {
+  /// Greedy decoding with a repetition penalty, against a plain loop: full forward over the prompt
+  /// and tokens so far, penalty applied by hand to every id seen (prompt and completion), vision
+  /// tokens removed, argmax. Two requests in one slot so the second reuses the first's slot.
+  @Test func penalizedGreedyMatchesAPlainLoop() throws {
+    let model = try tinyRandomModel()
+    let requests = tinyRequests(seeds: [1, 2, 3], samples: 1)
+    let penalty = 1.8
+    let settings = SamplingSettings(maxNewTokens: 8, temperature: 0, repetitionPenalty: penalty)
+    let completions = try RolloutEngine(model: model, maxSlots: 1).generate(requests, settings: settings).completions
+    for (request, completion) in zip(requests, completions) {
+      var tokens: [Int] = []
+      for _ in 0..<8 {
+        let logits = try withNoGrad {
+          try model.hiddenStates(ids: request.promptIDs + tokens, promptLength: request.promptIDs.count,
+                                 pixelValues: request.pixelValues, grids: request.grids)
+        }
+        var scores = F.linear(logits[0, -1].unsqueeze(0), model.headWeight)[0].doubles()
+        for id in Set(request.promptIDs + tokens) { scores[id] = scores[id] < 0 ? scores[id] * penalty : scores[id] / penalty }
+        for id in [92, 93, 94, 95, 96] { scores[id] = -.infinity }
+        tokens.append(scores.indices.max { scores[$0] < scores[$1] }!)
+      }
+      #expect(completion.tokens == tokens)
+    }
+  }
+}
