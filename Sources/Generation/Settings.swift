@@ -65,8 +65,10 @@ public struct SamplingSettings: Sendable {
   }
 }
 
-/// Per generated token, the attention mass (heads and recorded layers averaged) on the prompt's
-/// text tokens and on its image tokens; the rest went to earlier completion tokens.
+/// Attention mass (heads and recorded layers averaged) on the prompt's text tokens and on its image
+/// tokens; the rest went to completion tokens. Entry `i` belongs to the decode query that produced
+/// token `i + 1` (token 0 comes from the prefill, which does not record), so each array has
+/// `tokens.count - 1` entries.
 public struct AttentionMass: Sendable, Equatable {
   public var textMass: [Float]
   public var visionMass: [Float]
