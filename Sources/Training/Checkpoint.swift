@@ -44,6 +44,21 @@ public enum Checkpoint {
     return final
   }
 
+  /// A model folder others can load (transformers, `vlmrl generate`): weights and config, plus the
+  /// tokenizer, chat template and processor files of the model training started from.
+  public static func exportModel(_ model: QwenVLModel, companionFilesFrom source: URL, to folder: URL) throws {
+    try model.save(to: folder)
+    let fm = FileManager.default
+    for name in ["tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "chat_template.json",
+                 "preprocessor_config.json", "generation_config.json"] {
+      let from = source.appendingPathComponent(name)
+      guard fm.fileExists(atPath: from.path) else { continue }
+      let target = folder.appendingPathComponent(name)
+      try? fm.removeItem(at: target)
+      try fm.copyItem(at: from, to: target)
+    }
+  }
+
   /// Complete checkpoints in step order.
   public static func list(_ outputDirectory: URL) throws -> [(step: Int, url: URL)] {
     guard let names = try? FileManager.default.contentsOfDirectory(atPath: outputDirectory.path) else { return [] }

@@ -24,6 +24,7 @@ public final class GRPOTrainer: @unchecked Sendable {
   public let outputDirectory: URL
   public private(set) var state: TrainerState
   var skippedNonFinite = 0
+  let modelDirectory: URL
 
   /// `rewards` replaces the configured `reward_funcs` (library use and tests); by default the
   /// registry builds them from the config.
@@ -32,6 +33,7 @@ public final class GRPOTrainer: @unchecked Sendable {
     guard !examples.isEmpty else { throw TrainingError.invalidArgument("GRPO: the dataset has no usable examples") }
     self.config = config
     self.examples = examples
+    self.modelDirectory = modelDirectory
     let folder = try ModelFolder(directory: modelDirectory)
     builder = try PromptBuilder(folder: folder, minPixels: config.training.minPixels, maxPixels: config.training.maxPixels,
                                 maxPromptLength: config.training.maxPromptLength)
@@ -93,6 +95,9 @@ public final class GRPOTrainer: @unchecked Sendable {
       }
     }
     progress.finish()
+    if state.step == totalSteps {
+      try Checkpoint.exportModel(model, companionFilesFrom: modelDirectory, to: outputDirectory.appendingPathComponent("final"))
+    }
     let all = try MetricsJSONL.read(outputDirectory.appendingPathComponent("metrics.jsonl"))
     try Report.write(rows: all, to: outputDirectory.appendingPathComponent("report.html"))
     return rows

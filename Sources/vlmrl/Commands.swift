@@ -52,7 +52,7 @@ struct RewardCommandCLI: AsyncParsableCommand {
 struct DataCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "data", abstract: "Inspect, convert and prepare datasets.",
-    subcommands: [Inspect.self, Convert.self, PrepareAOKVQA.self])
+    subcommands: [Inspect.self, Convert.self, PrepareAOKVQA.self, Synth.self])
 
   struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Kinds, counts, fields, sample prompts and bad records of a dataset.")
