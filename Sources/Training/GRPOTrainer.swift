@@ -1,6 +1,7 @@
 import Common
 import Datasets
 import Foundation
+import Generation
 import ModelConfig
 import Models
 import NN
@@ -25,6 +26,7 @@ public final class GRPOTrainer: @unchecked Sendable {
   public private(set) var state: TrainerState
   var skippedNonFinite = 0
   let modelDirectory: URL
+  let engine: RolloutEngine
 
   /// `rewards` replaces the configured `reward_funcs` (library use and tests); by default the
   /// registry builds them from the config.
@@ -39,6 +41,7 @@ public final class GRPOTrainer: @unchecked Sendable {
                                 maxPromptLength: config.training.maxPromptLength)
     model = try QwenVLModel.load(directory: modelDirectory, dtype: dtype, device: device)
     if config.training.freezeVisionTower { model.visual.setTrainable(false) }
+    engine = RolloutEngine(model: model)
     reference = config.training.beta > 0 ? try QwenVLModel.load(directory: modelDirectory, dtype: dtype, device: device) : nil
     reference?.setTrainable(false)
     if let rewards {
@@ -133,7 +136,7 @@ public final class GRPOTrainer: @unchecked Sendable {
     let prompts = try nextBatch().map { try builder.prepare($0) }
     let generations = config.training.numGenerations
     var timer = Date()
-    let completions = try rollout(prompts)
+    let (completions, rolloutTimings) = try rollout(prompts)
     let generateTime = Date().timeIntervalSince(timer)
 
     timer = Date()
@@ -200,6 +203,7 @@ public final class GRPOTrainer: @unchecked Sendable {
       MetricName.timeGenerate: generateTime, MetricName.timeScore: scoreTime, MetricName.timeLogprobs: logprobTime,
       MetricName.timeBackward: backwardTime, MetricName.timeOptimizer: optimizerTime,
       "skipped_steps_non_finite": Double(skippedNonFinite),
+      "rollout/decode_tokens_per_second": rolloutTimings.tokensPerSecond,
     ]
     if let kl = lossMetrics.kl { values[MetricName.kl] = kl }
     values.merge(try RewardStats.metrics(names: rewardNames, values: rewardNames.map { scores.perFunction[$0] ?? [] })) { $1 }
@@ -214,28 +218,25 @@ public final class GRPOTrainer: @unchecked Sendable {
     return (values, samples)
   }
 
-  /// G samples per prompt. Each sample's randomness is a pure function of (seed, step, prompt, sample),
-  /// so a resumed run draws exactly what an uninterrupted one would.
-  func rollout(_ prompts: [PreparedPrompt]) throws -> [SampledCompletion] {
-    var options = GenerationOptions()
-    options.maxNewTokens = config.training.maxCompletionLength
-    options.temperature = config.training.temperature
-    options.topP = config.training.topP
-    options.topK = config.training.topK ?? 0
-    options.eosTokenIds = Set(model.config.eosTokenIds + [builder.tokenizer.tokenToId("<|im_end|>"),
-                                                          builder.tokenizer.tokenToId("<|endoftext|>")].compactMap { $0 })
-    options.suppressedTokenIds = [model.config.imageTokenId, model.config.videoTokenId, model.config.visionStartTokenId,
-                                  model.config.visionEndTokenId] + (model.config.visionTokenId.map { [$0] } ?? [])
-    var completions: [SampledCompletion] = []
-    for (promptIndex, prompt) in prompts.enumerated() {
-      for sample in 0..<config.training.numGenerations {
-        options.seed = DataOrder.mix(UInt64(state.seed), UInt64(state.step), UInt64(promptIndex), UInt64(sample))
-        let result = try model.generate(promptIDs: prompt.ids, pixelValues: prompt.pixelValues?.to(model.device),
-                                        grids: prompt.grids, options: options)
-        completions.append(SampledCompletion(promptIndex: promptIndex, tokens: result.tokens, truncated: !result.finished))
-      }
+  /// G samples per prompt through the batched rollout engine (vision and prefill once per prompt,
+  /// shared by its samples). Each request's randomness is keyed by (seed, step, prompt) and each
+  /// sample's by its index inside the request, so a resumed run draws exactly what an uninterrupted
+  /// one would, whatever the batch composition.
+  func rollout(_ prompts: [PreparedPrompt]) throws -> (completions: [SampledCompletion], timings: RolloutTimings) {
+    let eos = Set(model.config.eosTokenIds + [builder.tokenizer.tokenToId("<|im_end|>"),
+                                              builder.tokenizer.tokenToId("<|endoftext|>")].compactMap { $0 })
+    let settings = SamplingSettings(maxNewTokens: config.training.maxCompletionLength, temperature: config.training.temperature,
+                                    topP: config.training.topP, topK: config.training.topK ?? 0,
+                                    minP: config.training.minP ?? 0, repetitionPenalty: config.training.repetitionPenalty,
+                                    eosTokenIds: eos)
+    let requests = prompts.enumerated().map { index, prompt in
+      RolloutRequest(promptIDs: prompt.ids, pixelValues: prompt.pixelValues?.to(model.device), grids: prompt.grids,
+                     samples: config.training.numGenerations,
+                     seed: DataOrder.mix(UInt64(state.seed), UInt64(state.step), UInt64(index)))
     }
-    return completions
+    let (completions, timings) = try withNoGrad { try engine.generate(requests, settings: settings) }
+    let ordered = completions.sorted { ($0.requestIndex, $0.sampleIndex) < ($1.requestIndex, $1.sampleIndex) }
+    return (ordered.map { SampledCompletion(promptIndex: $0.requestIndex, tokens: $0.tokens, truncated: !$0.finished) }, timings)
   }
 }
 
