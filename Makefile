@@ -43,12 +43,8 @@ cuda-shim: deps
 ## dist: release binary for other Linux x86-64 machines (static Swift runtime and image codecs,
 ## no rpath into this checkout; run with LD_LIBRARY_PATH from scripts/torch-env).
 dist: deps
-	@mkdir -p .build-dist/staticlibs $(DIST)
-	@for l in libjpeg libpng16 libwebp libzstd libsnappy libz; do \
-	  a=$$(ls /usr/lib/x86_64-linux-gnu/$$l.a 2>/dev/null | head -n 1); \
-	  [ -n "$$a" ] && ln -sf $$a .build-dist/staticlibs/; done; true
-	VLMRL_DIST=1 $(SWIFT) build -c release --static-swift-stdlib --scratch-path .build-dist -j $(JOBS) \
-	  --product vlmrl -Xlinker -L$(ROOT)/.build-dist/staticlibs
+	@mkdir -p $(DIST)
+	VLMRL_DIST=1 $(SWIFT) build -c release --static-swift-stdlib --scratch-path .build-dist -j $(JOBS) --product vlmrl
 	cp .build-dist/release/vlmrl $(DIST)/vlmrl
 	@$(MAKE) --no-print-directory cuda-shim OUT_DIR=$(DIST)
 	@echo "dist: $(DIST)/vlmrl and $(DIST)/libvlmrl_cuda.so; run with LD_LIBRARY_PATH=\$$(scripts/torch-env)"

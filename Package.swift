@@ -43,6 +43,17 @@ if !dist {
   ]))
 }
 
+// MARK: - Image codecs and compression libraries
+
+/// The C libraries of the system targets. Normal builds link them dynamically; `make dist` links
+/// them statically (`-Bstatic`), so the binary does not need them on the GPU machine.
+func codecLink(_ libraries: [String]) -> [LinkerSetting] {
+  if dist {
+    return [.unsafeFlags(["-Xlinker", "-Bstatic"] + libraries.flatMap { ["-Xlinker", "-l\($0)"] } + ["-Xlinker", "-Bdynamic"])]
+  }
+  return libraries.map { .linkedLibrary($0) }
+}
+
 // MARK: - Targets
 
 let swiftSettings: [SwiftSetting] = [.swiftLanguageMode(.v6)]
@@ -83,9 +94,10 @@ let specs: [Spec] = [
   Spec(name: "SafeTensors", kind: .library),
   Spec(name: "Jinja", kind: .library),
   Spec(name: "Tokenizers", kind: .library, deps: ["Jinja"]),
-  Spec(name: "Imaging", kind: .library, deps: ["CJPEG", "CPNG", "CWebP", "CZlib"]),
+  Spec(name: "Imaging", kind: .library, deps: ["CJPEG", "CPNG", "CWebP", "CZlib"],
+       link: codecLink(["jpeg", "png16", "webp", "z"]) + [.linkedLibrary("m")]),
   Spec(name: "ModelConfig", kind: .library, deps: ["Common", "Jinja"]),
-  Spec(name: "Formats", kind: .library, deps: ["CZstd", "CSnappy", "CZlib"]),
+  Spec(name: "Formats", kind: .library, deps: ["CZstd", "CSnappy", "CZlib"], link: codecLink(["zstd", "snappy", "z"])),
   Spec(name: "Datasets", kind: .library, deps: ["Common", "Formats", "Imaging"], external: [yams]),
   Spec(name: "Rewards", kind: .library, deps: ["Common"], external: [asyncHTTP]),
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Generation
 import Models
 import NN
 import Torch
@@ -7,7 +8,29 @@ import Torch
 /// `vlmrl bench`: measurements that bench/ scripts run on the GPU machine next to their peers.
 struct Bench: ParsableCommand {
   static let configuration = CommandConfiguration(abstract: "Timing workloads (run by the scripts in bench/).",
-                                                  subcommands: [TrainStep.self])
+                                                  subcommands: [TrainStep.self, Rollout.self])
+
+  /// The rollout engine on synthetic prompts (issue workload: ~380-token prompts with a 448x448 image,
+  /// 256 new tokens, EOS ignored).
+  struct Rollout: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Rollout engine throughput on synthetic prompts.")
+    @Option(help: "Model folder.") var model: String
+    @Option(help: "Prompts.") var prompts = 8
+    @Option(help: "Samples per prompt.") var samples = 8
+    @Option(help: "New tokens per sequence.") var newTokens = 256
+    @Option(help: "Prompt tokens (including the image tokens).") var promptTokens = 380
+    @Option(help: "Image side in pixels.") var imageSize = 448
+    @Option(help: "cpu or cuda[:i].") var device = "cuda"
+    @Option(help: "Parameter dtype.") var dtype = "bfloat16"
+    @Flag(help: "Decode without CUDA graphs.") var noCudaGraphs = false
+    @Option(help: "Stop-check interval in steps.") var checkEvery: Int?
+    func run() throws {
+      guard let device = Device(name: device), let dtype = DType(name: dtype) else { throw ValidationError("bad --device or --dtype") }
+      print(try RolloutBench.run(modelDirectory: URL(fileURLWithPath: model), prompts: prompts, samples: samples,
+                                 promptTokens: promptTokens, imageSide: imageSize, newTokens: newTokens, dtype: dtype,
+                                 device: device, checkEvery: checkEvery, useCUDAGraphs: !noCudaGraphs))
+    }
+  }
 
   /// Forward + backward of a batch of equal-length sequences, each with one square image, through the
   /// chunked log-prob path (the GRPO policy pass), timed after a warm-up.

@@ -1,0 +1,64 @@
+# Rollout throughput: vlmrl's engine vs transformers' generate on the same workload, one GPU, one run.
+# Qwen2.5-VL-3B (Hub config values), random weights saved by transformers, bf16; prompts of ~380
+# tokens with one 448x448 image (256 image tokens); 256 new tokens with EOS ignored; sampling.
+#   usage: python3 bench/rollout.py DIST_DIR WORK_DIR
+import json, os, subprocess, sys, time
+import torch
+from transformers import AutoConfig, AutoModelForImageTextToText
+
+dist, work = sys.argv[1], sys.argv[2]
+here = os.path.dirname(os.path.abspath(__file__))
+IMAGE, VSTART, VEND = 151655, 151652, 151653
+folder = os.path.join(work, "qwen2_5_vl_3b_rollout")
+os.makedirs(folder, exist_ok=True)
+with open(os.path.join(here, "configs", "qwen2_5_vl_3b.json")) as f:
+    json.dump(json.load(f), open(os.path.join(folder, "config.json"), "w"))
+torch.manual_seed(0)
+with torch.device("cuda"):
+    model = AutoModelForImageTextToText.from_config(AutoConfig.from_pretrained(folder), dtype=torch.bfloat16,
+                                                    attn_implementation="sdpa")
+model.save_pretrained(folder)
+model.eval()
+
+
+def run(args):
+    res = subprocess.run(args, capture_output=True, text=True)
+    print(res.stdout.strip())
+    if res.returncode != 0:
+        print(res.stderr[:3000])
+        raise SystemExit(f"vlmrl failed with {res.returncode}")
+    return res.stdout
+
+
+ours = {}
+for prompts in (8, 32):
+    out = run([f"{dist}/vlmrl", "bench", "rollout", "--model", folder, "--prompts", str(prompts), "--samples", "8"])
+    for line in out.splitlines():
+        if "total" in line and "s" in line:
+            ours[prompts] = float(line.split()[1])
+
+# transformers: 8 prompts x num_return_sequences=8, batched, SDPA, sampling, 256 new tokens forced.
+g = torch.Generator().manual_seed(1)
+rows = []
+for _ in range(8):
+    head = torch.randint(0, 150000, (12,), generator=g).tolist() + [VSTART] + [IMAGE] * 256 + [VEND]
+    rows.append(head + torch.randint(0, 150000, (380 - len(head),), generator=g).tolist())
+input_ids = torch.tensor(rows, device="cuda")
+inputs = dict(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
+              pixel_values=torch.randn(8 * 1024, 1176, generator=g).to("cuda", torch.bfloat16),
+              image_grid_thw=torch.tensor([[1, 32, 32]] * 8, device="cuda"),
+              mm_token_type_ids=(input_ids == IMAGE).long())
+kwargs = dict(do_sample=True, temperature=1.0, top_p=1.0, top_k=0, max_new_tokens=256, min_new_tokens=256,
+              num_return_sequences=8, pad_token_id=151643)
+with torch.no_grad():
+    model.generate(**inputs, **{**kwargs, "max_new_tokens": 8, "min_new_tokens": 8})
+    torch.cuda.synchronize()
+    t = time.perf_counter()
+    out = model.generate(**inputs, **kwargs)
+    torch.cuda.synchronize()
+    hf = time.perf_counter() - t
+new = out.shape[1] - input_ids.shape[1]
+print(f"transformers generate: 8 prompts x 8 samples = 64 sequences, {new} new tokens: {hf:.2f} s, "
+      f"{64 * new / hf:.0f} output tokens/s, {hf / new * 1000:.1f} ms per decode step")
+if 8 in ours:
+    print(f"64 sequences: vlmrl {ours[8]:.2f} s vs transformers {hf:.2f} s, ratio {hf / ours[8]:.1f}x")
