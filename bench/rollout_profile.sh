@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Per-kernel GPU times of the rollout engine's decode (Nsight Compute, clocks left alone): 64
+# sequences (2 prompts x 32 samples), 3 new tokens, no CUDA graphs so that ncu sees each kernel.
+#   usage: bench/rollout_profile.sh DIST_DIR WORK_DIR
+set -euo pipefail
+dist=$1; work=$2; here=$(cd "$(dirname "$0")" && pwd)
+folder=$work/qwen2_5_vl_3b_profile
+mkdir -p "$folder"
+python3 - "$folder" "$here" <<'PY'
+import json, os, sys, torch
+from transformers import AutoConfig, AutoModelForImageTextToText
+folder, here = sys.argv[1], sys.argv[2]
+json.dump(json.load(open(os.path.join(here, "configs", "qwen2_5_vl_3b.json"))), open(os.path.join(folder, "config.json"), "w"))
+with torch.device("cuda"):
+    AutoModelForImageTextToText.from_config(AutoConfig.from_pretrained(folder), dtype=torch.bfloat16).save_pretrained(folder)
+PY
+ncu --clock-control none --csv --page raw --metrics gpu__time_duration.sum \
+  "$dist/vlmrl" bench rollout --model "$folder" --prompts 2 --samples 32 --new-tokens 3 --no-cuda-graphs > "$work/ncu.csv"
+python3 - "$work/ncu.csv" <<'PY'
+import csv, collections, sys
+rows = [r for r in csv.reader(open(sys.argv[1])) if r]
+header = next(i for i, r in enumerate(rows) if "Kernel Name" in r)
+names = rows[header]
+k, t = names.index("Kernel Name"), names.index("gpu__time_duration.sum")
+total, count = collections.Counter(), collections.Counter()
+for r in rows[header + 2:]:
+    try:
+        value = float(r[t])
+    except (ValueError, IndexError):
+        continue
+    name = r[k][:90]
+    total[name] += value
+    count[name] += 1
+grand = sum(total.values())
+print(f"{sum(count.values())} kernels, {grand / 1e6:.2f} ms of kernel time (all phases)")
+for name, value in total.most_common(25):
+    print(f"{value / 1e6:8.3f} ms  {count[name]:6d}x  {value / count[name] / 1e3:8.1f} us  {name}")
+PY
