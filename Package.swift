@@ -148,7 +148,8 @@ func makeTarget(_ s: Spec) -> Target {
   let deps = s.deps.map { Target.Dependency(stringLiteral: $0) } + s.external
   switch s.kind {
   case .system(let pkg):
-    return .systemLibrary(name: s.name, pkgConfig: pkg.first)
+    // pkg-config would add its own dynamic -l flags; dist builds link the archives instead.
+    return .systemLibrary(name: s.name, pkgConfig: dist ? nil : pkg.first)
   case .cxx:
     return .target(name: s.name, cxxSettings: s.cxx, linkerSettings: s.link)
   case .library:
