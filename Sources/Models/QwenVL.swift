@@ -131,7 +131,8 @@ extension QwenVLModel {
   /// `model.language_model.*` key layout), strictly, converting to `dtype` on `device`.
   public static func load(directory: URL, dtype: DType = .float32, device: Device = .cpu) throws -> QwenVLModel {
     let config = try QwenVLConfig(contentsOf: directory.appendingPathComponent("config.json"))
-    let model = QwenVLModel(config: config, dtype: dtype, device: device)
+    // Every parameter is overwritten by the strict load below, so none is randomly initialised.
+    let model = Initializer.$skipRandomInit.withValue(true) { QwenVLModel(config: config, dtype: dtype, device: device) }
     let weights = try ShardedSafeTensors(directory: directory)
     var tensors: [String: Tensor] = [:]
     for name in weights.names {

@@ -4,10 +4,15 @@ import Torch
 /// Parameter initialisation shared by the layers (the values matter only for models built from
 /// scratch: tests and benchmarks; real runs load checkpoints).
 public enum Initializer {
+  /// Set while building a model whose weights are about to be loaded: parameters are allocated
+  /// but not filled (no random numbers drawn for weights that are overwritten at once).
+  @TaskLocal public static var skipRandomInit = false
+
   /// Normal(0, std), as Hugging Face's `_init_weights` with `initializer_range`.
   public static func normal(_ shape: [Int], std: Double = 0.02, dtype: DType = .float32, device: Device = .cpu,
                             generator: Generator? = nil) -> Tensor {
-    Tensor.randn(shape, dtype: dtype, device: device, generator: generator) * std
+    if skipRandomInit { return Tensor.empty(shape, dtype: dtype, device: device) }
+    return Tensor.randn(shape, dtype: dtype, device: device, generator: generator) * std
   }
 }
 
