@@ -73,3 +73,32 @@ public enum RolloutBench {
     }
   }
 }
+
+extension RolloutBench {
+  /// Greedy agreement check on the device: the engine's batched greedy tokens against the
+  /// single-prompt KV-cache path (`QwenVLModel.generate`) for the same synthetic prompts. In bf16 the
+  /// two paths use different attention kernels, so late tokens may part where two logits are within
+  /// rounding; the report gives the first divergence per sequence.
+  public static func verifyGreedy(modelDirectory: URL, prompts: Int, newTokens: Int, dtype: DType, device: Device) throws -> String {
+    let model = try QwenVLModel.load(directory: modelDirectory, dtype: dtype, device: device)
+    let requests = try syntheticRequests(model: model, prompts: prompts, samples: 2, promptTokens: 380, imageSide: 448)
+    let engine = RolloutEngine(model: model)
+    let (completions, _) = try engine.generate(requests, settings: .greedy(maxNewTokens: newTokens))
+    var lines: [String] = []
+    var identical = 0
+    for completion in completions.sorted(by: { ($0.requestIndex, $0.sampleIndex) < ($1.requestIndex, $1.sampleIndex) }) {
+      let request = requests[completion.requestIndex]
+      var options = GenerationOptions()
+      options.maxNewTokens = newTokens
+      options.suppressedTokenIds = RolloutEngine(model: model).visionSpecialTokens
+      let reference = try model.generate(promptIDs: request.promptIDs, pixelValues: request.pixelValues, grids: request.grids,
+                                         options: options).tokens
+      let firstDifference = zip(completion.tokens, reference).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+      if firstDifference == nil && completion.tokens.count == reference.count { identical += 1 }
+      lines.append("prompt \(completion.requestIndex) sample \(completion.sampleIndex): "
+        + (firstDifference.map { "first difference at token \($0)" } ?? "identical (\(reference.count) tokens)"))
+    }
+    lines.append("greedy engine vs single-prompt path: \(identical)/\(completions.count) sequences identical over \(newTokens) tokens")
+    return lines.joined(separator: "\n")
+  }
+}

@@ -24,8 +24,14 @@ struct Bench: ParsableCommand {
     @Option(help: "Parameter dtype.") var dtype = "bfloat16"
     @Flag(help: "Decode without CUDA graphs.") var noCudaGraphs = false
     @Option(help: "Stop-check interval in steps.") var checkEvery: Int?
+    @Flag(help: "Instead of timing: compare greedy engine tokens with the single-prompt path.") var verifyGreedy = false
     func run() throws {
       guard let device = Device(name: device), let dtype = DType(name: dtype) else { throw ValidationError("bad --device or --dtype") }
+      if verifyGreedy {
+        print(try RolloutBench.verifyGreedy(modelDirectory: URL(fileURLWithPath: model), prompts: prompts, newTokens: newTokens,
+                                            dtype: dtype, device: device))
+        return
+      }
       print(try RolloutBench.run(modelDirectory: URL(fileURLWithPath: model), prompts: prompts, samples: samples,
                                  promptTokens: promptTokens, imageSide: imageSize, newTokens: newTokens, dtype: dtype,
                                  device: device, checkEvery: checkEvery, useCUDAGraphs: !noCudaGraphs))
