@@ -50,7 +50,8 @@ final class SlotKVCache: ExternalAttention {
     keyLengths = Tensor.ones([slots], dtype: .int64, device: device)
     keyLengths32 = Tensor.ones([slots], dtype: .int32, device: device)
     keyPositions = Tensor.arange(maxLength, device: device)
-    useFlash = device.isCUDA
+    // Flash attention takes half precision only; float32 on CUDA uses the masked SDPA path.
+    useFlash = device.isCUDA && (dtype == .bfloat16 || dtype == .float16)
     if useFlash {
       cuSeqlensQ = Tensor.arange(slots + 1, dtype: .int32, device: device)
       cuSeqlensK = Tensor.arange(0, Double((slots + 1) * maxLength), step: Double(maxLength), dtype: .int32, device: device)
