@@ -182,7 +182,8 @@ extension QwenVLModel {
 }
 
 extension DType {
-  init?(safeTensors: TensorDType) {
+  /// The Torch dtype of a safetensors dtype (nil for the ones vlmrl does not load).
+  public init?(safeTensors: TensorDType) {
     switch safeTensors {
     case .float32: self = .float32
     case .float64: self = .float64

@@ -10,8 +10,9 @@ public struct SampledCompletion: Sendable {
 }
 
 /// Per-token log-probs of completions under a model, padded to `[N, T]` with a float mask
-/// (`T` = longest completion). Sequences run one at a time through the packed-free path; the vision
-/// tower runs once per prompt and its features are reused by the prompt's completions.
+/// (`T` = longest completion). Sequences run one at a time, each with its own vision-tower pass
+/// (reusing a prompt's image features across its G completions, and packing the sequences into one
+/// varlen pass, are the next steps for speed).
 public enum PolicyPass {
   public static func logProbs(model: QwenVLModel, prompts: [PreparedPrompt], completions: [SampledCompletion],
                               temperature: Double, checkpointLayers: Bool = false) throws -> (logp: Tensor, mask: Tensor) {

@@ -24,7 +24,7 @@ struct Forward: ParsableCommand {
     func tensor(_ name: String) throws -> Tensor? {
       guard file.contains(name) else { return nil }
       let info = try file.info(name)
-      return Tensor(bytes: try file.bytes(name), shape: info.shape, dtype: try dtypeOf(info.dtype, name))
+      return Tensor(bytes: try file.bytes(name), shape: info.shape, dtype: try tensorType(of: info.dtype, name))
     }
     guard let idsTensor = try tensor("input_ids"), let promptTensor = try tensor("prompt_length") else {
       throw ValidationError("\(inputs): needs input_ids and prompt_length")
@@ -56,14 +56,10 @@ struct Forward: ParsableCommand {
     print("wrote \(out): logprobs \(logProbs.shape)" + (vision.map { ", vision_output \($0.shape)" } ?? ""))
   }
 
-  func dtypeOf(_ type: TensorDType, _ name: String) throws -> DType {
-    switch type {
-    case .float32: return .float32
-    case .bfloat16: return .bfloat16
-    case .float16: return .float16
-    case .int64: return .int64
-    case .int32: return .int32
-    default: throw ValidationError("\(inputs): \(name) has unsupported dtype \(type.rawValue)")
+  func tensorType(of type: TensorDType, _ name: String) throws -> DType {
+    guard let dtype = DType(safeTensors: type) else {
+      throw ValidationError("\(inputs): \(name) has unsupported dtype \(type.rawValue)")
     }
+    return dtype
   }
 }
