@@ -109,8 +109,11 @@ let specs: [Spec] = [
   Spec(name: "Training", kind: .library,
        deps: ["Common", "Torch", "NN", "Models", "Generation", "Rewards", "Datasets", "ModelConfig", "Tokenizers",
               "Jinja", "Processor", "Imaging", "SafeTensors"], external: [yams]),
+  Spec(name: "Evaluation", kind: .library,
+       deps: ["Common", "Torch", "Models", "Generation", "Training", "Rewards", "Datasets", "ModelConfig", "Tokenizers",
+              "Processor", "Imaging"]),
   Spec(name: "vlmrl", kind: .executable,
-       deps: ["Common", "Torch", "NN", "Models", "Generation", "Training", "Processor", "Jinja", "SafeTensors", "Tokenizers", "Imaging", "ModelConfig",
+       deps: ["Common", "Torch", "NN", "Models", "Generation", "Training", "Evaluation", "Processor", "Jinja", "SafeTensors", "Tokenizers", "Imaging", "ModelConfig",
               "Formats", "Datasets", "Rewards"],
        external: [argumentParser]),
 
@@ -129,6 +132,8 @@ let specs: [Spec] = [
   Spec(name: "ModelsTests", kind: .test, deps: ["Models", "Torch", "NN", "SafeTensors", "ModelConfig", "Tokenizers", "Jinja", "Processor"]),
   Spec(name: "GenerationTests", kind: .test, deps: ["Generation", "Models", "Torch", "NN", "ModelConfig"]),
   Spec(name: "TrainingTests", kind: .test, deps: ["Training", "Common", "Torch", "NN", "Rewards", "Models", "Datasets"]),
+  Spec(name: "EvaluationTests", kind: .test,
+       deps: ["Evaluation", "Training", "Common", "Torch", "Models", "Generation", "Rewards", "Datasets", "ModelConfig"]),
   Spec(name: "RewardsTests", kind: .test, deps: ["Rewards", "Common"], external: [nioHTTP, nioPosix]),
 ]
 
