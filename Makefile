@@ -27,17 +27,22 @@ test: deps
 	$(SWIFT) test --skip-build --parallel --num-workers $(JOBS) 2>&1 | tee .build/test.log; \
 	  status=$${PIPESTATUS[0]}; scripts/test-summary .build/test.log; exit $$status
 
-## cuda-shim: libvlmrl_cuda.so (CUDA graphs, streams, allocator stats), dlopen-ed only on GPU machines.
+## cuda-shim: libvlmrl_cuda.so (CUDA graphs, streams, allocator stats, and the fused decode kernels,
+## whose CUDA source csrc/decode_kernels.cu is embedded and compiled at run time with NVRTC), dlopen-ed
+## only on GPU machines.
 OUT_DIR ?= $(ROOT)/.build/debug
+CUDA_SHIM_SOURCES := csrc/cuda_shim.cpp csrc/fused_kernels.cpp csrc/decode_kernels.cu
 cuda-shim: deps
-	@mkdir -p $(OUT_DIR)
-	@if [ ! -f $(OUT_DIR)/libvlmrl_cuda.so ] || [ csrc/cuda_shim.cpp -nt $(OUT_DIR)/libvlmrl_cuda.so ]; then \
+	@mkdir -p $(OUT_DIR)/cuda-shim-gen
+	@if [ ! -f $(OUT_DIR)/libvlmrl_cuda.so ] || [ -n "$$(find $(CUDA_SHIM_SOURCES) -newer $(OUT_DIR)/libvlmrl_cuda.so)" ]; then \
 	  echo "[cuda-shim] building $(OUT_DIR)/libvlmrl_cuda.so"; \
+	  { printf 'R"VLMRL_CUDA('; cat csrc/decode_kernels.cu; printf ')VLMRL_CUDA"\n'; } > $(OUT_DIR)/cuda-shim-gen/decode_kernels.inc; \
 	  g++ -O2 -std=c++17 -shared -fPIC -D_GLIBCXX_USE_CXX11_ABI=1 -Wno-deprecated-declarations \
 	    -I$(LIBTORCH)/include -I$(LIBTORCH)/include/torch/csrc/api/include -I$(CUDA_DEPS)/include \
-	    -ISources/CTorch/include csrc/cuda_shim.cpp -o $(OUT_DIR)/libvlmrl_cuda.so \
+	    -I$(OUT_DIR)/cuda-shim-gen -ISources/CTorch/include csrc/cuda_shim.cpp csrc/fused_kernels.cpp \
+	    -o $(OUT_DIR)/libvlmrl_cuda.so \
 	    -L$(LIBTORCH)/lib -L$(CUDA_DEPS)/lib -Wl,--no-as-needed -ltorch_cuda -lc10_cuda -ltorch_cpu -lc10 \
-	    -l:libcudart.so.13 -Wl,--as-needed; \
+	    -l:libcudart.so.13 -ldl -Wl,--as-needed; \
 	fi
 
 ## dist: release binary for other Linux x86-64 machines (static Swift runtime and image codecs,

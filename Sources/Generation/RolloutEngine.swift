@@ -16,14 +16,18 @@ public final class RolloutEngine: @unchecked Sendable {
   public let useCUDAGraphs: Bool
   /// Share of free GPU memory the slot cache and sampling buffers may take.
   public let memoryFraction: Double
+  /// Run the decode step with the fused bfloat16 CUDA kernels (`FusedDecoder`) when they apply;
+  /// false keeps the plain libtorch ops (the reference the fused path is checked against).
+  public let useFusedKernels: Bool
 
   public init(model: QwenVLModel, maxSlots: Int? = nil, checkEvery: Int? = nil, useCUDAGraphs: Bool = true,
-              memoryFraction: Double = 0.85) {
+              memoryFraction: Double = 0.85, useFusedKernels: Bool = true) {
     self.model = model
     self.maxSlots = maxSlots
     self.checkEvery = Swift.max(1, checkEvery ?? (model.device.isCUDA ? 8 : 1))
     self.useCUDAGraphs = useCUDAGraphs
     self.memoryFraction = memoryFraction
+    self.useFusedKernels = useFusedKernels
   }
 
   /// The model's vision special tokens (suppressed unless the settings say otherwise).
@@ -41,8 +45,14 @@ public final class RolloutEngine: @unchecked Sendable {
     guard sequenceCount > 0 else { return ([], RolloutTimings()) }
     let maxPrompt = requests.map(\.promptIDs.count).max() ?? 0
     let maxLength = maxPrompt + settings.maxNewTokens + checkEvery
+    // Made before planning: its packed weights are part of what the free memory has to hold.
+    let fused: (decoder: FusedDecoder?, reason: String?) = useFusedKernels && model.device.isCUDA
+      ? withNoGrad { FusedDecoder.make(model.language) } : (nil, useFusedKernels ? nil : "disabled")
     let slots = try plannedSlots(sequences: sequenceCount, maxLength: maxLength, maxPrompt: maxPrompt)
-    let run = RolloutRun(engine: self, requests: requests, settings: settings, slots: slots, maxLength: maxLength)
+    let run = RolloutRun(engine: self, requests: requests, settings: settings, slots: slots, maxLength: maxLength,
+                         fused: fused.decoder)
+    run.timings.fusedKernels = fused.decoder != nil
+    run.timings.fusedUnavailableReason = fused.reason
     return try withNoGrad { try run.run() }
   }
 

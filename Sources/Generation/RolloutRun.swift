@@ -45,9 +45,13 @@ final class RolloutRun {
   var results: [Int: (count: Int, finished: Bool)] = [:]
   var timings = RolloutTimings()
   var graph: CUDA.Graph?
+  /// The fused bf16 CUDA decode step, when it applies (else the plain decoder layers run).
+  let fused: FusedDecoder?
 
-  init(engine: RolloutEngine, requests: [RolloutRequest], settings: SamplingSettings, slots: Int, maxLength: Int) {
+  init(engine: RolloutEngine, requests: [RolloutRequest], settings: SamplingSettings, slots: Int, maxLength: Int,
+       fused: FusedDecoder? = nil) {
     model = engine.model
+    self.fused = fused
     self.requests = requests
     self.settings = settings
     checkEvery = engine.checkEvery
@@ -139,8 +143,15 @@ final class RolloutRun {
     let language = model.language
     let embeddings = language.embed(slotTokens.unsqueeze(1))
     let rotary = language.rotary(positions: positions, dtype: embeddings.dtype, frequencies: frequencies)
-    let hidden = language(embeddings: embeddings, rotary: rotary, attention: cache)
-    let logits = F.linear(hidden.squeeze(1), model.headWeight).to(.float32)
+    let hidden: Tensor
+    if let fused {
+      let headDim = rotary.cos.size(-1)
+      hidden = fused(embeddings: embeddings.squeeze(1), cos: rotary.cos.reshape(slots, headDim).contiguous(),
+                     sin: rotary.sin.reshape(slots, headDim).contiguous(), store: cache)
+    } else {
+      hidden = language(embeddings: embeddings, rotary: rotary, attention: cache).squeeze(1)
+    }
+    let logits = F.linear(hidden, model.headWeight).to(.float32)
     let column = slotStep.clamp(max: Double(columns - 1)).to(.int64)  // a float bound promotes to float
     let target: [(Int, Tensor)] = [(0, slotSequence), (1, column)]
     let (tokens, logProbs) = sampler.choose(logits, seen: seen, uniforms: uniforms.index(target))

@@ -98,6 +98,9 @@ public struct RolloutTimings: Sendable {
   public var slots: Int = 0
   /// Decode steps replayed from a captured CUDA graph.
   public var graphReplays: Int = 0
+  /// Whether the decode step ran the fused bf16 CUDA kernels, and if not (on CUDA), why not.
+  public var fusedKernels = false
+  public var fusedUnavailableReason: String? = nil
   public var totalSeconds: Double { prefillSeconds + decodeSeconds }
   public var tokensPerSecond: Double { totalSeconds > 0 ? Double(generatedTokens) / totalSeconds : 0 }
   public var millisecondsPerStep: Double { decodeSteps > 0 ? decodeSeconds * 1000 / Double(decodeSteps) : 0 }

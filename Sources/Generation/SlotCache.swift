@@ -11,7 +11,7 @@ import Torch
 /// written at `writePositions`, then the one query token of each slot attends to its first
 /// `keyLengths` keys. Every per-step input is a device tensor updated in place, so the step can be
 /// captured once as a CUDA graph and replayed.
-final class SlotKVCache: ExternalAttention {
+final class SlotKVCache: ExternalAttention, SlotAttentionStore {
   let slots: Int
   let maxLength: Int
   let device: Device
@@ -111,6 +111,26 @@ final class SlotKVCache: ExternalAttention {
     }
     let spanValues = valueCache.narrow(1, start: 0, length: span).transpose(1, 2)
     return F.scaledDotProductAttention(query, spanKeys, spanValues, mask: visible().unsqueeze(1).unsqueeze(1), enableGQA: true)
+  }
+
+  // MARK: SlotAttentionStore (the fused decode path; CUDA bf16 only, so always flash)
+
+  func caches(layer: Int) -> (keys: Tensor, values: Tensor) { (keys[layer], values[layer]) }
+
+  func attendCached(layer: Int, query: Tensor) -> Tensor {
+    let keyCache = keys[layer], valueCache = values[layer]
+    let heads = query.size(1), headDim = query.size(2), kvHeads = keyCache.size(2)
+    let contiguousQuery = query.contiguous()
+    if recordedLayers.contains(layer) {
+      let visible = keyPositions.unsqueeze(0).lt(keyLengths.unsqueeze(1))
+      recordMass(query: contiguousQuery.unsqueeze(2), keys: keyCache.transpose(1, 2), visible: visible, span: maxLength)
+    }
+    guard let cuSeqlensQ, let cuSeqlensK else { preconditionFailure("the fused decode path needs the flash cache layout") }
+    return F.flashAttentionVarlen(
+      contiguousQuery, keyCache.view(slots * maxLength, kvHeads, headDim), valueCache.view(slots * maxLength, kvHeads, headDim),
+      cuSeqlensQ: cuSeqlensQ, cuSeqlensK: cuSeqlensK, maxSeqlenQ: 1, maxSeqlenK: maxLength, isCausal: false,
+      sequsedK: keyLengths32)
+      .view(slots, heads, headDim)
   }
 
   /// Adds the heads-averaged attention probability mass on prompt text and image keys to this

@@ -45,6 +45,8 @@ public enum CUDA {
     let graphEnd: HandleFn
     let graphReplay: HandleFn
     let graphFree: FreeFn
+    /// The fused decode kernels (`csrc/fused_kernels.cpp`); nil when the library predates them.
+    var kernels: FusedKernelSymbols? = nil
 
     static func load() -> Result<Shim, TorchError> {
       guard Torch.loadCUDA() else { return .failure(TorchError(Torch.loadCUDAError() ?? "CUDA backend not loadable")) }
@@ -85,11 +87,13 @@ public enum CUDA {
           errors.append("\(path): missing symbols")
           continue
         }
-        return .success(Shim(lastError: lastError, synchronize: synchronize, deviceName: deviceName, capability: capability,
-                             memInfo: memInfo, memoryStats: memoryStats, resetPeak: resetPeak, emptyCache: emptyCache,
-                             streamNew: streamNew, streamCurrent: streamCurrent, streamFree: streamFree,
-                             streamSetCurrent: streamSetCurrent, streamSynchronize: streamSynchronize,
-                             graphBegin: graphBegin, graphEnd: graphEnd, graphReplay: graphReplay, graphFree: graphFree))
+        var shim = Shim(lastError: lastError, synchronize: synchronize, deviceName: deviceName, capability: capability,
+                        memInfo: memInfo, memoryStats: memoryStats, resetPeak: resetPeak, emptyCache: emptyCache,
+                        streamNew: streamNew, streamCurrent: streamCurrent, streamFree: streamFree,
+                        streamSetCurrent: streamSetCurrent, streamSynchronize: streamSynchronize,
+                        graphBegin: graphBegin, graphEnd: graphEnd, graphReplay: graphReplay, graphFree: graphFree)
+        shim.kernels = FusedKernelSymbols(library: library)
+        return .success(shim)
       }
       return .failure(TorchError("libvlmrl_cuda.so not found or not loadable: " + errors.joined(separator: "; ")))
     }

@@ -140,6 +140,64 @@ struct DoctorChecks {
     graph.replay()
     CUDA.synchronize()
     report("cuda graph capture/replay", device, error: output.maxAbsDifference(F.matmul(x, weight)), tolerance: 1e-3)
+    fusedKernelChecks(device)
+  }
+
+  /// The fused decode kernels against the libtorch ops they replace, in bf16: SwiGLU and rotary must
+  /// be bit-identical; add+RMSNorm's residual too, its output within bf16 rounding (relative 1e-2).
+  mutating func fusedKernelChecks(_ device: Device) {
+    guard case .cuda(let index) = device else { return }
+    if let reason = CUDA.FusedKernels.unavailableReason(device: index) {
+      print("  FAIL fused decode kernels [\(device)]: \(reason)")
+      failures += 1
+      return
+    }
+    let g = Generator(seed: 11)
+    func random(_ shape: [Int], scale: Double = 1) -> Tensor { (Tensor.randn(shape, generator: g) * scale).to(.bfloat16, device: device) }
+    let gateUp = random([64, 2 * 1000], scale: 3)
+    let halves = gateUp.split(sizes: [1000, 1000], dim: 1)
+    let swiglu = CUDA.FusedKernels.swiGLU(gateUp)
+    report("fused swiglu (bf16, exact)", device, error: swiglu.to(.float64).maxAbsDifference((halves[0].silu() * halves[1]).to(.float64)),
+           tolerance: 0)
+
+    let (slots, heads, kvHeads, headDim, maxLength) = (8, 4, 2, 64, 16)
+    let qkv = random([slots, (heads + 2 * kvHeads) * headDim])
+    let angles = Tensor.randn([slots, headDim / 2], generator: g) * 20
+    let both = Tensor.cat([angles, angles], dim: -1)
+    let (cos, sin) = (both.cos().to(.bfloat16, device: device), both.sin().to(.bfloat16, device: device))
+    let keys = Tensor.zeros([slots, maxLength, kvHeads, headDim], dtype: .bfloat16, device: device)
+    let values = Tensor.zeros([slots, maxLength, kvHeads, headDim], dtype: .bfloat16, device: device)
+    let positionList = (0..<slots).map { ($0 * 5) % maxLength }
+    let positions = Tensor(positionList).to(device)
+    let parts = qkv.clone().split(sizes: [heads * headDim, kvHeads * headDim, kvHeads * headDim], dim: 1)
+    func rotate(_ t: Tensor, _ count: Int) -> Tensor {
+      let x = t.view(slots, count, headDim)
+      let c = cos.unsqueeze(1), s = sin.unsqueeze(1)
+      let half = x.split(sizes: [headDim / 2, headDim / 2], dim: -1)
+      return x * c + Tensor.cat([half[1].neg(), half[0]], dim: -1) * s
+    }
+    let (expectedQ, expectedK) = (rotate(parts[0], heads), rotate(parts[1], kvHeads))
+    CUDA.FusedKernels.rotaryKV(qkv: qkv, cos: cos, sin: sin, keyCache: keys, valueCache: values, positions: positions,
+                               heads: heads, kvHeads: kvHeads, headDim: headDim)
+    let slotIndex = Tensor.arange(slots, device: device)
+    let writtenK = keys.index([(0, slotIndex), (1, positions)]), writtenV = values.index([(0, slotIndex), (1, positions)])
+    let rotaryError = [
+      qkv.narrow(1, start: 0, length: heads * headDim).view(slots, heads, headDim).to(.float64).maxAbsDifference(expectedQ.to(.float64)),
+      writtenK.to(.float64).maxAbsDifference(expectedK.to(.float64)),
+      writtenV.to(.float64).maxAbsDifference(parts[2].view(slots, kvHeads, headDim).to(.float64)),
+      keys.to(.float64).abs().sum().item() - writtenK.to(.float64).abs().sum().item(),  // nothing written elsewhere
+    ].map(abs).max() ?? .nan
+    report("fused rotary + kv write (exact)", device, error: rotaryError, tolerance: 0)
+
+    let residual = random([16, 2048]), delta = random([16, 2048]), weight = random([2048])
+    let expectedResidual = residual + delta
+    let norm = RMSNorm(2048, eps: 1e-6, dtype: .bfloat16, device: device)
+    norm.weight.value.copy_(weight)
+    let expected = norm(expectedResidual)
+    let normed = CUDA.FusedKernels.addRMSNorm(residual: residual, delta: delta, weight: weight, eps: 1e-6)
+    let residualError = residual.to(.float64).maxAbsDifference(expectedResidual.to(.float64))
+    let relative = normed.to(.float64).maxAbsDifference(expected.to(.float64)) / expected.to(.float64).abs().max().item()
+    report("fused add+rmsnorm (bf16)", device, error: Swift.max(residualError, relative), tolerance: 1e-2)
   }
 
   mutating func throughput(device: Device, size: Int?) {

@@ -1,0 +1,95 @@
+import CTorch
+import Foundation
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Entry points of the fused decode kernels in `libvlmrl_cuda.so`.
+struct FusedKernelSymbols: @unchecked Sendable {
+  typealias ErrorFn = @convention(c) () -> UnsafePointer<CChar>?
+  typealias LoadFn = @convention(c) (Int32) -> Int32
+  typealias AddNormFn = @convention(c) (OpaquePointer?, OpaquePointer?, OpaquePointer?, Double) -> OpaquePointer?
+  typealias RotaryFn = @convention(c) (OpaquePointer?, OpaquePointer?, OpaquePointer?, OpaquePointer?, OpaquePointer?,
+                                       OpaquePointer?, Int32, Int32, Int32) -> Int32
+  typealias UnaryFn = @convention(c) (OpaquePointer?) -> OpaquePointer?
+
+  let lastError: ErrorFn
+  let load: LoadFn
+  let addRMSNorm: AddNormFn
+  let rotaryKV: RotaryFn
+  let swiGLU: UnaryFn
+
+  init?(library: UnsafeMutableRawPointer) {
+    func symbol<T>(_ name: String, _: T.Type) -> T? {
+      dlsym(library, name).map { unsafeBitCast($0, to: T.self) }
+    }
+    guard let lastError = symbol("vtc_kernels_last_error", ErrorFn.self), let load = symbol("vtc_kernels_load", LoadFn.self),
+      let addRMSNorm = symbol("vtc_add_rmsnorm", AddNormFn.self), let rotaryKV = symbol("vtc_rotary_kv", RotaryFn.self),
+      let swiGLU = symbol("vtc_swiglu", UnaryFn.self)
+    else { return nil }
+    (self.lastError, self.load, self.addRMSNorm, self.rotaryKV, self.swiGLU) = (lastError, load, addRMSNorm, rotaryKV, swiGLU)
+  }
+
+  var message: String { lastError().map { String(cString: $0) } ?? "unknown error" }
+}
+
+extension CUDA {
+  /// Fused bfloat16 kernels for the rollout engine's decode step (`csrc/decode_kernels.cu`, compiled
+  /// at run time with NVRTC). Each reproduces the rounding of the PyTorch ops it replaces; see the
+  /// source for the exact semantics.
+  public enum FusedKernels {
+    private static let availability = Mutex<[Int: String?]>([:])
+
+    /// nil when the kernels are compiled and loaded for `device` (done once), else why not. Callers
+    /// fall back to the unfused ops when this is not nil.
+    public static func unavailableReason(device: Int = 0) -> String? {
+      availability.withLock { cache in
+        if let known = cache[device] { return known }
+        let reason: String?
+        switch CUDA.loaded {
+        case .failure(let error): reason = error.message
+        case .success(let shim):
+          if let kernels = shim.kernels {
+            reason = kernels.load(Int32(device)) == 0 ? nil : kernels.message
+          } else {
+            reason = "libvlmrl_cuda.so has no fused kernels (rebuild it with `make cuda-shim`)"
+          }
+        }
+        cache[device] = reason
+        return reason
+      }
+    }
+
+    static var symbols: FusedKernelSymbols {
+      guard let kernels = CUDA.shim.kernels else { fatalError("libvlmrl_cuda.so has no fused kernels") }
+      return kernels
+    }
+
+    static func result(_ handle: OpaquePointer?, _ op: String) -> Tensor {
+      guard let handle else { fatalError("\(op) failed: \(symbols.message)") }
+      return Tensor(handle: handle)
+    }
+
+    /// `residual += delta` (in place, bf16 add; skipped when `delta` is nil), then returns
+    /// `weight * bf16(residual * rsqrt(mean(residual^2) + eps))`. `[rows, dim]` bf16 contiguous.
+    public static func addRMSNorm(residual: Tensor, delta: Tensor?, weight: Tensor, eps: Double) -> Tensor {
+      result(symbols.addRMSNorm(residual.handle, delta?.handle, weight.handle, eps), "fused add+RMSNorm")
+    }
+
+    /// Rotates the q and k parts of `qkv` `[slots, (heads + 2 kvHeads) * headDim]` (q in place) with
+    /// `cos`/`sin` `[slots, headDim]`, and writes k and v into `keyCache`/`valueCache`
+    /// `[slots, maxLength, kvHeads, headDim]` at `positions` (int64 `[slots]`).
+    public static func rotaryKV(qkv: Tensor, cos: Tensor, sin: Tensor, keyCache: Tensor, valueCache: Tensor,
+                                positions: Tensor, heads: Int, kvHeads: Int, headDim: Int) {
+      let status = symbols.rotaryKV(qkv.handle, cos.handle, sin.handle, keyCache.handle, valueCache.handle, positions.handle,
+                                    Int32(heads), Int32(kvHeads), Int32(headDim))
+      if status != 0 { fatalError("fused rotary/KV write failed: \(symbols.message)") }
+    }
+
+    /// `bf16(silu(gate)) * up` for `gateUp` `[rows, 2 * inner]` (gate first): `[rows, inner]`.
+    public static func swiGLU(_ gateUp: Tensor) -> Tensor {
+      result(symbols.swiGLU(gateUp.handle), "fused SwiGLU")
+    }
+  }
+}

@@ -1,0 +1,115 @@
+// Fused kernels of the rollout engine's decode step (bfloat16 only). Compiled at run time with
+// NVRTC for the device in use (csrc/fused_kernels.cpp), so building vlmrl needs no CUDA compiler and
+// the code runs on whatever architecture the machine has. No headers: bfloat16 is handled as raw
+// 16-bit patterns with the same round-to-nearest-even conversion as PyTorch's c10::BFloat16.
+//
+// Each kernel reproduces the rounding points of the unfused PyTorch ops it replaces (every op of a
+// bf16 tensor computes in float32 and rounds its result to bf16), so the rotary and SwiGLU kernels
+// give bit-identical results to the separate ops; the RMSNorm kernel differs only in the order of
+// its float32 sum of squares.
+
+typedef unsigned short bf16;
+typedef long long int64;
+
+__device__ __forceinline__ float b2f(bf16 x) { return __uint_as_float(((unsigned)x) << 16); }
+
+__device__ __forceinline__ bf16 f2b(float f) {
+  unsigned u = __float_as_uint(f);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return (bf16)0x7fc0;  // NaN
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return (bf16)(u >> 16);
+}
+
+// Sum of a float over the block (blockDim.x a multiple of 32, at most 1024).
+__device__ float block_sum(float value, float *scratch) {
+  for (int offset = 16; offset > 0; offset >>= 1) value += __shfl_xor_sync(0xffffffffu, value, offset);
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  if (lane == 0) scratch[warp] = value;
+  __syncthreads();
+  int warps = blockDim.x >> 5;
+  value = (int)threadIdx.x < warps ? scratch[threadIdx.x] : 0.0f;
+  if (warp == 0) {
+    for (int offset = 16; offset > 0; offset >>= 1) value += __shfl_xor_sync(0xffffffffu, value, offset);
+    if (lane == 0) scratch[0] = value;
+  }
+  __syncthreads();
+  return scratch[0];
+}
+
+// residual = residual + delta (bf16 add; skipped when delta is null), then
+// out = weight * bf16(residual * rsqrt(mean(residual^2) + eps)) as Qwen2RMSNorm in bf16.
+// One block per row; dynamic shared memory: dim floats.
+extern "C" __global__ void vlmrl_add_rmsnorm(bf16 *residual, const bf16 *delta, const bf16 *weight, bf16 *out,
+                                             int dim, float eps) {
+  extern __shared__ float row[];
+  __shared__ float scratch[32];
+  const int64 base = (int64)blockIdx.x * dim;
+  float squares = 0.0f;
+  for (int i = threadIdx.x; i < dim; i += blockDim.x) {
+    float h = b2f(residual[base + i]);
+    if (delta != 0) {
+      bf16 sum = f2b(h + b2f(delta[base + i]));
+      residual[base + i] = sum;
+      h = b2f(sum);
+    }
+    row[i] = h;
+    squares += h * h;
+  }
+  float total = block_sum(squares, scratch);
+  float scale = rsqrtf(total / (float)dim + eps);
+  for (int i = threadIdx.x; i < dim; i += blockDim.x) {
+    float normalized = b2f(f2b(row[i] * scale));
+    out[base + i] = f2b(normalized * b2f(weight[i]));
+  }
+}
+
+// Rotary embedding of one token per slot and the key/value cache write.
+// qkv: [slots, (heads + 2 * kv_heads) * head_dim] (the fused q/k/v projection output; q is rotated
+// in place), cos/sin: [slots, head_dim], caches: [slots, max_len, kv_heads, head_dim], positions:
+// [slots] int64 (where each slot's key goes). Rotation as q * cos + rotate_half(q) * sin with bf16
+// rounding after each product and after the sum. One block per slot.
+extern "C" __global__ void vlmrl_rotary_kv(bf16 *qkv, const bf16 *cos, const bf16 *sin, bf16 *key_cache,
+                                           bf16 *value_cache, const int64 *positions, int heads, int kv_heads,
+                                           int head_dim, int max_len) {
+  const int slot = blockIdx.x;
+  const int half = head_dim / 2;
+  const int width = (heads + 2 * kv_heads) * head_dim;
+  bf16 *row = qkv + (int64)slot * width;
+  const bf16 *c = cos + (int64)slot * head_dim;
+  const bf16 *s = sin + (int64)slot * head_dim;
+  const int64 cache_row = ((int64)slot * max_len + positions[slot]) * kv_heads * head_dim;
+  const int rotated = (heads + kv_heads) * half;
+  for (int index = threadIdx.x; index < rotated; index += blockDim.x) {
+    const int head = index / half, i = index % half;
+    bf16 *x = row + head * head_dim;
+    const float x1 = b2f(x[i]), x2 = b2f(x[i + half]);
+    const bf16 first = f2b(b2f(f2b(x1 * b2f(c[i]))) + b2f(f2b(-x2 * b2f(s[i]))));
+    const bf16 second = f2b(b2f(f2b(x2 * b2f(c[i + half]))) + b2f(f2b(x1 * b2f(s[i + half]))));
+    if (head < heads) {
+      x[i] = first;
+      x[i + half] = second;
+    } else {
+      bf16 *k = key_cache + cache_row + (head - heads) * head_dim;
+      k[i] = first;
+      k[i + half] = second;
+    }
+  }
+  const bf16 *v = row + (heads + kv_heads) * head_dim;
+  for (int index = threadIdx.x; index < kv_heads * head_dim; index += blockDim.x) {
+    value_cache[cache_row + index] = v[index];
+  }
+}
+
+// out = bf16(silu(gate)) * up with gate and up the halves of one fused projection row:
+// gate_up: [rows, 2 * inner], out: [rows, inner].
+extern "C" __global__ void vlmrl_swiglu(const bf16 *gate_up, bf16 *out, int64 rows, int inner) {
+  const int64 total = rows * inner;
+  for (int64 index = (int64)blockIdx.x * blockDim.x + threadIdx.x; index < total;
+       index += (int64)gridDim.x * blockDim.x) {
+    const int64 r = index / inner;
+    const int i = (int)(index - r * inner);
+    const float g = b2f(gate_up[r * 2 * inner + i]);
+    const float activated = b2f(f2b(g / (1.0f + expf(-g))));
+    out[index] = f2b(activated * b2f(gate_up[r * 2 * inner + inner + i]));
+  }
+}

@@ -1,0 +1,278 @@
+// Fused decode kernels (csrc/decode_kernels.cu), part of libvlmrl_cuda.so. The CUDA source is
+// embedded at build time and compiled at run time with NVRTC for the device in use; the module is
+// loaded and launched through the driver API on libtorch's current stream, so the launches are
+// captured by CUDA graphs like any libtorch kernel. NVRTC (libnvrtc.so.13, shipped with PyTorch's
+// CUDA wheels) and the driver (libcuda.so.1) are dlopen-ed: nothing here is needed at build time
+// beyond the CUDA runtime headers.
+#include <ATen/ATen.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#include <cuda.h>
+#include <cuda_runtime_api.h>
+#include <dlfcn.h>
+
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+struct vt_tensor_opaque {
+  at::Tensor tensor;
+};
+typedef struct vt_tensor_opaque *vt_tensor;
+
+namespace {
+
+const char *kernel_source =
+#include "decode_kernels.inc"
+    ;
+
+thread_local std::string kernel_error;
+thread_local bool kernel_has_error = false;
+void fail(const std::string &message) {
+  kernel_error = message;
+  kernel_has_error = true;
+}
+
+// NVRTC entry points (declared here: the header is not part of the runtime packages).
+typedef int nvrtcResult;
+typedef struct _nvrtcProgram *nvrtcProgram;
+struct NVRTC {
+  nvrtcResult (*create)(nvrtcProgram *, const char *, const char *, int, const char *const *, const char *const *);
+  nvrtcResult (*compile)(nvrtcProgram, int, const char *const *);
+  nvrtcResult (*log_size)(nvrtcProgram, size_t *);
+  nvrtcResult (*log)(nvrtcProgram, char *);
+  nvrtcResult (*cubin_size)(nvrtcProgram, size_t *);
+  nvrtcResult (*cubin)(nvrtcProgram, char *);
+  nvrtcResult (*destroy)(nvrtcProgram *);
+};
+struct Driver {
+  CUresult (*module_load)(CUmodule *, const void *);
+  CUresult (*get_function)(CUfunction *, CUmodule, const char *);
+  CUresult (*launch)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, CUstream,
+                     void **, void **);
+  CUresult (*error_string)(CUresult, const char **);
+};
+
+template <typename F>
+void bind(void *library, const char *name, F &slot) {
+  void *symbol = dlsym(library, name);
+  if (symbol == nullptr) throw std::runtime_error(std::string("missing symbol ") + name);
+  slot = reinterpret_cast<F>(symbol);
+}
+
+struct Kernels {
+  CUfunction add_rmsnorm = nullptr, rotary_kv = nullptr, swiglu = nullptr;
+};
+
+std::mutex load_mutex;
+Driver driver;
+bool driver_ready = false;
+Kernels loaded[64];
+bool device_ready[64] = {};
+
+void load_driver() {
+  if (driver_ready) return;
+  void *library = dlopen("libcuda.so.1", RTLD_NOW | RTLD_GLOBAL);
+  if (library == nullptr) throw std::runtime_error(std::string("libcuda.so.1: ") + dlerror());
+  bind(library, "cuModuleLoadData", driver.module_load);
+  bind(library, "cuModuleGetFunction", driver.get_function);
+  bind(library, "cuLaunchKernel", driver.launch);
+  bind(library, "cuGetErrorString", driver.error_string);
+  driver_ready = true;
+}
+
+std::vector<char> compile(int major, int minor) {
+  void *library = dlopen("libnvrtc.so.13", RTLD_NOW | RTLD_GLOBAL);
+  if (library == nullptr) library = dlopen("libnvrtc.so", RTLD_NOW | RTLD_GLOBAL);
+  if (library == nullptr) {
+    throw std::runtime_error(std::string("NVRTC not found (libnvrtc.so.13; it ships in the nvidia-cuda-nvrtc wheel "
+                                         "next to PyTorch's CUDA libraries): ") + dlerror());
+  }
+  NVRTC nvrtc;
+  bind(library, "nvrtcCreateProgram", nvrtc.create);
+  bind(library, "nvrtcCompileProgram", nvrtc.compile);
+  bind(library, "nvrtcGetProgramLogSize", nvrtc.log_size);
+  bind(library, "nvrtcGetProgramLog", nvrtc.log);
+  bind(library, "nvrtcGetCUBINSize", nvrtc.cubin_size);
+  bind(library, "nvrtcGetCUBIN", nvrtc.cubin);
+  bind(library, "nvrtcDestroyProgram", nvrtc.destroy);
+  nvrtcProgram program = nullptr;
+  if (nvrtc.create(&program, kernel_source, "decode_kernels.cu", 0, nullptr, nullptr) != 0) {
+    throw std::runtime_error("nvrtcCreateProgram failed");
+  }
+  std::string arch = "--gpu-architecture=sm_" + std::to_string(major) + std::to_string(minor);
+  const char *options[] = {arch.c_str(), "--std=c++17"};
+  nvrtcResult status = nvrtc.compile(program, 2, options);
+  if (status != 0) {
+    size_t size = 0;
+    nvrtc.log_size(program, &size);
+    std::string log(size, '\0');
+    nvrtc.log(program, log.data());
+    nvrtc.destroy(&program);
+    throw std::runtime_error("NVRTC could not compile the decode kernels for " + arch + ":\n" + log);
+  }
+  size_t size = 0;
+  nvrtc.cubin_size(program, &size);
+  std::vector<char> cubin(size);
+  nvrtc.cubin(program, cubin.data());
+  nvrtc.destroy(&program);
+  return cubin;
+}
+
+void check(CUresult result, const char *what) {
+  if (result == CUDA_SUCCESS) return;
+  const char *message = nullptr;
+  driver.error_string(result, &message);
+  throw std::runtime_error(std::string(what) + ": " + (message ? message : "unknown CUDA driver error"));
+}
+
+const Kernels &kernels(int device) {
+  if (device < 0 || device >= 64) throw std::runtime_error("device index out of range");
+  std::lock_guard<std::mutex> lock(load_mutex);
+  if (!device_ready[device]) {
+    load_driver();
+    c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(device));
+    C10_CUDA_CHECK(cudaFree(nullptr));  // makes the primary context current on this thread
+    cudaDeviceProp props;
+    C10_CUDA_CHECK(cudaGetDeviceProperties(&props, device));
+    std::vector<char> cubin = compile(props.major, props.minor);
+    CUmodule module = nullptr;
+    check(driver.module_load(&module, cubin.data()), "cuModuleLoadData");
+    Kernels k;
+    check(driver.get_function(&k.add_rmsnorm, module, "vlmrl_add_rmsnorm"), "vlmrl_add_rmsnorm");
+    check(driver.get_function(&k.rotary_kv, module, "vlmrl_rotary_kv"), "vlmrl_rotary_kv");
+    check(driver.get_function(&k.swiglu, module, "vlmrl_swiglu"), "vlmrl_swiglu");
+    loaded[device] = k;
+    device_ready[device] = true;
+  }
+  return loaded[device];
+}
+
+void launch(CUfunction function, int device, unsigned grid, unsigned block, unsigned shared, void **arguments) {
+  CUstream stream = c10::cuda::getCurrentCUDAStream(static_cast<c10::DeviceIndex>(device)).stream();
+  check(driver.launch(function, grid, 1, 1, block, 1, 1, shared, stream, arguments, nullptr), "cuLaunchKernel");
+}
+
+void require(const at::Tensor &t, const char *name, int64_t dim) {
+  if (!t.is_cuda()) throw std::runtime_error(std::string(name) + " must be a CUDA tensor");
+  if (t.scalar_type() != at::kBFloat16) throw std::runtime_error(std::string(name) + " must be bfloat16");
+  if (!t.is_contiguous()) throw std::runtime_error(std::string(name) + " must be contiguous");
+  if (dim >= 0 && t.dim() != dim) {
+    throw std::runtime_error(std::string(name) + " must have " + std::to_string(dim) + " dimensions");
+  }
+}
+
+#define VTK_TRY(failure, ...)            \
+  try {                                  \
+    __VA_ARGS__                          \
+  } catch (const std::exception &e) {    \
+    fail(e.what());                      \
+    return failure;                      \
+  } catch (...) {                        \
+    fail("unknown C++ exception");       \
+    return failure;                      \
+  }
+
+}  // namespace
+
+extern "C" {
+
+const char *vtc_kernels_last_error(void) { return kernel_has_error ? kernel_error.c_str() : nullptr; }
+
+/// Compiles and loads the decode kernels for `device` (once). 0 on success.
+int vtc_kernels_load(int device) {
+  VTK_TRY(-1, {
+    kernels(device);
+    return 0;
+  })
+}
+
+/// residual += delta (when delta is not null), returns weight * rmsnorm(residual) as Qwen2RMSNorm.
+/// residual, delta: [rows, dim]; weight: [dim]; all bfloat16 contiguous on one GPU.
+vt_tensor vtc_add_rmsnorm(vt_tensor residual, vt_tensor delta, vt_tensor weight, double eps) {
+  VTK_TRY(nullptr, {
+    const at::Tensor &r = residual->tensor;
+    require(r, "residual", 2);
+    require(weight->tensor, "weight", 1);
+    const int64_t rows = r.size(0), dim = r.size(1);
+    if (weight->tensor.size(0) != dim) throw std::runtime_error("weight length differs from the row width");
+    void *delta_pointer = nullptr;
+    if (delta != nullptr) {
+      require(delta->tensor, "delta", 2);
+      if (!delta->tensor.sizes().equals(r.sizes())) throw std::runtime_error("delta shape differs from residual");
+      delta_pointer = delta->tensor.data_ptr();
+    }
+    at::Tensor out = at::empty_like(r);
+    const int device = r.get_device();
+    void *residual_pointer = r.data_ptr(), *weight_pointer = weight->tensor.data_ptr(), *out_pointer = out.data_ptr();
+    int width = static_cast<int>(dim);
+    float epsilon = static_cast<float>(eps);
+    void *arguments[] = {&residual_pointer, &delta_pointer, &weight_pointer, &out_pointer, &width, &epsilon};
+    if (rows > 0) {
+      launch(kernels(device).add_rmsnorm, device, static_cast<unsigned>(rows), 256,
+             static_cast<unsigned>(dim * sizeof(float)), arguments);
+    }
+    return new vt_tensor_opaque{std::move(out)};
+  })
+}
+
+/// Rotates q and k of the fused projection `qkv` [slots, (heads + 2 kv_heads) * head_dim] in place
+/// (q stays in qkv) and writes k and v into the caches [slots, max_len, kv_heads, head_dim] at
+/// `positions` [slots] (int64). cos/sin: [slots, head_dim].
+int vtc_rotary_kv(vt_tensor qkv, vt_tensor cos, vt_tensor sin, vt_tensor key_cache, vt_tensor value_cache,
+                  vt_tensor positions, int heads, int kv_heads, int head_dim) {
+  VTK_TRY(-1, {
+    const at::Tensor &x = qkv->tensor;
+    require(x, "qkv", 2);
+    require(cos->tensor, "cos", 2);
+    require(sin->tensor, "sin", 2);
+    require(key_cache->tensor, "key cache", 4);
+    require(value_cache->tensor, "value cache", 4);
+    const int64_t slots = x.size(0);
+    if (x.size(1) != static_cast<int64_t>(heads + 2 * kv_heads) * head_dim) throw std::runtime_error("qkv width");
+    if (cos->tensor.size(0) != slots || cos->tensor.size(1) != head_dim || !sin->tensor.sizes().equals(cos->tensor.sizes())) {
+      throw std::runtime_error("cos/sin must be [slots, head_dim]");
+    }
+    const at::Tensor &kc = key_cache->tensor;
+    if (kc.size(0) != slots || kc.size(2) != kv_heads || kc.size(3) != head_dim ||
+        !value_cache->tensor.sizes().equals(kc.sizes())) {
+      throw std::runtime_error("caches must be [slots, max_len, kv_heads, head_dim]");
+    }
+    const at::Tensor &p = positions->tensor;
+    if (!p.is_cuda() || p.scalar_type() != at::kLong || p.numel() != slots || !p.is_contiguous()) {
+      throw std::runtime_error("positions must be a contiguous int64 CUDA tensor of length slots");
+    }
+    const int device = x.get_device();
+    void *x_pointer = x.data_ptr(), *cos_pointer = cos->tensor.data_ptr(), *sin_pointer = sin->tensor.data_ptr();
+    void *k_pointer = kc.data_ptr(), *v_pointer = value_cache->tensor.data_ptr(), *p_pointer = p.data_ptr();
+    int max_len = static_cast<int>(kc.size(1));
+    void *arguments[] = {&x_pointer, &cos_pointer, &sin_pointer, &k_pointer, &v_pointer, &p_pointer,
+                         &heads, &kv_heads, &head_dim, &max_len};
+    if (slots > 0) launch(kernels(device).rotary_kv, device, static_cast<unsigned>(slots), 256, 0, arguments);
+    return 0;
+  })
+}
+
+/// silu(gate) * up for gate_up [rows, 2 * inner] (gate first): returns [rows, inner].
+vt_tensor vtc_swiglu(vt_tensor gate_up) {
+  VTK_TRY(nullptr, {
+    const at::Tensor &x = gate_up->tensor;
+    require(x, "gate_up", 2);
+    if (x.size(1) % 2 != 0) throw std::runtime_error("gate_up width must be even");
+    int64_t rows = x.size(0);
+    int inner = static_cast<int>(x.size(1) / 2);
+    at::Tensor out = at::empty({rows, static_cast<int64_t>(inner)}, x.options());
+    const int device = x.get_device();
+    void *x_pointer = x.data_ptr(), *out_pointer = out.data_ptr();
+    void *arguments[] = {&x_pointer, &out_pointer, &rows, &inner};
+    const int64_t total = rows * inner;
+    if (total > 0) {
+      unsigned blocks = static_cast<unsigned>(std::min<int64_t>((total + 255) / 256, 132 * 16));
+      launch(kernels(device).swiglu, device, blocks, 256, 0, arguments);
+    }
+    return new vt_tensor_opaque{std::move(out)};
+  })
+}
+
+}  // extern "C"
