@@ -10,9 +10,10 @@ public enum RolloutBench {
   public static func run(modelDirectory: URL, prompts: Int, samples: Int, promptTokens: Int = 380, imageSide: Int = 448,
                          newTokens: Int = 256, dtype: DType = .bfloat16, device: Device = .cuda(0),
                          maxSlots: Int? = nil, checkEvery: Int? = nil, useCUDAGraphs: Bool = true,
-                         bandwidthBytesPerSecond: Double = 4.8e12) throws -> String {
+                         useFusedKernels: Bool = true, bandwidthBytesPerSecond: Double = 4.8e12) throws -> String {
     let model = try QwenVLModel.load(directory: modelDirectory, dtype: dtype, device: device)
-    let engine = RolloutEngine(model: model, maxSlots: maxSlots, checkEvery: checkEvery, useCUDAGraphs: useCUDAGraphs)
+    let engine = RolloutEngine(model: model, maxSlots: maxSlots, checkEvery: checkEvery, useCUDAGraphs: useCUDAGraphs,
+                               useFusedKernels: useFusedKernels)
     let requests = try syntheticRequests(model: model, prompts: prompts, samples: samples, promptTokens: promptTokens,
                                          imageSide: imageSide)
     let settings = SamplingSettings(maxNewTokens: newTokens, temperature: 1)
@@ -38,6 +39,7 @@ public enum RolloutBench {
       rollout: \(prompts) prompts x \(samples) samples = \(completions.count) sequences, \(promptTokens)-token prompts with a \
       \(imageSide)x\(imageSide) image, \(newTokens) new tokens, \(dtype) on \(device)
       slots \(timings.slots), decode steps \(timings.decodeSteps) (\(timings.graphReplays) graph replays)
+      decode path        \(timings.fusedKernels ? "fused bf16 kernels" : "libtorch ops" + (timings.fusedUnavailableReason.map { " (\($0))" } ?? ""))
       vision + prefill   \(f(timings.prefillSeconds, 3)) s
       decode             \(f(timings.decodeSeconds, 3)) s   (\(f(timings.millisecondsPerStep)) ms per step)
       total              \(f(timings.totalSeconds, 3)) s   \(f(timings.tokensPerSecond, 0)) output tokens/s
@@ -100,5 +102,29 @@ extension RolloutBench {
     }
     lines.append("greedy engine vs single-prompt path: \(identical)/\(completions.count) sequences identical over \(newTokens) tokens")
     return lines.joined(separator: "\n")
+  }
+
+  /// The fused decode kernels against the plain libtorch decode step, both through the engine on the
+  /// same synthetic prompts: greedy tokens (first divergence per sequence) and the greedy log-probs of
+  /// the tokens before any divergence (max |difference|).
+  public static func verifyFused(modelDirectory: URL, prompts: Int, samples: Int, newTokens: Int, device: Device) throws -> String {
+    let model = try QwenVLModel.load(directory: modelDirectory, dtype: .bfloat16, device: device)
+    let requests = try syntheticRequests(model: model, prompts: prompts, samples: samples, promptTokens: 380, imageSide: 448)
+    let settings = SamplingSettings.greedy(maxNewTokens: newTokens)
+    func ordered(_ c: [Completion]) -> [Completion] { c.sorted { ($0.requestIndex, $0.sampleIndex) < ($1.requestIndex, $1.sampleIndex) } }
+    let (fused, fusedTimings) = try RolloutEngine(model: model, useFusedKernels: true).generate(requests, settings: settings)
+    let (plain, _) = try RolloutEngine(model: model, useFusedKernels: false).generate(requests, settings: settings)
+    guard fusedTimings.fusedKernels else { return "fused kernels unavailable: \(fusedTimings.fusedUnavailableReason ?? "?")" }
+    var identical = 0, maxLogProbDifference = 0.0, firstDifferences: [Int] = []
+    for (a, b) in zip(ordered(fused), ordered(plain)) {
+      let first = zip(a.tokens, b.tokens).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+      if first == nil && a.tokens.count == b.tokens.count { identical += 1 } else { firstDifferences.append(first ?? Swift.min(a.tokens.count, b.tokens.count)) }
+      for i in 0..<(first ?? Swift.min(a.tokens.count, b.tokens.count)) {
+        maxLogProbDifference = Swift.max(maxLogProbDifference, Double(abs(a.logProbs[i] - b.logProbs[i])))
+      }
+    }
+    return "fused vs plain decode, greedy, \(fused.count) sequences x \(newTokens) tokens: \(identical) identical; "
+      + "first differences at \(firstDifferences.sorted()); max |log-prob difference| before divergence "
+      + String(format: "%.4f", maxLogProbDifference)
   }
 }

@@ -25,8 +25,15 @@ struct Bench: ParsableCommand {
     @Flag(help: "Decode without CUDA graphs.") var noCudaGraphs = false
     @Option(help: "Stop-check interval in steps.") var checkEvery: Int?
     @Flag(help: "Instead of timing: compare greedy engine tokens with the single-prompt path.") var verifyGreedy = false
+    @Flag(help: "Instead of timing: compare the fused decode kernels with the plain libtorch decode (greedy).") var verifyFused = false
+    @Flag(help: "Decode with the plain libtorch ops instead of the fused kernels.") var noFusedKernels = false
     func run() throws {
       guard let device = Device(name: device), let dtype = DType(name: dtype) else { throw ValidationError("bad --device or --dtype") }
+      if verifyFused {
+        print(try RolloutBench.verifyFused(modelDirectory: URL(fileURLWithPath: model), prompts: prompts, samples: samples,
+                                           newTokens: newTokens, device: device))
+        return
+      }
       if verifyGreedy {
         print(try RolloutBench.verifyGreedy(modelDirectory: URL(fileURLWithPath: model), prompts: prompts, newTokens: newTokens,
                                             dtype: dtype, device: device))
@@ -34,7 +41,8 @@ struct Bench: ParsableCommand {
       }
       print(try RolloutBench.run(modelDirectory: URL(fileURLWithPath: model), prompts: prompts, samples: samples,
                                  promptTokens: promptTokens, imageSide: imageSize, newTokens: newTokens, dtype: dtype,
-                                 device: device, checkEvery: checkEvery, useCUDAGraphs: !noCudaGraphs))
+                                 device: device, checkEvery: checkEvery, useCUDAGraphs: !noCudaGraphs,
+                                 useFusedKernels: !noFusedKernels))
     }
   }
 
