@@ -30,6 +30,12 @@ def run(args):
     return res.stdout
 
 
+# The fused decode kernels against the plain libtorch decode step (greedy, 4 prompts x 4 samples).
+run([f"{dist}/vlmrl", "bench", "rollout", "--model", folder, "--prompts", "4", "--samples", "4", "--new-tokens", "64",
+     "--verify-fused"])
+# The same 64-sequence workload with the plain libtorch decode step, for the fused kernels' share.
+run([f"{dist}/vlmrl", "bench", "rollout", "--model", folder, "--prompts", "8", "--samples", "8", "--no-fused-kernels"])
+
 ours = {}
 for prompts in (8, 32):
     out = run([f"{dist}/vlmrl", "bench", "rollout", "--model", folder, "--prompts", str(prompts), "--samples", "8"])
