@@ -113,3 +113,101 @@ extern "C" __global__ void vlmrl_swiglu(const bf16 *gate_up, bf16 *out, int64 ro
     out[index] = f2b(activated * b2f(gate_up[r * 2 * inner + inner + i]));
   }
 }
+
+// Token choice for one row of logits per block (blockDim.x = 1024), for the settings GRPO uses:
+// suppression bias, temperature, no top-k / top-p / min-p / repetition penalty (the engine keeps
+// the libtorch sampler for those). Scores s = (logit + bias) / temperature (no division when
+// greedy); greedy takes the first index of the maximum, sampling takes the first token whose
+// cumulative exp(s - max) exceeds uniform * total (inverse CDF, as the libtorch sampler); the
+// log-prob is s[token] - max - log(total). logits: [rows, vocab] bf16; bias: [vocab] float or null;
+// uniforms: [rows]; tokens: [rows] int64; log_probs: [rows] float.
+extern "C" __global__ void vlmrl_sample(const bf16 *logits, const float *bias, const float *uniforms, float temperature,
+                                        int vocab, int greedy, int64 *tokens, float *log_probs) {
+  __shared__ float prefix[1024];
+  __shared__ float best_values[32];
+  __shared__ int best_indices[32];
+  __shared__ float shared_max;
+  __shared__ int shared_argmax, shared_token, shared_last_positive;
+  const int tid = threadIdx.x, threads = blockDim.x;
+  const bf16 *row = logits + (int64)blockIdx.x * vocab;
+  auto score = [&](int i) {
+    float s = b2f(row[i]);
+    if (bias != 0) s += bias[i];
+    return greedy ? s : s / temperature;
+  };
+  // Maximum and its first index.
+  float best = -__int_as_float(0x7f800000);
+  int best_index = 0x7fffffff;
+  for (int i = tid; i < vocab; i += threads) {
+    float s = score(i);
+    if (s > best) { best = s; best_index = i; }
+  }
+  for (int offset = 16; offset > 0; offset >>= 1) {
+    float other = __shfl_xor_sync(0xffffffffu, best, offset);
+    int other_index = __shfl_xor_sync(0xffffffffu, best_index, offset);
+    if (other > best || (other == best && other_index < best_index)) { best = other; best_index = other_index; }
+  }
+  if ((tid & 31) == 0) { best_values[tid >> 5] = best; best_indices[tid >> 5] = best_index; }
+  if (tid == 0) { shared_token = -1; shared_last_positive = 0; }
+  __syncthreads();
+  if (tid == 0) {
+    for (int w = 1; w < threads / 32; ++w) {
+      if (best_values[w] > best_values[0] || (best_values[w] == best_values[0] && best_indices[w] < best_indices[0])) {
+        best_values[0] = best_values[w];
+        best_indices[0] = best_indices[w];
+      }
+    }
+    shared_max = best_values[0];
+    shared_argmax = best_indices[0];
+  }
+  __syncthreads();
+  const float maximum = shared_max;
+  // Contiguous chunks per thread: chunk sums, then an inclusive scan across threads.
+  const int chunk = (vocab + threads - 1) / threads;
+  const int begin = min(tid * chunk, vocab), end = min(begin + chunk, vocab);
+  float local = 0.0f;
+  int last_positive = -1;
+  for (int i = begin; i < end; ++i) {
+    float e = expf(score(i) - maximum);
+    local += e;
+    if (e > 0.0f) last_positive = i;
+  }
+  if (last_positive >= 0) atomicMax(&shared_last_positive, last_positive);
+  prefix[tid] = local;
+  __syncthreads();
+  for (int offset = 1; offset < threads; offset <<= 1) {
+    float add = tid >= offset ? prefix[tid - offset] : 0.0f;
+    __syncthreads();
+    prefix[tid] += add;
+    __syncthreads();
+  }
+  const float total = prefix[threads - 1];
+  if (greedy) {
+    if (tid == 0) {
+      tokens[blockIdx.x] = shared_argmax;
+      log_probs[blockIdx.x] = -logf(total);
+    }
+    return;
+  }
+  const float target = uniforms[blockIdx.x] * total;
+  const float before = tid > 0 ? prefix[tid - 1] : 0.0f;
+  if (before <= target && target < prefix[tid]) {
+    // The sequential sum may round below the chunk's scanned total: then the chunk's last token with
+    // probability > 0 is the one whose interval holds the target.
+    float running = before;
+    int token = -1, positive = -1;
+    for (int i = begin; i < end; ++i) {
+      float e = expf(score(i) - maximum);
+      running += e;
+      if (e > 0.0f) positive = i;
+      if (running > target) { token = i; break; }
+    }
+    shared_token = token >= 0 ? token : positive;
+  }
+  __syncthreads();
+  if (tid == 0) {
+    int token = shared_token >= 0 ? shared_token : shared_last_positive;
+    tokens[blockIdx.x] = token;
+    log_probs[blockIdx.x] = score(token) - maximum - logf(total);
+  }
+}

@@ -62,7 +62,7 @@ void bind(void *library, const char *name, F &slot) {
 }
 
 struct Kernels {
-  CUfunction add_rmsnorm = nullptr, rotary_kv = nullptr, swiglu = nullptr;
+  CUfunction add_rmsnorm = nullptr, rotary_kv = nullptr, swiglu = nullptr, sample = nullptr;
 };
 
 std::mutex load_mutex;
@@ -143,6 +143,7 @@ const Kernels &kernels(int device) {
     check(driver.get_function(&k.add_rmsnorm, module, "vlmrl_add_rmsnorm"), "vlmrl_add_rmsnorm");
     check(driver.get_function(&k.rotary_kv, module, "vlmrl_rotary_kv"), "vlmrl_rotary_kv");
     check(driver.get_function(&k.swiglu, module, "vlmrl_swiglu"), "vlmrl_swiglu");
+    check(driver.get_function(&k.sample, module, "vlmrl_sample"), "vlmrl_sample");
     loaded[device] = k;
     device_ready[device] = true;
   }
@@ -272,6 +273,43 @@ vt_tensor vtc_swiglu(vt_tensor gate_up) {
       launch(kernels(device).swiglu, device, blocks, 256, 0, arguments);
     }
     return new vt_tensor_opaque{std::move(out)};
+  })
+}
+
+/// One token per row of `logits` [rows, vocab] (bf16): greedy (temperature <= 0) or inverse-CDF
+/// sampling with `uniforms` [rows] (float), after adding `bias` [vocab] (float, nullable) and dividing
+/// by the temperature. Writes int64 `tokens` [rows] and float `log_probs` [rows].
+int vtc_sample(vt_tensor logits, vt_tensor bias, vt_tensor uniforms, double temperature, vt_tensor tokens,
+               vt_tensor log_probs) {
+  VTK_TRY(-1, {
+    const at::Tensor &l = logits->tensor;
+    require(l, "logits", 2);
+    const int64_t rows = l.size(0);
+    int vocab = static_cast<int>(l.size(1));
+    auto check_float = [&](const at::Tensor &t, int64_t length, const char *name) {
+      if (!t.is_cuda() || t.scalar_type() != at::kFloat || !t.is_contiguous() || t.numel() != length) {
+        throw std::runtime_error(std::string(name) + " must be a contiguous float32 CUDA tensor of " + std::to_string(length));
+      }
+    };
+    void *bias_pointer = nullptr;
+    if (bias != nullptr) {
+      check_float(bias->tensor, vocab, "bias");
+      bias_pointer = bias->tensor.data_ptr();
+    }
+    check_float(uniforms->tensor, rows, "uniforms");
+    check_float(log_probs->tensor, rows, "log_probs");
+    const at::Tensor &t = tokens->tensor;
+    if (!t.is_cuda() || t.scalar_type() != at::kLong || !t.is_contiguous() || t.numel() != rows) {
+      throw std::runtime_error("tokens must be a contiguous int64 CUDA tensor of length rows");
+    }
+    const int device = l.get_device();
+    void *l_pointer = l.data_ptr(), *u_pointer = uniforms->tensor.data_ptr(), *t_pointer = t.data_ptr();
+    void *p_pointer = log_probs->tensor.data_ptr();
+    float temp = static_cast<float>(temperature);
+    int greedy = temperature <= 0 ? 1 : 0;
+    void *arguments[] = {&l_pointer, &bias_pointer, &u_pointer, &temp, &vocab, &greedy, &t_pointer, &p_pointer};
+    if (rows > 0) launch(kernels(device).sample, device, static_cast<unsigned>(rows), 1024, 0, arguments);
+    return 0;
   })
 }
 

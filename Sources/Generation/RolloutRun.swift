@@ -151,10 +151,13 @@ final class RolloutRun {
     } else {
       hidden = language(embeddings: embeddings, rotary: rotary, attention: cache).squeeze(1)
     }
-    let logits = F.linear(hidden, model.headWeight).to(.float32)
+    let logits = F.linear(hidden, model.headWeight)
     let column = slotStep.clamp(max: Double(columns - 1)).to(.int64)  // a float bound promotes to float
     let target: [(Int, Tensor)] = [(0, slotSequence), (1, column)]
-    let (tokens, logProbs) = sampler.choose(logits, seen: seen, uniforms: uniforms.index(target))
+    let (tokens, logProbs) = fused != nil && sampler.fusable
+      ? CUDA.FusedKernels.sample(logits: logits, bias: sampler.suppressionBias, uniforms: uniforms.index(target),
+                                 temperature: sampler.temperature)
+      : sampler.choose(logits.to(.float32), seen: seen, uniforms: uniforms.index(target))
     outTokens.indexPut_(target, tokens)
     outLogProbs.indexPut_(target, logProbs)
     if let outTextMass, let outVisionMass, let text = cache.stepTextMass, let vision = cache.stepVisionMass {

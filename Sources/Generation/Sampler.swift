@@ -52,6 +52,9 @@ public struct TokenSampler: Sendable {
   }
 
   public var isGreedy: Bool { temperature <= 0 }
+  /// Settings the fused CUDA sampler covers (`CUDA.FusedKernels.sample`): suppression and
+  /// temperature only, which is what GRPO rollouts use by default.
+  public var fusable: Bool { topK == 0 && topP >= 1 && minP == 0 && repetitionPenalty == 1 }
   public var usesHistory: Bool { repetitionPenalty != 1 }
 
   /// transformers' logits processors: repetition penalty over `seen` (bool `[rows, vocab]`), then

@@ -13,12 +13,14 @@ struct FusedKernelSymbols: @unchecked Sendable {
   typealias RotaryFn = @convention(c) (OpaquePointer?, OpaquePointer?, OpaquePointer?, OpaquePointer?, OpaquePointer?,
                                        OpaquePointer?, Int32, Int32, Int32) -> Int32
   typealias UnaryFn = @convention(c) (OpaquePointer?) -> OpaquePointer?
+  typealias SampleFn = @convention(c) (OpaquePointer?, OpaquePointer?, OpaquePointer?, Double, OpaquePointer?, OpaquePointer?) -> Int32
 
   let lastError: ErrorFn
   let load: LoadFn
   let addRMSNorm: AddNormFn
   let rotaryKV: RotaryFn
   let swiGLU: UnaryFn
+  let sample: SampleFn
 
   init?(library: UnsafeMutableRawPointer) {
     func symbol<T>(_ name: String, _: T.Type) -> T? {
@@ -26,9 +28,10 @@ struct FusedKernelSymbols: @unchecked Sendable {
     }
     guard let lastError = symbol("vtc_kernels_last_error", ErrorFn.self), let load = symbol("vtc_kernels_load", LoadFn.self),
       let addRMSNorm = symbol("vtc_add_rmsnorm", AddNormFn.self), let rotaryKV = symbol("vtc_rotary_kv", RotaryFn.self),
-      let swiGLU = symbol("vtc_swiglu", UnaryFn.self)
+      let swiGLU = symbol("vtc_swiglu", UnaryFn.self), let sample = symbol("vtc_sample", SampleFn.self)
     else { return nil }
     (self.lastError, self.load, self.addRMSNorm, self.rotaryKV, self.swiGLU) = (lastError, load, addRMSNorm, rotaryKV, swiGLU)
+    self.sample = sample
   }
 
   var message: String { lastError().map { String(cString: $0) } ?? "unknown error" }
@@ -90,6 +93,18 @@ extension CUDA {
     /// `bf16(silu(gate)) * up` for `gateUp` `[rows, 2 * inner]` (gate first): `[rows, inner]`.
     public static func swiGLU(_ gateUp: Tensor) -> Tensor {
       result(symbols.swiGLU(gateUp.handle), "fused SwiGLU")
+    }
+
+    /// One token per row of bf16 `logits` `[rows, vocab]`: greedy when `temperature <= 0`, else the
+    /// inverse-CDF draw with `uniforms` (float32 `[rows]`) from softmax((logits + bias) / T), as
+    /// `TokenSampler` without top-k/top-p/min-p/penalty. Returns int64 tokens and float32 log-probs.
+    public static func sample(logits: Tensor, bias: Tensor?, uniforms: Tensor, temperature: Double) -> (tokens: Tensor, logProbs: Tensor) {
+      let rows = logits.size(0)
+      let tokens = Tensor.empty([rows], dtype: .int64, device: logits.device)
+      let logProbs = Tensor.empty([rows], dtype: .float32, device: logits.device)
+      let status = symbols.sample(logits.handle, bias?.handle, uniforms.contiguous().handle, temperature, tokens.handle, logProbs.handle)
+      if status != 0 { fatalError("fused sampler failed: \(symbols.message)") }
+      return (tokens, logProbs)
     }
   }
 }

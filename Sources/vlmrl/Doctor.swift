@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Generation
 import NN
 import Torch
 
@@ -198,6 +199,29 @@ struct DoctorChecks {
     let residualError = residual.to(.float64).maxAbsDifference(expectedResidual.to(.float64))
     let relative = normed.to(.float64).maxAbsDifference(expected.to(.float64)) / expected.to(.float64).abs().max().item()
     report("fused add+rmsnorm (bf16)", device, error: Swift.max(residualError, relative), tolerance: 1e-2)
+    fusedSamplerChecks(device, g)
+  }
+
+  /// The fused sampler against `TokenSampler` on the same bf16 logits and uniforms (vocabulary of
+  /// Qwen's size, a few suppressed ids): greedy tokens identical; sampled tokens identical except where
+  /// a uniform falls within float rounding of a CDF boundary (at most 1 of 256 rows allowed); log-probs
+  /// of the chosen tokens within 1e-3.
+  mutating func fusedSamplerChecks(_ device: Device, _ g: Generator) {
+    let (rows, vocab) = (256, 151_936)
+    let logits = (Tensor.randn([rows, vocab], generator: g) * 4).to(.bfloat16, device: device)
+    let uniforms = Tensor.rand([rows], generator: g).to(device)
+    for temperature in [0.0, 1.0, 0.7] {
+      var settings = SamplingSettings(maxNewTokens: 1, temperature: temperature)
+      settings.suppressedTokenIds = [151_652, 151_653, 151_655]
+      let sampler = TokenSampler(settings: settings, suppressed: settings.suppressedTokenIds ?? [], vocabSize: vocab, device: device)
+      let reference = sampler.choose(logits.to(.float32), seen: nil, uniforms: uniforms)
+      let fused = CUDA.FusedKernels.sample(logits: logits, bias: sampler.suppressionBias, uniforms: uniforms, temperature: temperature)
+      let same = fused.tokens.eq(reference.tokens)
+      let mismatches = Double(rows) - same.sum().item()
+      let logProbError = (fused.logProbs - reference.logProbs).abs().maskedFill(same.logicalNot(), 0).max().item()
+      report(String(format: "fused sampler T=%.1f mismatches", temperature), device, error: mismatches, tolerance: temperature == 0 ? 0 : 1)
+      report(String(format: "fused sampler T=%.1f log-probs", temperature), device, error: logProbError, tolerance: 1e-3)
+    }
   }
 
   mutating func throughput(device: Device, size: Int?) {
