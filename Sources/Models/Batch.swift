@@ -50,3 +50,59 @@ extension QwenVLModel {
   }
 }
 
+
+/// One sequence of a packed forward: token ids, the prompt length, the prompt's image grids and the
+/// vision features of its images (`[slots, D]`, computed once per prompt and shared by every
+/// completion of that prompt).
+public struct PackedSequenceInput: @unchecked Sendable {
+  public var ids: [Int]
+  public var promptLength: Int
+  public var grids: [[Int]]
+  public var imageFeatures: Tensor?
+  public init(ids: [Int], promptLength: Int, grids: [[Int]], imageFeatures: Tensor?) {
+    self.ids = ids
+    self.promptLength = promptLength
+    self.grids = grids
+    self.imageFeatures = imageFeatures
+  }
+}
+
+extension QwenVLModel {
+  /// The vision tower's features for one prompt's images, in the language model's dtype (rows in
+  /// `<|image_pad|>` order).
+  public func imageFeatures(pixelValues: Tensor, grids: [[Int]]) -> Tensor {
+    visual(pixelValues.to(device), grids: grids).to(dtype)
+  }
+
+  /// Final hidden states `[total, D]` of sequences of any lengths packed without padding into one
+  /// row: varlen flash attention on CUDA in half precision, a block-diagonal causal mask otherwise.
+  /// Each sequence gets its own M-RoPE positions; image features go into its prompt's pad slots.
+  public func packedHiddenStates(_ sequences: [PackedSequenceInput], checkpointLayers: Bool = false) throws -> Tensor {
+    let layout = PackedLayout(lengths: sequences.map(\.ids.count))
+    var flat = language.embed(Tensor(sequences.flatMap(\.ids)).to(device))
+    var slots: [Int] = []
+    var features: [Tensor] = []
+    var channels: [[Int]] = [[], [], []]
+    var offset = 0
+    for sequence in sequences {
+      let prompt = Array(sequence.ids.prefix(sequence.promptLength))
+      let sequenceSlots = prompt.enumerated().filter { $0.element == config.imageTokenId }.map { offset + $0.offset }
+      let rows = sequence.imageFeatures?.size(0) ?? 0
+      guard sequenceSlots.count == rows else { throw ModelError.imageTokenMismatch(tokens: sequenceSlots.count, features: rows) }
+      if let rowsOfFeatures = sequence.imageFeatures, rows > 0 {
+        slots += sequenceSlots
+        features.append(rowsOfFeatures)
+      }
+      let positions = ropePositions(promptIDs: prompt, imageGrids: sequence.grids)
+        .extended(by: sequence.ids.count - sequence.promptLength)
+      for c in 0..<3 { channels[c] += positions.channels[c] }
+      offset += sequence.ids.count
+    }
+    if !slots.isEmpty {
+      flat = flat.clone()
+      flat.indexPut_([(0, Tensor(slots).to(device))], Tensor.cat(features).to(flat.dtype))
+    }
+    let positions = Tensor(channels.flatMap { $0 }, shape: [3, 1, layout.total]).to(device)
+    return language(embeddings: flat.unsqueeze(0), positions: positions, packed: layout, checkpointLayers: checkpointLayers)[0]
+  }
+}

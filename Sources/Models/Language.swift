@@ -176,3 +176,86 @@ final class GatedMLP: Module, @unchecked Sendable {
   override var children: [(String, Module)] { [("gate_proj", gate), ("up_proj", up), ("down_proj", down)] }
   func callAsFunction(_ x: Tensor) -> Tensor { down(applyActivation(activation, gate(x)) * up(x)) }
 }
+
+// MARK: - Packed variable-length sequences (training passes)
+
+/// Several sequences laid end to end in one row (`[1, total, D]`), each attending causally to itself
+/// only: cu_seqlens for varlen flash attention on CUDA, a block-diagonal causal mask elsewhere.
+public struct PackedLayout: @unchecked Sendable {
+  /// Token count of each sequence, in packing order.
+  public let lengths: [Int]
+  public var total: Int { lengths.reduce(0, +) }
+  public var maxLength: Int { lengths.max() ?? 0 }
+
+  public init(lengths: [Int]) { self.lengths = lengths }
+
+  /// `[0, l0, l0 + l1, ...]` as int32 on `device` (flash attention's `cu_seqlens`).
+  public func cumulativeLengths(device: Device) -> Tensor {
+    var offsets: [Int32] = [0]
+    for length in lengths { offsets.append(offsets[offsets.count - 1] + Int32(length)) }
+    return Tensor(offsets).to(device)
+  }
+
+  /// Bool `[1, 1, total, total]`, true where query i may attend to key j: same sequence and j <= i.
+  public func blockCausalMask(device: Device) -> Tensor {
+    var sequenceIDs: [Int] = []
+    for (index, length) in lengths.enumerated() { sequenceIDs += Array(repeating: index, count: length) }
+    let ids = Tensor(sequenceIDs).to(device)
+    let sameSequence = ids.unsqueeze(1).eq(ids.unsqueeze(0))
+    let causal = Tensor.ones([total, total], dtype: .bool, device: device).tril()
+    return sameSequence.logicalAnd(causal).unsqueeze(0).unsqueeze(0)
+  }
+
+  /// Flash attention's varlen kernel takes half precision on CUDA; float32 and CPU use the mask.
+  public static func usesFlash(device: Device, dtype: DType) -> Bool {
+    device.isCUDA && (dtype == .bfloat16 || dtype == .float16)
+  }
+}
+
+extension LanguageModel {
+  /// Runs the decoder over packed sequences: `embeddings` `[1, total, D]`, `positions` `[3, 1, total]`
+  /// (each sequence's own M-RoPE positions). Same result per sequence as separate forwards.
+  public func callAsFunction(embeddings: Tensor, positions: Tensor, packed layout: PackedLayout,
+                             checkpointLayers: Bool = false) -> Tensor {
+    precondition(embeddings.size(1) == layout.total, "packed layout covers \(layout.total) tokens, embeddings \(embeddings.size(1))")
+    let device = embeddings.device
+    guard PackedLayout.usesFlash(device: device, dtype: embeddings.dtype) else {
+      return self(embeddings: embeddings, positions: positions, mask: layout.blockCausalMask(device: device),
+                  checkpointLayers: checkpointLayers)
+    }
+    let rotary = rotary(positions: positions, dtype: embeddings.dtype)
+    let cuSeqlens = layout.cumulativeLengths(device: device)
+    var hidden = embeddings
+    for layer in layers.items {
+      let run: ([Tensor]) -> [Tensor] = { inputs in
+        [layer.packed(inputs[0], rotary: rotary, cuSeqlens: cuSeqlens, maxLength: layout.maxLength)]
+      }
+      hidden = checkpointLayers ? checkpoint([hidden], outputCount: 1, run)[0] : run([hidden])[0]
+    }
+    return norm(hidden)
+  }
+}
+
+extension DecoderLayer {
+  /// The layer over packed sequences through varlen flash attention (CUDA, half precision).
+  func packed(_ x: Tensor, rotary: (cos: Tensor, sin: Tensor), cuSeqlens: Tensor, maxLength: Int) -> Tensor {
+    let h = x + attention.packed(inputNorm(x), rotary: rotary, cuSeqlens: cuSeqlens, maxLength: maxLength)
+    return h + mlp(postAttentionNorm(h))
+  }
+}
+
+extension SelfAttention {
+  /// `x` `[1, total, D]`; causal attention inside each `cuSeqlens` segment (GQA native in the kernel).
+  func packed(_ x: Tensor, rotary: (cos: Tensor, sin: Tensor), cuSeqlens: Tensor, maxLength: Int) -> Tensor {
+    let total = x.size(1)
+    let cos = rotary.cos[0].unsqueeze(1), sin = rotary.sin[0].unsqueeze(1)
+    // Same three rounded ops as the padded path, in [total, heads, headDim] layout.
+    func rotate(_ t: Tensor) -> Tensor { t * cos + rotateHalf(t) * sin }
+    let query = rotate(q(x).view(total, heads, headDim))
+    let key = rotate(k(x).view(total, kvHeads, headDim))
+    let value = v(x).view(total, kvHeads, headDim)
+    let out = F.flashAttentionVarlen(query, key, value, cuSeqlensQ: cuSeqlens, cuSeqlensK: cuSeqlens,
+                                     maxSeqlenQ: maxLength, maxSeqlenK: maxLength, isCausal: true)
+    return o(out.reshape(1, total, heads * headDim))
+  }
+}

@@ -152,9 +152,11 @@ public final class GRPOTrainer: @unchecked Sendable {
     let scoreTime = Date().timeIntervalSince(timer)
 
     timer = Date()
-    var (logp, mask) = try PolicyPass.logProbs(model: model, prompts: prompts, completions: completions,
-                                               temperature: config.training.temperature,
-                                               checkpointLayers: config.training.gradientCheckpointing ?? false)
+    let policy = try PolicyPass.logProbs(model: model, prompts: prompts, completions: completions,
+                                         temperature: config.training.temperature,
+                                         checkpointLayers: config.training.gradientCheckpointing ?? false)
+    let logp = policy.logp
+    var mask = policy.mask
     if config.training.maskTruncatedCompletions {
       let keep = Tensor(completions.map { $0.truncated ? Float(0) : 1 }, shape: [completions.count, 1]).to(model.device)
       mask = mask * keep
