@@ -25,10 +25,17 @@ public final class Linear: Module, @unchecked Sendable {
     weight = Parameter(Initializer.normal([outFeatures, inFeatures], dtype: dtype, device: device, generator: generator))
     self.bias = bias ? Parameter(Tensor.zeros([outFeatures], dtype: dtype, device: device)) : nil
   }
+  /// A LoRA adapter added to this layer's output (`LoRA.apply`); kept out of `parameterSlots` so the
+  /// base weights save and load in Hugging Face layout unchanged.
+  public internal(set) var adapter: LoRAAdapter?
   public override var parameterSlots: [(String, Parameter)] {
     bias.map { [("weight", weight), ("bias", $0)] } ?? [("weight", weight)]
   }
-  public func callAsFunction(_ x: Tensor) -> Tensor { F.linear(x, weight.value, bias?.value) }
+  public func callAsFunction(_ x: Tensor) -> Tensor {
+    let base = F.linear(x, weight.value, bias?.value)
+    guard let adapter, adapter.enabled else { return base }
+    return base + adapter.delta(x, training: isTraining)
+  }
 }
 
 /// Token embedding table `[vocab, hidden]`.
