@@ -23,14 +23,23 @@ public struct TrainerState: Codable, Sendable, Equatable {
 /// parameter name) and `trainer_state.json`. Written to a temporary folder and renamed when complete,
 /// so a crash mid-write leaves either the previous checkpoint or the new one, never half of one.
 public enum Checkpoint {
+  /// With `adapter` the weights are the LoRA adapter in peft's layout (`adapter_config.json` +
+  /// `adapter_model.safetensors`); `reference` (a reference model that moves, `sync_ref_model`) is
+  /// saved under `reference/`.
   public static func save(model: QwenVLModel, optimizer: AdamW, state: TrainerState, outputDirectory: URL,
-                          saveTotalLimit: Int?) throws -> URL {
+                          saveTotalLimit: Int?, adapter: LoRAConfig? = nil, baseModel: String? = nil,
+                          reference: QwenVLModel? = nil) throws -> URL {
     let final = outputDirectory.appendingPathComponent("checkpoint-\(state.step)")
     let temporary = outputDirectory.appendingPathComponent(".checkpoint-\(state.step).partial")
     let fm = FileManager.default
     try? fm.removeItem(at: temporary)
     try fm.createDirectory(at: temporary, withIntermediateDirectories: true)
-    try model.save(to: temporary)
+    if let adapter {
+      try model.saveAdapter(adapter, baseModel: baseModel, to: temporary)
+    } else {
+      try model.save(to: temporary)
+    }
+    try reference?.save(to: temporary.appendingPathComponent("reference"))
     try saveOptimizer(optimizer, model: model, to: temporary.appendingPathComponent("optimizer.safetensors"))
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -46,8 +55,13 @@ public enum Checkpoint {
 
   /// A model folder others can load (transformers, `vlmrl generate`): weights and config, plus the
   /// tokenizer, chat template and processor files of the model training started from.
-  public static func exportModel(_ model: QwenVLModel, companionFilesFrom source: URL, to folder: URL) throws {
-    try model.save(to: folder)
+  public static func exportModel(_ model: QwenVLModel, companionFilesFrom source: URL, to folder: URL,
+                                 adapter: LoRAConfig? = nil) throws {
+    if let adapter {
+      try model.saveAdapter(adapter, baseModel: source.path, to: folder)
+    } else {
+      try model.save(to: folder)
+    }
     let fm = FileManager.default
     for name in ["tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "chat_template.json",
                  "preprocessor_config.json", "generation_config.json"] {
@@ -75,7 +89,7 @@ public enum Checkpoint {
   }
 
   static func saveOptimizer(_ optimizer: AdamW, model: QwenVLModel, to url: URL) throws {
-    let names = Dictionary(uniqueKeysWithValues: model.namedParameters().map { (ObjectIdentifier($0.1), $0.0) })
+    let names = parameterNames(model)
     var tensors: [TensorToWrite] = []
     for (index, parameter) in optimizer.parameters.enumerated() {
       guard let state = optimizer.states[index], let name = names[ObjectIdentifier(parameter)] else { continue }
@@ -89,10 +103,16 @@ public enum Checkpoint {
     try SafeTensorsWriter.write(tensors, to: url)
   }
 
+  /// Optimizer-state names: Hugging Face names of the model's parameters and peft names of adapters.
+  static func parameterNames(_ model: QwenVLModel) -> [ObjectIdentifier: String] {
+    let all = model.namedParameters() + LoRA.namedParameters(in: model, hubName: QwenModuleNames.hub)
+    return Dictionary(all.map { (ObjectIdentifier($0.1), $0.0) }, uniquingKeysWith: { first, _ in first })
+  }
+
   /// Restores AdamW moments saved by `save` into `optimizer` (same parameters, by name).
   public static func loadOptimizer(_ optimizer: AdamW, model: QwenVLModel, from directory: URL) throws {
     let file = try SafeTensorsFile(url: directory.appendingPathComponent("optimizer.safetensors"))
-    let names = Dictionary(uniqueKeysWithValues: model.namedParameters().map { (ObjectIdentifier($0.1), $0.0) })
+    let names = parameterNames(model)
     func tensor(_ name: String, like reference: Tensor) throws -> Tensor {
       let info = try file.info(name)
       return Tensor(bytes: try file.bytes(name), shape: info.shape, dtype: .float32).to(reference.dtype, device: reference.device)

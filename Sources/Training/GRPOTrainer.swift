@@ -9,61 +9,78 @@ import Rewards
 import Torch
 
 /// GRPO as specs/grpo.md: rollouts, concurrent rewards, group advantages, the clipped policy loss
-/// with optional k3 KL, AdamW with warm-up/schedule and clipping, metrics, rollout logs and atomic
-/// checkpoints with exact resume. Each stage is its own unit; this type only sequences them.
+/// with optional k3 KL, gradient accumulation, `num_iterations` passes per generation batch, AdamW
+/// with warm-up/schedule and clipping, metrics, rollout logs and atomic checkpoints with exact
+/// resume. Trains the full model, the language model only (`freeze_vision_tower`) or LoRA adapters
+/// (`use_peft`). Each stage is its own unit; this type only sequences them.
 public final class GRPOTrainer: @unchecked Sendable {
   public let config: TrainingConfig
   public let model: QwenVLModel
+  /// The frozen reference model when `beta > 0` without LoRA (with LoRA the reference is the
+  /// policy with its adapters switched off: no second copy).
   let reference: QwenVLModel?
   let builder: PromptBuilder
   let examples: [Example]
   let rewards: RewardRunner
   let rewardNames: [String]
   let optimizer: AdamW
+  /// Optimizer steps of the run.
   public let totalSteps: Int
   let schedule: LRSchedule
   public let outputDirectory: URL
-  public private(set) var state: TrainerState
+  public internal(set) var state: TrainerState
   var skippedNonFinite = 0
   let modelDirectory: URL
   let engine: RolloutEngine
+  /// The adapter settings when training LoRA.
+  let adapter: LoRAConfig?
 
   /// `rewards` replaces the configured `reward_funcs` (library use and tests); by default the
   /// registry builds them from the config.
   public init(config: TrainingConfig, modelDirectory: URL, examples: [Example], rewards: RewardRunner? = nil,
               device: Device = .cpu, dtype: DType = .float32) throws {
     guard !examples.isEmpty else { throw TrainingError.invalidArgument("GRPO: the dataset has no usable examples") }
+    let training = config.training
+    if training.syncRefModel && training.usePeft {
+      throw TrainingError.invalidArgument("training.sync_ref_model: not supported with use_peft (the reference is the base model)")
+    }
     self.config = config
     self.examples = examples
     self.modelDirectory = modelDirectory
     let folder = try ModelFolder(directory: modelDirectory)
-    builder = try PromptBuilder(folder: folder, minPixels: config.training.minPixels, maxPixels: config.training.maxPixels,
-                                maxPromptLength: config.training.maxPromptLength)
+    builder = try PromptBuilder(folder: folder, minPixels: training.minPixels, maxPixels: training.maxPixels,
+                                maxPromptLength: training.maxPromptLength)
     model = try QwenVLModel.load(directory: modelDirectory, dtype: dtype, device: device)
-    if config.training.freezeVisionTower { model.visual.setTrainable(false) }
+    adapter = training.usePeft ? config.loraConfig : nil
+    if let adapter { try model.addAdapters(adapter, seed: UInt64(training.seed)) }
+    if training.freezeVisionTower { model.visual.setTrainable(false) }
     engine = RolloutEngine(model: model)
-    reference = config.training.beta > 0 ? try QwenVLModel.load(directory: modelDirectory, dtype: dtype, device: device) : nil
+    reference = training.beta > 0 && !training.usePeft
+      ? try QwenVLModel.load(directory: modelDirectory, dtype: dtype, device: device) : nil
     reference?.setTrainable(false)
     if let rewards {
       self.rewards = rewards
     } else {
-      let functions = try RewardRegistry.make(config.training.rewardFuncs, parameters: config.training.rewardParameters)
-      self.rewards = try RewardRunner.validated(functions: functions, weights: config.training.rewardWeights)
+      let functions = try RewardRegistry.make(training.rewardFuncs, parameters: training.rewardParameters)
+      self.rewards = try RewardRunner.validated(functions: functions, weights: training.rewardWeights)
     }
     rewardNames = self.rewards.functions.map(\.name)
-    optimizer = AdamW(model.trainableParameters, config.adamW)
-    let batch = config.training.perDeviceTrainBatchSize
-    totalSteps = config.training.maxSteps > 0 ? config.training.maxSteps
-      : Int((config.training.numTrainEpochs * Double(examples.count) / Double(batch)).rounded(.up))
+    optimizer = AdamW(model.namedTrainableParameters.map(\.1), config.adamW)
+    let promptsPerGeneration = training.perDeviceTrainBatchSize * training.gradientAccumulationSteps
+    totalSteps = training.maxSteps > 0 ? training.maxSteps
+      : Int((training.numTrainEpochs * Double(examples.count) / Double(promptsPerGeneration)).rounded(.up))
+        * training.numIterations
     schedule = config.lrSchedule(totalSteps: totalSteps)
-    outputDirectory = URL(fileURLWithPath: config.training.outputDir)
-    state = TrainerState(step: 0, examplesSeen: 0, seed: config.training.seed, configFingerprint: config.resolvedJSONText())
+    outputDirectory = URL(fileURLWithPath: training.outputDir)
+    state = TrainerState(step: 0, examplesSeen: 0, seed: training.seed, configFingerprint: config.resolvedJSONText())
   }
 
   // MARK: Run
 
-  /// Trains until `totalSteps` (or until `stopAfterStep`, which simulates an interrupted run),
-  /// resuming from the newest checkpoint when `resume` is set.
+  /// Trains until `totalSteps` optimizer steps (or until `stopAfterStep`, which simulates an
+  /// interrupted run), resuming from the newest checkpoint when `resume` is set. One generation
+  /// batch serves `num_iterations` optimizer steps; checkpoints are written at generation-batch
+  /// boundaries (the first one at or after each multiple of `save_steps`).
   @discardableResult
   public func run(resume: Bool = false, stopAfterStep: Int? = nil,
                   log: @escaping (String) -> Void = { print($0) }) async throws -> [MetricsRow] {
@@ -76,30 +93,40 @@ public final class GRPOTrainer: @unchecked Sendable {
     let rolloutLog = RolloutLog(directory: URL(fileURLWithPath: config.training.rolloutLogPath
       ?? outputDirectory.appendingPathComponent("rollouts").path))
     let progress = ConsoleProgress(totalSteps: totalSteps, colorize: config.training.colorizeOutput)
+    let limit = min(totalSteps, stopAfterStep ?? totalSteps)
     var rows: [MetricsRow] = []
-    while state.step < min(totalSteps, stopAfterStep ?? totalSteps) {
-      let (values, samples) = try await step()
-      state.step += 1
-      let row = MetricsRow(step: state.step, epoch: Double(state.examplesSeen) / Double(examples.count), values: values)
-      if state.step % max(1, config.training.loggingSteps) == 0 || state.step == totalSteps {
-        try metrics.append(row)
-        try board.add(values, step: state.step)
-        progress.summary(step: state.step, metrics: values)
+    while state.step < limit {
+      let firstStep = state.step
+      let batch = try await generate()
+      let fixed = try fixedLogProbs(batch)
+      for iteration in 0..<config.training.numIterations where state.step < limit {
+        let values = try optimizerStep(batch, fixed: fixed, iteration: iteration)
+        state.step += 1
+        syncReference()
+        let row = MetricsRow(step: state.step, epoch: Double(state.examplesSeen) / Double(examples.count), values: values)
+        if state.step % max(1, config.training.loggingSteps) == 0 || state.step == totalSteps {
+          try metrics.append(row)
+          try board.add(values, step: state.step)
+          progress.summary(step: state.step, metrics: values)
+        }
+        progress.update(step: state.step, reward: values[MetricName.reward], tokensPerSecond: values[MetricName.tokensPerSecond])
+        rows.append(row)
       }
       if config.training.realtimeRolloutLogging || config.training.logCompletions {
-        try rolloutLog.append(step: state.step, samples: samples)
+        try rolloutLog.append(step: firstStep + 1, samples: batch.samples)
       }
-      progress.update(step: state.step, reward: values[MetricName.reward], tokensPerSecond: values[MetricName.tokensPerSecond])
-      rows.append(row)
-      if config.training.saveSteps > 0 && state.step % config.training.saveSteps == 0 || state.step == totalSteps {
+      let saveSteps = max(1, config.training.saveSteps)
+      if firstStep / saveSteps != state.step / saveSteps || state.step == totalSteps {
         let url = try Checkpoint.save(model: model, optimizer: optimizer, state: state, outputDirectory: outputDirectory,
-                                      saveTotalLimit: config.training.saveTotalLimit)
+                                      saveTotalLimit: config.training.saveTotalLimit, adapter: adapter,
+                                      baseModel: modelDirectory.path, reference: config.training.syncRefModel ? reference : nil)
         log("saved \(url.lastPathComponent)")
       }
     }
     progress.finish()
     if state.step == totalSteps {
-      try Checkpoint.exportModel(model, companionFilesFrom: modelDirectory, to: outputDirectory.appendingPathComponent("final"))
+      try Checkpoint.exportModel(model, companionFilesFrom: modelDirectory, to: outputDirectory.appendingPathComponent("final"),
+                                 adapter: adapter)
     }
     let all = try MetricsJSONL.read(outputDirectory.appendingPathComponent("metrics.jsonl"))
     try Report.write(rows: all, to: outputDirectory.appendingPathComponent("report.html"))
@@ -108,20 +135,41 @@ public final class GRPOTrainer: @unchecked Sendable {
 
   func restore(from directory: URL, log: (String) -> Void) throws {
     let saved = try Checkpoint.loadState(directory)
-    let weights = try QwenVLModel.load(directory: directory, dtype: model.dtype, device: model.device)
-    try model.load(weights.stateDict())
+    if adapter != nil {
+      try model.loadAdapter(directory: directory)
+    } else {
+      let weights = try QwenVLModel.load(directory: directory, dtype: model.dtype, device: model.device)
+      try model.load(weights.stateDict())
+    }
+    let referenceFolder = directory.appendingPathComponent("reference")
+    if let reference, config.training.syncRefModel, FileManager.default.fileExists(atPath: referenceFolder.path) {
+      try reference.load(try QwenVLModel.load(directory: referenceFolder, dtype: reference.dtype, device: reference.device).stateDict())
+    }
     try Checkpoint.loadOptimizer(optimizer, model: model, from: directory)
     state = saved
     log("resumed from \(directory.lastPathComponent) at step \(saved.step)")
   }
 
-  // MARK: One step
+  /// TRL's SyncRefModelCallback: every `ref_model_sync_steps` optimizer steps the reference moves
+  /// to `alpha * policy + (1 - alpha) * reference`.
+  func syncReference() {
+    guard config.training.syncRefModel, let reference, state.step % max(1, config.training.refModelSyncSteps) == 0 else { return }
+    let alpha = config.training.refModelMixupAlpha
+    withNoGrad {
+      for ((_, target), (_, source)) in zip(reference.namedParameters(), model.namedParameters()) {
+        target.value.lerp_(source.value.to(target.value.dtype), weight: alpha)
+      }
+    }
+  }
 
-  /// The examples of the next batch, in a seeded order that is a pure function of (seed, epoch).
+  // MARK: Data
+
+  /// The examples of the next generation batch (`per_device_train_batch_size` x
+  /// `gradient_accumulation_steps` prompts), in a seeded order that is a pure function of (seed, epoch).
   func nextBatch() -> [Example] {
     let count = examples.count
     var batch: [Example] = []
-    for _ in 0..<config.training.perDeviceTrainBatchSize {
+    for _ in 0..<(config.training.perDeviceTrainBatchSize * config.training.gradientAccumulationSteps) {
       let epoch = state.examplesSeen / count, position = state.examplesSeen % count
       let order = config.training.shuffleDataset ? DataOrder.permutation(count: count, seed: UInt64(state.seed), epoch: epoch)
         : Array(0..<count)
@@ -129,116 +177,6 @@ public final class GRPOTrainer: @unchecked Sendable {
       state.examplesSeen += 1
     }
     return batch
-  }
-
-  func step() async throws -> ([String: Double], [RolloutSample]) {
-    let stepStart = Date()
-    let prompts = try nextBatch().map { try builder.prepare($0) }
-    let generations = config.training.numGenerations
-    var timer = Date()
-    let (completions, rolloutTimings) = try rollout(prompts)
-    let generateTime = Date().timeIntervalSince(timer)
-
-    timer = Date()
-    let texts = completions.map { builder.tokenizer.decode($0.tokens, skipSpecialTokens: true) }
-    let rewardSamples = zip(completions, texts).map { completion, text in
-      let prompt = prompts[completion.promptIndex]
-      return RewardSample(prompt: prompt.text, completion: text, images: prompt.images, fields: prompt.example.rewardFields,
-                          attention: nil)
-    }
-    let scores = await rewards.score(rewardSamples)
-    let (advantages, advantageStats) = try Advantages.compute(totals: scores.total, groupSize: generations,
-                                                              scaling: config.training.scaleRewards)
-    let scoreTime = Date().timeIntervalSince(timer)
-
-    timer = Date()
-    let policy = try PolicyPass.logProbs(model: model, prompts: prompts, completions: completions,
-                                         temperature: config.training.temperature,
-                                         checkpointLayers: config.training.gradientCheckpointing ?? false)
-    let logp = policy.logp
-    var mask = policy.mask
-    if config.training.maskTruncatedCompletions {
-      let keep = Tensor(completions.map { $0.truncated ? Float(0) : 1 }, shape: [completions.count, 1]).to(model.device)
-      mask = mask * keep
-    }
-    let refLogp = try reference.map { reference in
-      try withNoGrad {
-        try PolicyPass.logProbs(model: reference, prompts: prompts, completions: completions,
-                                temperature: config.training.temperature).logp
-      }
-    }
-    let (loss, lossMetrics) = try GRPOLoss.compute(
-      GRPOLossInputs(logp: logp, refLogp: refLogp, advantages: advantages, completionMask: mask),
-      options: config.lossOptions)
-    let logprobTime = Date().timeIntervalSince(timer)
-
-    timer = Date()
-    let lossValue = loss.item()
-    var gradNorm = Double.nan
-    if lossValue.isFinite {
-      loss.backward()
-      CheckpointRegistry.shared.releaseAll()
-      gradNorm = clipGradNorm(optimizer.parameters, maxNorm: config.training.maxGradNorm)
-    }
-    let backwardTime = Date().timeIntervalSince(timer)
-
-    timer = Date()
-    let learningRate = schedule.rate(at: state.step)
-    if lossValue.isFinite && gradNorm.isFinite {
-      optimizer.step(learningRate: learningRate)
-    } else {
-      skippedNonFinite += 1  // a non-finite loss or gradient never reaches the weights
-    }
-    optimizer.zeroGrad()
-    let optimizerTime = Date().timeIntervalSince(timer)
-
-    let tokens = prompts.count * generations == 0 ? 0
-      : completions.reduce(0) { $0 + $1.tokens.count + prompts[$1.promptIndex].ids.count }
-    let stepTime = Date().timeIntervalSince(stepStart)
-    var values: [String: Double] = [
-      MetricName.loss: lossValue, MetricName.gradNorm: gradNorm, MetricName.learningRate: learningRate,
-      MetricName.reward: advantageStats.rewardMean, MetricName.rewardStd: advantageStats.rewardStd,
-      MetricName.fracRewardZeroStd: advantageStats.fracRewardZeroStd,
-      MetricName.clipRatioLow: lossMetrics.clipRatioLow, MetricName.clipRatioHigh: lossMetrics.clipRatioHigh,
-      MetricName.clipRatioRegion: lossMetrics.clipRatioRegion, MetricName.numTokens: Double(tokens),
-      MetricName.stepTime: stepTime, MetricName.tokensPerSecond: Double(tokens) / max(stepTime, 1e-9),
-      MetricName.timeGenerate: generateTime, MetricName.timeScore: scoreTime, MetricName.timeLogprobs: logprobTime,
-      MetricName.timeBackward: backwardTime, MetricName.timeOptimizer: optimizerTime,
-      "skipped_steps_non_finite": Double(skippedNonFinite),
-      "rollout/decode_tokens_per_second": rolloutTimings.tokensPerSecond,
-    ]
-    if let kl = lossMetrics.kl { values[MetricName.kl] = kl }
-    values.merge(try RewardStats.metrics(names: rewardNames, values: rewardNames.map { scores.perFunction[$0] ?? [] })) { $1 }
-    values.merge(try CompletionStats(lengths: completions.map(\.tokens.count), truncated: completions.map(\.truncated)).metrics) { $1 }
-    for (name, count) in scores.errorCounts where count > 0 { values["rewards/\(name)/errors"] = Double(count) }
-    let samples = completions.enumerated().map { index, completion in
-      RolloutSample(promptIndex: completion.promptIndex, prompt: prompts[completion.promptIndex].example.promptText,
-                    completion: texts[index],
-                    rewards: rewardNames.map { ($0, scores.perFunction[$0]?[index] ?? nil) }, total: scores.total[index],
-                    advantage: advantages[index], completionTokens: completion.tokens.count, truncated: completion.truncated)
-    }
-    return (values, samples)
-  }
-
-  /// G samples per prompt through the batched rollout engine (vision and prefill once per prompt,
-  /// shared by its samples). Each request's randomness is keyed by (seed, step, prompt) and each
-  /// sample's by its index inside the request, so a resumed run draws exactly what an uninterrupted
-  /// one would, whatever the batch composition.
-  func rollout(_ prompts: [PreparedPrompt]) throws -> (completions: [SampledCompletion], timings: RolloutTimings) {
-    let eos = Set(model.config.eosTokenIds + [builder.tokenizer.tokenToId("<|im_end|>"),
-                                              builder.tokenizer.tokenToId("<|endoftext|>")].compactMap { $0 })
-    let settings = SamplingSettings(maxNewTokens: config.training.maxCompletionLength, temperature: config.training.temperature,
-                                    topP: config.training.topP, topK: config.training.topK ?? 0,
-                                    minP: config.training.minP ?? 0, repetitionPenalty: config.training.repetitionPenalty,
-                                    eosTokenIds: eos)
-    let requests = prompts.enumerated().map { index, prompt in
-      RolloutRequest(promptIDs: prompt.ids, pixelValues: prompt.pixelValues?.to(model.device), grids: prompt.grids,
-                     samples: config.training.numGenerations,
-                     seed: DataOrder.mix(UInt64(state.seed), UInt64(state.step), UInt64(index)))
-    }
-    let (completions, timings) = try withNoGrad { try engine.generate(requests, settings: settings) }
-    let ordered = completions.sorted { ($0.requestIndex, $0.sampleIndex) < ($1.requestIndex, $1.sampleIndex) }
-    return (ordered.map { SampledCompletion(promptIndex: $0.requestIndex, tokens: $0.tokens, truncated: !$0.finished) }, timings)
   }
 }
 
