@@ -9,6 +9,7 @@ extension RolloutRun {
   /// request that enter together are placed with one copy per layer.
   func admitWaiting() throws {
     var free = (0..<slots).filter { slotOwner[$0] == nil }[...]
+    try prefillAhead(slotsFree: free.count)
     var groups: [(prompt: PrefilledPrompt, slots: [Int], sequences: [Int])] = []
     while nextSequence < sequenceRequest.count, let slot = free.first {
       let sequence = nextSequence
@@ -82,6 +83,52 @@ extension RolloutRun {
     outLogProbs.indexPut_([(0, rows), (1, Tensor.zeros([input.samples], dtype: .int64, device: device))], firstLogProbs)
     prompts[request] = prompt
     return prompt
+  }
+
+  /// On CUDA in half precision, prefills together (one packed pass: `QwenVLModel.packedPrefill`) the
+  /// requests whose sequences are next in line for the free slots, so that admitting a batch of
+  /// prompts costs one vision + prefill launch sequence instead of one per prompt. A request needed
+  /// later than predicted (sequences that stop at their first token free their slot at once) is
+  /// prefilled alone by `prefilled`.
+  func prefillAhead(slotsFree: Int) throws {
+    guard slotsFree > 0, packedPrefill else { return }
+    let upcoming = sequenceRequest[nextSequence..<Swift.min(sequenceRequest.count, nextSequence + slotsFree)]
+    var pending: [Int] = []
+    for request in upcoming where prompts[request] == nil && pending.last != request { pending.append(request) }
+    guard pending.count > 1 else { return }
+    let start = DispatchTime.now().uptimeNanoseconds
+    defer { timings.prefillSeconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
+    let inputs = pending.map { PrefillPrompt(ids: requests[$0].promptIDs, pixelValues: requests[$0].pixelValues, grids: requests[$0].grids) }
+    let result = try model.packedPrefill(inputs)
+    let logits = F.linear(result.lastHidden, model.headWeight).to(.float32)
+    // First tokens of every sample of every pending request in one batch (one host read).
+    var rows: [Int] = [], sequences: [Int] = []
+    for (index, request) in pending.enumerated() {
+      rows += Array(repeating: index, count: requests[request].samples)
+      sequences += (0..<requests[request].samples).map { firstSequence[request] + $0 }
+    }
+    let seenRows = sampler.usesHistory ? pending.map { promptSeen(requests[$0].promptIDs) } : nil
+    let rowIndex = Tensor(rows).to(device), sequenceIndex = Tensor(sequences).to(device)
+    let zeros = Tensor.zeros([sequences.count], dtype: .int64, device: device)
+    let seen = seenRows.map { Tensor.stack($0).indexSelect(0, rowIndex) }
+    let (tokens, logProbs) = sampler.choose(logits.indexSelect(0, rowIndex), seen: seen,
+                                            uniforms: uniforms.index([(0, sequenceIndex), (1, zeros)]))
+    outTokens.indexPut_([(0, sequenceIndex), (1, zeros)], tokens)
+    outLogProbs.indexPut_([(0, sequenceIndex), (1, zeros)], logProbs)
+    let chosen = tokens.ints()
+    var offset = 0
+    for (index, request) in pending.enumerated() {
+      let samples = requests[request].samples
+      let ids = requests[request].promptIDs
+      let masks = settings.recordAttentionLayers.isEmpty ? nil : promptMasks(ids)
+      // [length, kvHeads, headDim] -> the [1, kvHeads, length, headDim] layout of a KVCache.
+      prompts[request] = PrefilledPrompt(
+        keys: result.keys[index].map { $0.transpose(0, 1).unsqueeze(0) },
+        values: result.values[index].map { $0.transpose(0, 1).unsqueeze(0) }, length: ids.count,
+        delta: result.deltas[index], firstTokens: Array(chosen[offset..<(offset + samples)]), seen: seenRows?[index],
+        textMask: masks?.text, visionMask: masks?.vision, samples: samples)
+      offset += samples
+    }
   }
 
   /// The first token of every sample of a request, chosen together from the prompt's last logits

@@ -19,15 +19,19 @@ public final class RolloutEngine: @unchecked Sendable {
   /// Run the decode step with the fused bfloat16 CUDA kernels (`FusedDecoder`) when they apply;
   /// false keeps the plain libtorch ops (the reference the fused path is checked against).
   public let useFusedKernels: Bool
+  /// Prefill the prompts admitted together in one packed pass (`QwenVLModel.packedPrefill`); nil =
+  /// where it runs on varlen flash attention (CUDA, half precision). Per-prompt prefill otherwise.
+  public let packedPrefill: Bool?
 
   public init(model: QwenVLModel, maxSlots: Int? = nil, checkEvery: Int? = nil, useCUDAGraphs: Bool = true,
-              memoryFraction: Double = 0.85, useFusedKernels: Bool = true) {
+              memoryFraction: Double = 0.85, useFusedKernels: Bool = true, packedPrefill: Bool? = nil) {
     self.model = model
     self.maxSlots = maxSlots
     self.checkEvery = Swift.max(1, checkEvery ?? (model.device.isCUDA ? 8 : 1))
     self.useCUDAGraphs = useCUDAGraphs
     self.memoryFraction = memoryFraction
     self.useFusedKernels = useFusedKernels
+    self.packedPrefill = packedPrefill
   }
 
   /// The model's vision special tokens (suppressed unless the settings say otherwise).

@@ -11,6 +11,7 @@ final class RolloutRun {
   let settings: SamplingSettings
   let checkEvery: Int
   let useGraphs: Bool
+  let packedPrefill: Bool
   let device: Device
   let sampler: TokenSampler
   let cache: SlotKVCache
@@ -57,6 +58,7 @@ final class RolloutRun {
     checkEvery = engine.checkEvery
     device = engine.model.device
     useGraphs = engine.useCUDAGraphs && device.isCUDA
+    packedPrefill = engine.packedPrefill ?? engine.model.supportsPackedPrefill
     self.slots = slots
     let text = model.config.text
     sampler = TokenSampler(settings: settings, suppressed: settings.suppressedTokenIds ?? engine.visionSpecialTokens,

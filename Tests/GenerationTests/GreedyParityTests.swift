@@ -59,6 +59,29 @@ struct FixturePrompt {
     return try model.generate(promptIDs: prompt.ids, pixelValues: prompt.pixels, grids: prompt.grids, options: options)
   }
 
+  /// Prompts admitted together go through one packed vision + prefill pass (block-causal SDPA on the
+  /// CPU, varlen flash on CUDA); the result must be what per-prompt prefill gives.
+  @Test func packedPrefillEqualsPerPromptPrefill() throws {
+    let model = try FixturePrompt.model()
+    let (image, text, twoImages) = try Self.prompts()
+    let settings = SamplingSettings(maxNewTokens: 12, temperature: 0, suppressedTokenIds: [])
+    let requests = [image.request(samples: 2), text.request(samples: 1), twoImages.request(samples: 2)]
+    let (packed, _) = try RolloutEngine(model: model, packedPrefill: true).generate(requests, settings: settings)
+    let (single, _) = try RolloutEngine(model: model, packedPrefill: false).generate(requests, settings: settings)
+    #expect(packed.count == 5)
+    for (a, b) in zip(packed, single) {
+      #expect(a.tokens == b.tokens, "request \(a.requestIndex) sample \(a.sampleIndex)")
+      for (x, y) in zip(a.logProbs, b.logProbs) { #expect(abs(x - y) < 1e-4) }
+    }
+    // Sampling too: the first tokens of all samples are drawn in one batch with the same uniforms.
+    var sampling = SamplingSettings(maxNewTokens: 6, temperature: 1, suppressedTokenIds: [])
+    sampling.eosTokenIds = []
+    let seeded = requests.enumerated().map { var r = $0.element; r.seed = UInt64(40 + $0.offset); return r }
+    let (packedSampled, _) = try RolloutEngine(model: model, packedPrefill: true).generate(seeded, settings: sampling)
+    let (singleSampled, _) = try RolloutEngine(model: model, packedPrefill: false).generate(seeded, settings: sampling)
+    #expect(packedSampled.map(\.tokens) == singleSampled.map(\.tokens))
+  }
+
   @Test func greedyBatchEqualsTransformersAndSinglePromptGenerate() throws {
     let model = try FixturePrompt.model()
     let (image, text, twoImages) = try Self.prompts()
