@@ -1,0 +1,105 @@
+import Common
+import Datasets
+import Foundation
+import ModelConfig
+import Rewards
+import Training
+
+extension EvalRunner {
+  /// How many skipped records a set lists by name (all are counted).
+  static let listedSkips = 20
+
+  /// One test set: sample, read ground truths, prepare prompts batch by batch, generate, score.
+  static func runSet(name: String, path: String, settings: EvalSettings, builder: PromptBuilder,
+                     generator: any EvalGenerator, scorer: TaskScorer,
+                     log: @escaping @Sendable (String) -> Void) async throws -> (SetResult, [SampleRecord]) {
+    let loaded = try loadSet(path: path, settings: settings)
+    var skippedRecords = loaded.summary.badRecords.map(\.description)
+    var skipped = loaded.summary.skipped
+    var usable: [(example: Example, truth: GroundTruth)] = []
+    for example in loaded.examples {
+      switch scorer.groundTruth(example) {
+      case .success(let truth): usable.append((example, truth))
+      case .failure(let issue):
+        skipped += 1
+        skippedRecords.append("\(example.source): \(issue.message)")
+      }
+    }
+    if usable.isEmpty, let first = skippedRecords.first {
+      throw EvalError.invalidFile(path, "no record is usable for task \(settings.task.rawValue) (first problem: \(first))")
+    }
+    var records: [SampleRecord] = []
+    var stats = (tokens: 0, truncated: 0, seconds: 0.0)
+    for start in stride(from: 0, to: usable.count, by: settings.batchSize) {
+      var prepared: [(example: Example, truth: GroundTruth, prompt: PreparedPrompt)] = []
+      for (example, truth) in usable[start..<min(start + settings.batchSize, usable.count)] {
+        do {
+          let prompt = try builder.prepare(example)
+          prepared.append((example, truth, prompt))
+        } catch {
+          skipped += 1
+          skippedRecords.append("\(example.source): \(error)")
+        }
+      }
+      guard !prepared.isEmpty else { continue }
+      let timer = Date()
+      let outputs = try generator.generate(prepared.map(\.prompt), maxNewTokens: settings.maxNewTokens)
+      stats.seconds += Date().timeIntervalSince(timer)
+      guard outputs.count == prepared.count else {
+        throw EvalError.invalidArgument("generator returned \(outputs.count) outputs for \(prepared.count) prompts")
+      }
+      let items = zip(prepared, outputs).map { (example: $0.example, truth: $0.truth, images: $0.prompt.images, output: $1) }
+      let scores = await scorer.score(items)
+      for (item, score) in zip(items, scores) {
+        stats.tokens += item.output.tokens
+        if !item.output.finished { stats.truncated += 1 }
+        records.append(SampleRecord(
+          set: name, source: item.example.source.description, prompt: item.example.renderedPrompt, output: item.output.text,
+          extracted: score.extracted, groundTruth: item.truth.json(item.example), correct: score.correct,
+          values: score.values, finished: item.output.finished))
+      }
+      log("\(name): \(records.count)/\(usable.count)")
+    }
+    let metrics = Aggregate.metrics(records.map { ($0.correct, $0.values, $0.extracted != nil) }, task: settings.task,
+                                    rewardNames: scorer.rewards?.functions.map(\.name) ?? [])
+    let result = SetResult(
+      name: name, data: path, available: loaded.summary.sources.first?.available, evaluated: records.count,
+      skipped: skipped, skippedRecords: Array(skippedRecords.prefix(listedSkips)), metrics: metrics,
+      truncated: stats.truncated, generatedTokens: stats.tokens, generationSeconds: stats.seconds)
+    return (result, records)
+  }
+}
+
+/// The model folder of `--model`: a folder or hub id, or a training checkpoint (`checkpoint-N/`,
+/// weights only), completed with the tokenizer, template and processor files of the model the run
+/// started from (`models.student` in the run's resolved_config.json).
+public enum EvalModelFolder {
+  static let companionFiles = ["tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "chat_template.json",
+                               "preprocessor_config.json", "generation_config.json"]
+
+  public static func resolve(_ argument: String) throws -> URL {
+    let directory = try ModelLocator.resolve(argument)
+    let fm = FileManager.default
+    guard !fm.fileExists(atPath: directory.appendingPathComponent("tokenizer.json").path),
+      fm.fileExists(atPath: directory.appendingPathComponent("trainer_state.json").path)
+    else { return directory }
+    let runConfig = directory.deletingLastPathComponent().appendingPathComponent("resolved_config.json")
+    guard let data = fm.contents(atPath: runConfig.path), let config = try? JSONValue.parse(data),
+      let student = config["models"]?["student"]?.stringValue
+    else {
+      throw EvalError.invalidFile(directory.path, "a checkpoint without tokenizer.json, and no models.student in \(runConfig.path) to take it from")
+    }
+    let source = try ModelLocator.resolve(student)
+    let merged = fm.temporaryDirectory.appendingPathComponent("vlmrl-eval-model-\(UUID().uuidString)")
+    try fm.createDirectory(at: merged, withIntermediateDirectories: true)
+    for name in try fm.contentsOfDirectory(atPath: directory.path) {
+      try fm.createSymbolicLink(at: merged.appendingPathComponent(name), withDestinationURL: directory.appendingPathComponent(name))
+    }
+    for name in companionFiles where fm.fileExists(atPath: source.appendingPathComponent(name).path) {
+      let target = merged.appendingPathComponent(name)
+      guard !fm.fileExists(atPath: target.path) else { continue }
+      try fm.createSymbolicLink(at: target, withDestinationURL: source.appendingPathComponent(name))
+    }
+    return merged
+  }
+}
