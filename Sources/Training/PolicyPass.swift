@@ -1,5 +1,6 @@
 import Foundation
 import Models
+import NN
 import Torch
 
 /// One sampled completion of a prompt, as the loss needs it.
@@ -38,6 +39,7 @@ public enum PolicyPass {
   /// to reuse them; when the vision tower has nothing to train, they are computed under no-grad.
   public static func imageFeatures(model: QwenVLModel, prompts: [PreparedPrompt]) -> [Tensor?] {
     let frozen = !model.visual.parameters.contains(where: \.trainable)
+      && !LoRA.namedParameters(in: model.visual).contains(where: { $0.1.trainable })
     return prompts.map { prompt in
       guard let pixels = prompt.pixelValues, !prompt.grids.isEmpty else { return nil }
       return frozen ? withNoGrad { model.imageFeatures(pixelValues: pixels, grids: prompt.grids) }
