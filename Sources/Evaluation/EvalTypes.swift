@@ -47,7 +47,7 @@ public enum EvalTask: String, Sendable, Codable, CaseIterable {
 public struct EvalSettings: Sendable, Codable, Equatable {
   /// Model folder, hub id or training checkpoint.
   public var model: String
-  /// LoRA adapter folder (not supported yet: a run with one fails).
+  /// LoRA adapter folder in peft's layout, applied on top of the model.
   public var adapter: String?
   public var task: EvalTask
   /// Test sets, one file (or folder/glob) each.

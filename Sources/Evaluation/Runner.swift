@@ -58,9 +58,6 @@ public enum EvalRunner {
   /// Loads the model named by the settings and runs every set.
   public static func run(_ settings: EvalSettings, log: @escaping @Sendable (String) -> Void = { print($0) }) async throws
     -> EvalRun {
-    if let adapter = settings.adapter {
-      throw EvalError.unsupported("--adapter \(adapter): adapters are not supported yet (merge the adapter into the model first)")
-    }
     guard let device = Device(name: settings.device) else {
       throw EvalError.invalidArgument("--device: unknown device '\(settings.device)' (cpu, cuda, cuda:N)")
     }
@@ -70,6 +67,13 @@ public enum EvalRunner {
     let folder = try ModelFolder(directory: try EvalModelFolder.resolve(settings.model))
     let builder = try PromptBuilder(folder: folder, minPixels: settings.minPixels, maxPixels: settings.maxPixels)
     let model = try QwenVLModel.load(directory: folder.directory, dtype: dtype, device: device)
+    if let adapter = settings.adapter {
+      do {
+        try model.loadAdapter(directory: URL(fileURLWithPath: adapter))
+      } catch {
+        throw EvalError.invalidFile(adapter, "cannot load the LoRA adapter (adapter_config.json + adapter_model.safetensors): \(error)")
+      }
+    }
     let generator = EngineGenerator(model: model, builder: builder, folder: folder)
     return try await run(settings, folder: folder, builder: builder, generator: generator, log: log)
   }

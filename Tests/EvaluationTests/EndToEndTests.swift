@@ -1,7 +1,11 @@
 import Common
 import Datasets
 import Foundation
+import Models
+import NN
 import Testing
+import Torch
+import Training
 @testable import Evaluation
 
 /// Every task end to end on the tiny random checkpoints: model load, prompts, batched greedy
@@ -61,6 +65,32 @@ import Testing
     let b = try await EvalRunner.run(single, log: { _ in })
     #expect(a.samples.map(\.output) == b.samples.map(\.output))
     #expect(a.samples.map(\.source) == b.samples.map(\.source))
+  }
+
+  /// `--adapter`: a zero adapter (B = 0, as peft initializes it) leaves every output as the base
+  /// model's; a trained-looking one (random B) changes them.
+  @Test func adaptersApplyOnTopOfTheModel() async throws {
+    let root = try Fixtures.temporaryFolder("adapter")
+    defer { try? FileManager.default.removeItem(at: root) }
+    let rec = root.appendingPathComponent("refcoco_val.json")
+    try Fixtures.writeJSON(Fixtures.recRecords(3), to: rec)
+    let model = try QwenVLModel.load(directory: Fixtures.qwen25)
+    let config = LoRAConfig(rank: 2, alpha: 4, dropout: 0, targets: .names(["q_proj", "v_proj", "down_proj"]))
+    let adapters = try model.addAdapters(config)
+    try model.saveAdapter(config, baseModel: nil, to: root.appendingPathComponent("zero"))
+    let generator = Generator(seed: 3, device: .cpu)
+    for (_, adapter) in adapters {
+      adapter.up.weight.assign(Tensor.randn(adapter.up.weight.value.shape, dtype: .float32, generator: generator) * 4)
+    }
+    try model.saveAdapter(config, baseModel: nil, to: root.appendingPathComponent("random"))
+    var base = settings(.rec, rec, batchSize: 3)
+    base.maxNewTokens = 6
+    var zero = base, random = base
+    zero.adapter = root.appendingPathComponent("zero").path
+    random.adapter = root.appendingPathComponent("random").path
+    let baseOutputs = try await EvalRunner.run(base, log: { _ in }).samples.map(\.output)
+    #expect(try await EvalRunner.run(zero, log: { _ in }).samples.map(\.output) == baseOutputs)
+    #expect(try await EvalRunner.run(random, log: { _ in }).samples.map(\.output) != baseOutputs)
   }
 
   @Test func qwen2ReadsBoxesOnTheThousandScale() async throws {

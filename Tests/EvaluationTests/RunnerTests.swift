@@ -139,7 +139,7 @@ struct RunnerTests {
     }
     let adapter = EvalSettings(model: Fixtures.qwen25.path, adapter: "lora-out", task: .rec, data: [rec.path])
     let adapterError = await #expect(throws: EvalError.self) { _ = try await EvalRunner.run(adapter, log: { _ in }) }
-    #expect(adapterError?.description.contains("adapters are not supported yet") == true)
+    #expect(adapterError?.description.contains("lora-out: cannot load the LoRA adapter") == true)
   }
 
   @Test func setNamesAreUnique() {
@@ -169,5 +169,32 @@ struct CompareTests {
     var other = Self.report(model: "grpo", accuracy: 0.9, iou: 0.8)
     other.settings.seed = 7
     #expect(EvalComparison.render(Self.report(model: "base", accuracy: 0.886, iou: 0.75), other).contains("note: seed differs: 42 vs 7"))
+  }
+}
+
+/// `--model checkpoint-N/`: weights from the checkpoint, tokenizer and processor files from the
+/// run's `models.student`.
+struct ModelFolderTests {
+  @Test func checkpointsBorrowTheStudentsCompanionFiles() throws {
+    let root = try Fixtures.temporaryFolder("checkpoint")
+    defer { try? FileManager.default.removeItem(at: root) }
+    let checkpoint = root.appendingPathComponent("checkpoint-2")
+    try FileManager.default.createDirectory(at: checkpoint, withIntermediateDirectories: true)
+    for name in ["config.json", "model.safetensors"] {
+      try FileManager.default.copyItem(at: Fixtures.qwen25.appendingPathComponent(name), to: checkpoint.appendingPathComponent(name))
+    }
+    try Data("{\"step\": 2}".utf8).write(to: checkpoint.appendingPathComponent("trainer_state.json"))
+    #expect(throws: EvalError.self) { _ = try EvalModelFolder.resolve(checkpoint.path) }  // no resolved_config.json yet
+    let config = JSONValue.object(["models": .object(["student": .string(Fixtures.qwen25.path)])])
+    try Data(config.jsonString.utf8).write(to: root.appendingPathComponent("resolved_config.json"))
+    let folder = try EvalModelFolder.resolve(checkpoint.path)
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let fm = FileManager.default
+    #expect(fm.fileExists(atPath: folder.appendingPathComponent("tokenizer.json").path))
+    #expect(fm.fileExists(atPath: folder.appendingPathComponent("preprocessor_config.json").path))
+    #expect(try fm.destinationOfSymbolicLink(atPath: folder.appendingPathComponent("model.safetensors").path)
+      == checkpoint.appendingPathComponent("model.safetensors").path)
+    // A complete folder is used as it is.
+    #expect(try EvalModelFolder.resolve(Fixtures.qwen25.path).standardizedFileURL == Fixtures.qwen25.standardizedFileURL)
   }
 }
