@@ -29,10 +29,12 @@ public final class VisionTower: Module, @unchecked Sendable {
 
   /// `pixelValues` `[N, C*T*P*P]` (any float dtype; cast to the tower's dtype first, as HF does) and the
   /// per-image (t, h, w) grids in patches. Returns `[sum(t*h*w)/merge^2, outHiddenSize]` in processor
-  /// order (the order of the `<|image_pad|>` tokens).
-  public func callAsFunction(_ pixelValues: Tensor, grids: [[Int]]) -> Tensor {
+  /// order (the order of the `<|image_pad|>` tokens). `observe` sees every stage's output as transformers'
+  /// forward hooks do (`patch_embed`, `block<i>` in window order, `merger`), for the bf16 parity test.
+  public func callAsFunction(_ pixelValues: Tensor, grids: [[Int]], observe: ((String, Tensor) -> Void)? = nil) -> Tensor {
     let weight = patchEmbed.proj.weight.value
     var hidden = patchEmbed(pixelValues.to(weight.dtype, device: weight.device))
+    observe?("patch_embed", hidden)
     var angles = rotaryAngles(grids: grids, device: weight.device)
     let frameSegments = VisionLayout.frameSegments(grids: grids)
     var windowIndex: [Int] = []
@@ -51,8 +53,10 @@ public final class VisionTower: Module, @unchecked Sendable {
     for (index, block) in blocks.items.enumerated() {
       let segments = family == .qwen2VL || fullBlocks.contains(index) ? frameSegments : windowSegments
       hidden = block(hidden, segments: segments, rotary: rotary)
+      observe?("block\(index)", hidden)
     }
     var merged = merger(hidden)
+    observe?("merger", merged)
     if family == .qwen25VL {
       let inverse = Tensor(windowIndex).argsortStable().to(weight.device)
       merged = merged.indexSelect(0, inverse)
