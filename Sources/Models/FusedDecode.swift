@@ -20,7 +20,7 @@ public protocol SlotAttentionStore: AnyObject {
 /// before the MLP, one GEMM for q/k/v together, one rotary + key/value-cache-write kernel, one GEMM
 /// for gate/up together and one SwiGLU kernel — 12 launches per layer instead of about 30.
 ///
-/// The q/k/v and gate/up weights are concatenated when the decoder is made (the rollout engine makes
+/// The q/k/v and gate/up weights (with LoRA adapters merged) are concatenated when the decoder is made (the rollout engine makes
 /// one per `generate` call, so trained weights are always current); that costs one extra copy of
 /// those weights while it lives (3.6 GB for the 3B model).
 ///
@@ -57,14 +57,23 @@ public final class FusedDecoder {
     layers = language.layers.items.map { layer in
       let a = layer.attention, m = layer.mlp
       let biases = [a.q.bias, a.k.bias, a.v.bias].compactMap { $0?.value }
-      return Layer(qkvWeight: Tensor.cat([a.q.weight.value, a.k.weight.value, a.v.weight.value], dim: 0),
+      return Layer(qkvWeight: Tensor.cat([a.q, a.k, a.v].map(Self.effectiveWeight), dim: 0),
                    qkvBias: biases.count == 3 ? Tensor.cat(biases, dim: 0) : nil,
-                   output: a.o.weight.value, gateUp: Tensor.cat([m.gate.weight.value, m.up.weight.value], dim: 0),
-                   down: m.down.weight.value, inputNorm: layer.inputNorm.weight.value,
+                   output: Self.effectiveWeight(a.o), gateUp: Tensor.cat([m.gate, m.up].map(Self.effectiveWeight), dim: 0),
+                   down: Self.effectiveWeight(m.down), inputNorm: layer.inputNorm.weight.value,
                    postNorm: layer.postAttentionNorm.weight.value, eps: layer.inputNorm.eps)
     }
     finalNorm = language.norm.weight.value
     finalEps = language.norm.eps
+  }
+
+  /// The weight a linear layer applies: its own, or with an enabled LoRA adapter merged in
+  /// (`W + scaling * B A`, summed in float32), so rollouts of a LoRA run sample from the adapted model.
+  static func effectiveWeight(_ linear: Linear) -> Tensor {
+    let weight = linear.weight.value
+    guard let adapter = linear.adapter, adapter.enabled else { return weight }
+    let update = F.matmul(adapter.up.weight.value, adapter.down.weight.value) * adapter.scaling
+    return (weight.to(.float32) + update.to(.float32)).to(weight.dtype)
   }
 
   /// One decode step: `embeddings` `[slots, hidden]`, `cos`/`sin` `[slots, headDim]` (bf16), keys
