@@ -154,14 +154,18 @@ final class SelfAttention: Module, @unchecked Sendable {
     if let cache { (key, value) = cache.append(layer: layerIndex, keys: key, values: value) }
     let out: Tensor
     if let mask {
-      out = F.scaledDotProductAttention(query, key, value, mask: mask, enableGQA: true)
+      out = F.scaledDotProductAttention(query, key, value, mask: mask, scale: transformersScale, enableGQA: true)
     } else {
       // Prefill of an empty cache: causal. One new token over a cache: attends to everything.
       precondition(cached == 0 || length == 1, "chunked prefill over a non-empty cache needs an explicit mask")
-      out = F.scaledDotProductAttention(query, key, value, isCausal: cached == 0 && length > 1, enableGQA: true)
+      out = F.scaledDotProductAttention(query, key, value, isCausal: cached == 0 && length > 1, scale: transformersScale,
+                                        enableGQA: true)
     }
     return o(out.transpose(1, 2).reshape(batch, length, heads * headDim))
   }
+
+  /// `head_dim ** -0.5` as transformers passes it to SDPA (SDPA's own default, 1/sqrt(d), can differ in the last bit).
+  var transformersScale: Double { Foundation.pow(Double(headDim), -0.5) }
 }
 
 final class GatedMLP: Module, @unchecked Sendable {

@@ -188,17 +188,34 @@ final class VisionBlock: Module, @unchecked Sendable {
   }
 }
 
+/// How the vision tower attends inside its windows and frames on CUDA in half precision.
+public enum VisionAttentionKernel: String, Sendable {
+  /// One SDPA call per window or frame, as transformers' `sdpa` implementation does: its exact op sequence.
+  case sdpaPerWindow = "sdpa"
+  /// One variable-length flash-attention call per block over all windows (fewer launches). The same
+  /// attention, but whether it gives SDPA's bits depends on the kernels' tiling; the GPU bench measures it.
+  case varlenFlash = "varlen"
+
+  /// The kernel in use: `VLMRL_VISION_ATTENTION=sdpa|varlen` at start-up, `sdpaPerWindow` by default (exactness
+  /// first). The CPU and float32 always run per-window SDPA.
+  nonisolated(unsafe) public static var cuda: VisionAttentionKernel =
+    ProcessInfo.processInfo.environment["VLMRL_VISION_ATTENTION"].flatMap(VisionAttentionKernel.init(rawValue:)) ?? .sdpaPerWindow
+}
+
 /// Bidirectional attention inside each segment (window or frame), vision RoPE applied in float32.
 final class VisionAttention: Module, @unchecked Sendable {
   let qkv: Linear
   let proj: Linear
   let heads: Int
   let headDim: Int
+  /// `head_dim ** -0.5`, the value transformers passes to SDPA.
+  let scale: Double
   init(_ config: VisionConfig, dtype: DType, device: Device) {
     qkv = Linear(config.embedDim, 3 * config.embedDim, bias: true, dtype: dtype, device: device)
     proj = Linear(config.embedDim, config.embedDim, bias: true, dtype: dtype, device: device)
     heads = config.numHeads
     headDim = config.headDim
+    scale = Foundation.pow(Double(config.headDim), -0.5)
   }
   override var children: [(String, Module)] { [("qkv", qkv), ("proj", proj)] }
 
@@ -213,17 +230,17 @@ final class VisionAttention: Module, @unchecked Sendable {
     }
     let q = rotate(parts[0]), k = rotate(parts[1]), v = parts[2]
     let out: Tensor
-    if x.device.isCUDA && dtype != .float32 {
+    if x.device.isCUDA && dtype != .float32 && VisionAttentionKernel.cuda == .varlenFlash {
       let cu = Tensor([0] + segments.reduce(into: [Int32]()) { $0.append(($0.last ?? 0) + Int32($1)) }).to(x.device)
       out = F.flashAttentionVarlen(q, k, v, cuSeqlensQ: cu, cuSeqlensK: cu, maxSeqlenQ: segments.max() ?? 0,
-                                   maxSeqlenK: segments.max() ?? 0, isCausal: false)
+                                   maxSeqlenK: segments.max() ?? 0, isCausal: false, scale: scale)
     } else {
-      // One SDPA call per segment, as current transformers does for the sdpa backend.
+      // One SDPA call per segment on [1, heads, n, d] views, as transformers 5.17's sdpa path does.
       let qs = q.transpose(0, 1).split(sizes: segments, dim: 1)
       let ks = k.transpose(0, 1).split(sizes: segments, dim: 1)
       let vs = v.transpose(0, 1).split(sizes: segments, dim: 1)
       let outs = (0..<segments.count).map { i in
-        F.scaledDotProductAttention(qs[i].unsqueeze(0), ks[i].unsqueeze(0), vs[i].unsqueeze(0))[0]
+        F.scaledDotProductAttention(qs[i].unsqueeze(0), ks[i].unsqueeze(0), vs[i].unsqueeze(0), scale: scale)[0]
       }
       out = Tensor.cat(outs, dim: 1).transpose(0, 1)
     }

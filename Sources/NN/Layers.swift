@@ -49,7 +49,10 @@ public final class Embedding: Module, @unchecked Sendable {
 }
 
 /// RMSNorm as Qwen2 computes it: in float32, then cast back, then scaled by the weight
-/// (`weight * (x.float() * rsqrt(mean(x^2) + eps)).to(dtype)`).
+/// (`weight * (x.float() * rsqrt(mean(x^2) + eps)).to(dtype)`), as the same separate libtorch ops in the
+/// same order as transformers' `Qwen2RMSNorm`. Not `F.rmsNorm`: on CUDA that is a fused kernel
+/// (`_fused_rms_norm`) whose reduction rounds differently, and a one-ulp difference per norm is amplified
+/// through the layers into the bf16 log-probs. On the CPU `F.rmsNorm` decomposes into these very ops.
 public final class RMSNorm: Module, @unchecked Sendable {
   public let weight: Parameter
   public let eps: Double
@@ -59,10 +62,9 @@ public final class RMSNorm: Module, @unchecked Sendable {
   }
   public override var parameterSlots: [(String, Parameter)] { [("weight", weight)] }
   public func callAsFunction(_ x: Tensor) -> Tensor {
-    let dtype = x.dtype
-    if dtype == .float32 { return F.rmsNorm(x, shape: [x.size(-1)], weight: weight.value, eps: eps) }
-    let normalized = F.rmsNorm(x.to(.float32), shape: [x.size(-1)], weight: nil, eps: eps).to(dtype)
-    return normalized * weight.value
+    let hidden = x.to(.float32)
+    let variance = hidden.pow(2).mean(dim: -1, keepDim: true)
+    return weight.value * (hidden * (variance + eps).rsqrt()).to(x.dtype)
   }
 }
 
