@@ -8,6 +8,7 @@ import Testing
 @testable import Training
 
 /// End-to-end GRPO on the tiny transformers-made Qwen2.5-VL checkpoint and synthetic grounding data.
+extension TinyModelTests {
 @Suite(.serialized) struct GRPOTrainerTests {
   static let modelFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     .appendingPathComponent("../ModelsTests/Fixtures/qwen25vl_tied").standardizedFileURL
@@ -88,4 +89,5 @@ import Testing
     let metrics = try MetricsJSONL.read(resumedOut.appendingPathComponent("metrics.jsonl"))
     #expect(metrics.map(\.step) == [1, 2, 3])
   }
+}
 }

@@ -8,7 +8,8 @@ import Testing
 
 /// An adapter written by peft (tools/golden/peft_adapter.py) loads onto vlmrl's model and gives
 /// peft's logits; vlmrl writes adapters back in the same layout.
-@Suite struct PeftAdapterTests {
+extension TinyModelTests {
+@Suite(.serialized) struct PeftAdapterTests {
   static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
   static let adapterFolder = fixtures.appendingPathComponent("peft_adapter")
   static let reference = fixtures.appendingPathComponent("../../ModelsTests/Fixtures/qwen25vl_tied/reference.safetensors")
@@ -60,4 +61,5 @@ import Testing
     #expect(Set(written.names) == Set(original.names))
     for name in original.names { #expect(try tensor(written, name).maxAbsDifference(try tensor(original, name)) == 0, "\(name)") }
   }
+}
 }

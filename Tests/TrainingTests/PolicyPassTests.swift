@@ -9,6 +9,10 @@ import Testing
 
 /// Shared pieces of the model-level training tests: the tiny transformers-made Qwen2.5-VL
 /// checkpoint, prompts with and without images, and completions of mixed lengths.
+/// Every suite that trains the tiny model nests here and runs one test at a time: the gradient
+/// checkpoint closures live in one process-wide registry that each backward clears.
+@Suite(.serialized) struct TinyModelTests {}
+
 enum TinySetup {
   static let modelFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     .appendingPathComponent("../ModelsTests/Fixtures/qwen25vl_tied").standardizedFileURL
@@ -46,6 +50,7 @@ enum TinySetup {
   ]
 }
 
+extension TinyModelTests {
 @Suite(.serialized) struct PolicyPassTests {
   /// One forward per completion through the per-sequence path (`hiddenStates`, causal SDPA, its own
   /// vision pass), the reference the packed pass must equal.
@@ -128,4 +133,5 @@ enum TinySetup {
     #expect(PolicyPass.packs([70, 5], budget: 60) == [[0], [1]])
     #expect(PolicyPass.packs([], budget: 60).isEmpty)
   }
+}
 }

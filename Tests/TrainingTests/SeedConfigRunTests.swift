@@ -8,7 +8,8 @@ import Testing
 
 /// The seed's own config file (configs/mmkd_rl_grounding.json) runs for 2 steps on tiny data with
 /// the student, data and output redirected by `--set`, and sizes cut down so the test is quick.
-@Suite struct SeedConfigRunTests {
+extension TinyModelTests {
+@Suite(.serialized) struct SeedConfigRunTests {
   static let configFile = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     .appendingPathComponent("../../configs/mmkd_rl_grounding.json").standardizedFileURL
 
@@ -56,4 +57,5 @@ import Testing
       ], to: target.appendingPathComponent("vlmrl_logits.safetensors"))
     }
   }
+}
 }

@@ -9,6 +9,7 @@ import Testing
 
 /// Gradient accumulation, trainable parts (full, LM-only, LoRA), LoRA resume, num_iterations,
 /// sync_ref_model and top_entropy_quantile on the tiny model.
+extension TinyModelTests {
 @Suite(.serialized) struct TrainerOptionsTests {
   func config(output: URL, data: URL, _ extra: String) throws -> TrainingConfig {
     let extra = extra.contains("learning_rate") ? extra : extra + #", "learning_rate": 0.001"#
@@ -169,4 +170,5 @@ import Testing
     #expect(Swift.abs(loss.item() - total / 6) < 1e-6, "\(loss.item()) vs \(total / 6)")
     #expect(Swift.abs(metrics.entropy! - entropies.reduce(0, +) / 16) < 1e-5)
   }
+}
 }
