@@ -3,6 +3,8 @@
 # same GPU, one run (issue 8's measurement). Workload: 8 prompts x 8 generations, 448x448 images
 # (256 image tokens), prompts padded with filler words to ~380 tokens, 256 new tokens (the random
 # model almost never samples EOS; TRL is forced with min_new_tokens), beta 0.04, loss grpo, bf16.
+# Both generate the 64 completions at once and train in 8 micro-batches of one prompt's 8
+# completions (vlmrl counts prompts per device, TRL completions), no gradient checkpointing.
 # The model folder is made by transformers; the stand-in tokenizer with Qwen's special-token ids by
 # tools/make_tiny_tokenizer.py --qwen-ids; chat template and processor settings from the tiny fixture.
 #   usage: bench/grpo_step.sh DIST_DIR WORK_DIR [STEPS] [VLMRL_OVERRIDES...]
@@ -51,8 +53,8 @@ cat > "$work/grpo_3b.json" <<JSON
 {"job_type": "mmkd_rl_grounding",
  "dataset": {"labeled_path": "$data/single_box.json"},
  "models": {"student": "$folder"},
- "training": {"reward_funcs": ["format"], "output_dir": "$work/vlmrl_grpo", "per_device_train_batch_size": 8,
-              "roll_out_num": 8, "max_steps": $steps, "max_completion_length": 256, "learning_rate": 1e-6,
+ "training": {"reward_funcs": ["format"], "output_dir": "$work/vlmrl_grpo", "per_device_train_batch_size": 1,
+              "gradient_accumulation_steps": 8, "roll_out_num": 8, "max_steps": $steps, "max_completion_length": 256, "learning_rate": 1e-6,
               "beta": 0.04, "loss_type": "grpo", "temperature": 1.0, "bf16": true, "save_steps": 100000,
               "logging_steps": 1, "max_pixels": 200704}}
 JSON
