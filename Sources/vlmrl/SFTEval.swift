@@ -23,30 +23,3 @@ struct SFT: ParsableCommand {
     try trainer.run()
   }
 }
-
-/// `vlmrl eval --task grounding`: greedy answers on held-out records scored with reward functions.
-struct Eval: AsyncParsableCommand {
-  static let configuration = CommandConfiguration(abstract: "Evaluate a model (task grounding: mean rewards of greedy answers).")
-  @Option(help: "Model folder.") var model: String
-  @Option(help: "Task (grounding).") var task = "grounding"
-  @Option(help: "Data file.") var data: String
-  @Option(help: "Comma-separated reward functions.") var funcs = "format,gaussian_point,gaussian_plane"
-  @Option(help: "Records to evaluate (first N).") var sampleNum: Int?
-  @Option(help: "Maximum new tokens.") var maxNewTokens = 32
-  @Option(help: "cpu or cuda[:i].") var device = "cpu"
-  @Flag(help: "Print every sample.") var verbose = false
-
-  func run() async throws {
-    guard task == "grounding" else { throw ValidationError("--task: only 'grounding' is implemented so far") }
-    guard let device = Device(name: device) else { throw ValidationError("--device: unknown device '\(self.device)'") }
-    var examples = try DatasetLoader.load(path: data).examples
-    if let sampleNum { examples = Array(examples.prefix(sampleNum)) }
-    let result = try await GroundingEval.run(modelDirectory: try ModelLocator.resolve(model), examples: examples,
-                                             rewardNames: funcs.split(separator: ",").map(String.init),
-                                             maxNewTokens: maxNewTokens, device: device)
-    if verbose {
-      for sample in result.samples { print("\(sample.completion.debugDescription) -> \(sample.scores.map { $0.map { String(format: "%.3f", $0) } ?? "nil" })") }
-    }
-    print("\(examples.count) examples: " + result.means.map { String(format: "%@ %.4f", $0.name, $0.mean) }.joined(separator: ", "))
-  }
-}
