@@ -14,17 +14,7 @@ here=$(cd "$(dirname "$0")" && pwd); root=$here/..
 folder=$work/qwen2_5_vl_3b_grpo
 data=$work/grpo_data
 mkdir -p "$folder"
-python3 - "$folder" "$here" <<'PY'
-import json, os, sys, torch
-from transformers import AutoConfig, AutoModelForImageTextToText
-folder, here = sys.argv[1], sys.argv[2]
-with open(os.path.join(here, "configs", "qwen2_5_vl_3b.json")) as f:
-    json.dump(json.load(f), open(os.path.join(folder, "config.json"), "w"))
-torch.manual_seed(0)
-with torch.device("cuda"):
-    model = AutoModelForImageTextToText.from_config(AutoConfig.from_pretrained(folder), dtype=torch.bfloat16)
-model.save_pretrained(folder)
-PY
+python3 "$here/make_3b.py" "$folder"
 python3 "$root/tools/make_tiny_tokenizer.py" --qwen-ids --out "$folder" > /dev/null
 fixture=$root/Tests/ModelsTests/Fixtures/qwen25vl_tied
 cp "$fixture/chat_template.jinja" "$fixture/preprocessor_config.json" "$folder/"

@@ -251,15 +251,7 @@ extension DecoderLayer {
 extension SelfAttention {
   /// `x` `[1, total, D]`; causal attention inside each `cuSeqlens` segment (GQA native in the kernel).
   func packed(_ x: Tensor, rotary: (cos: Tensor, sin: Tensor), cuSeqlens: Tensor, maxLength: Int) -> Tensor {
-    let total = x.size(1)
-    let cos = rotary.cos[0].unsqueeze(1), sin = rotary.sin[0].unsqueeze(1)
-    // Same three rounded ops as the padded path, in [total, heads, headDim] layout.
-    func rotate(_ t: Tensor) -> Tensor { t * cos + rotateHalf(t) * sin }
-    let query = rotate(q(x).view(total, heads, headDim))
-    let key = rotate(k(x).view(total, kvHeads, headDim))
-    let value = v(x).view(total, kvHeads, headDim)
-    let out = F.flashAttentionVarlen(query, key, value, cuSeqlensQ: cuSeqlens, cuSeqlensK: cuSeqlens,
-                                     maxSeqlenQ: maxLength, maxSeqlenK: maxLength, isCausal: true)
-    return o(out.reshape(1, total, heads * headDim))
+    packedWithCache(x, rotary: rotary, cuSeqlens: cuSeqlens, maxLength: maxLength, mask: nil).output
   }
+
 }
