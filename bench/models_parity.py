@@ -105,6 +105,17 @@ def parity(name):
     print(f"{name}: against transformers float32: transformers-bf16 mean |diff| {hf_err.mean():.4f} (max {hf_err.max():.4f}), "
           f"vlmrl-bf16 mean |diff| {our_err.mean():.4f} (max {our_err.max():.4f}); vision max rel diff "
           f"transformers-bf16 {(ref_vision - fp32_vision).abs().max() / scale:.4f}, vlmrl-bf16 {(ours['vision_output'] - fp32_vision).abs().max() / scale:.4f}")
+    # The vision attention variants (docs/models-golden.md): windows batched (default), one SDPA call
+    # per window, one varlen flash call per block. Bit-identical vision output shows as 0.
+    for label, extra in (("one SDPA call per window", {"VLMRL_VISION_WINDOW_BATCH": "0"}),
+                         ("varlen flash", {"VLMRL_VISION_ATTENTION": "varlen"})):
+        variant = os.path.join(work, f"{name}_variant.safetensors")
+        subprocess.run([f"{dist}/vlmrl", "forward", "--model", folder, "--inputs", inputs, "--out", variant, "--device", "cuda",
+                        "--dtype", "bfloat16"], capture_output=True, text=True, env={**os.environ, **extra}, check=True)
+        v = load_file(variant)
+        print(f"{name} [{label}]: logprobs mean |diff| {(v['logprobs'] - ref_lp).abs().mean():.4f}; vision max |diff| vs "
+              f"transformers {(v['vision_output'] - ref_vision).abs().max():.3e}, vs vlmrl default "
+              f"{(v['vision_output'] - ours['vision_output']).abs().max():.3e}")
     del model
     torch.cuda.empty_cache()
     return folder

@@ -65,6 +65,7 @@ extension RolloutRun {
     defer { timings.prefillSeconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
     let input = requests[request]
     let ids = input.promptIDs
+    EngineEnvironment.log("prefill of request \(request)")
     let kv = KVCache(layers: model.config.text.numHiddenLayers)
     let positions = model.ropePositions(promptIDs: ids, imageGrids: input.grids)
     let embeddings = try model.embed(ids: ids, pixelValues: input.pixelValues, grids: input.grids)
@@ -99,7 +100,9 @@ extension RolloutRun {
     let start = DispatchTime.now().uptimeNanoseconds
     defer { timings.prefillSeconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
     let inputs = pending.map { PrefillPrompt(ids: requests[$0].promptIDs, pixelValues: requests[$0].pixelValues, grids: requests[$0].grids) }
+    EngineEnvironment.log("packed prefill of requests \(pending)")
     let result = try model.packedPrefill(inputs)
+    EngineEnvironment.log("packed prefill done")
     let logits = F.linear(result.lastHidden, model.headWeight).to(.float32)
     // First tokens of every sample of every pending request in one batch (one host read).
     var rows: [Int] = [], sequences: [Int] = []

@@ -31,7 +31,7 @@ public final class RolloutEngine: @unchecked Sendable {
     self.useCUDAGraphs = useCUDAGraphs
     self.memoryFraction = memoryFraction
     self.useFusedKernels = useFusedKernels
-    self.packedPrefill = packedPrefill
+    self.packedPrefill = packedPrefill ?? EngineEnvironment.packedPrefill
   }
 
   /// The model's vision special tokens (suppressed unless the settings say otherwise).
@@ -52,7 +52,9 @@ public final class RolloutEngine: @unchecked Sendable {
     // Made before planning: its packed weights are part of what the free memory has to hold.
     let fused: (decoder: FusedDecoder?, reason: String?) = useFusedKernels && model.device.isCUDA
       ? withNoGrad { FusedDecoder.make(model.language) } : (nil, useFusedKernels ? nil : "disabled")
+    EngineEnvironment.log("fused decoder: \(fused.decoder != nil ? "yes" : "no") \(fused.reason ?? "")")
     let slots = try plannedSlots(sequences: sequenceCount, maxLength: maxLength, maxPrompt: maxPrompt)
+    EngineEnvironment.log("\(sequenceCount) sequences, \(slots) slots, max length \(maxLength)")
     let run = RolloutRun(engine: self, requests: requests, settings: settings, slots: slots, maxLength: maxLength,
                          fused: fused.decoder)
     run.timings.fusedKernels = fused.decoder != nil

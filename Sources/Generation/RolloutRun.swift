@@ -122,10 +122,13 @@ final class RolloutRun {
       timings.graphReplays += 1
     } else {
       cache.hostKeySpan = (0..<slots).filter { slotOwner[$0] != nil }.map { hostLengths[$0] + 1 }.max() ?? 1
+      EngineEnvironment.log("eager decode step \(timings.decodeSteps) (fused: \(fused != nil))")
       decodeStep()
       if useGraphs {
         CUDA.synchronize()
+        EngineEnvironment.log("capturing the decode step")
         graph = CUDA.Graph { decodeStep() }
+        EngineEnvironment.log("captured")
       }
     }
     for slot in 0..<slots { hostLengths[slot] += 1; hostSteps[slot] += 1 }
@@ -156,7 +159,7 @@ final class RolloutRun {
     let logits = F.linear(hidden, model.headWeight)
     let column = slotStep.clamp(max: Double(columns - 1)).to(.int64)  // a float bound promotes to float
     let target: [(Int, Tensor)] = [(0, slotSequence), (1, column)]
-    let (tokens, logProbs) = fused != nil && sampler.fusable
+    let (tokens, logProbs) = fused != nil && sampler.fusable && EngineEnvironment.fusedSampler
       ? CUDA.FusedKernels.sample(logits: logits, bias: sampler.suppressionBias, uniforms: uniforms.index(target),
                                  temperature: sampler.temperature)
       : sampler.choose(logits.to(.float32), seen: seen, uniforms: uniforms.index(target))

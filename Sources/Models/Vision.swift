@@ -249,6 +249,9 @@ extension VisionAttention {
   static let batchableSegment = 64
   /// Batch windows on the CPU too (tests of the reshaping; the CPU default keeps one call each).
   nonisolated(unsafe) static var batchWindowsOnCPU = false
+  /// `VLMRL_VISION_WINDOW_BATCH=0` keeps one call per window on CUDA as well (the GPU bench checks
+  /// that both give the same bits).
+  static let batchWindowsOnCUDA = ProcessInfo.processInfo.environment["VLMRL_VISION_WINDOW_BATCH"] != "0"
 
   /// Attention inside each segment as transformers 5.17's sdpa path computes it (one SDPA call per
   /// segment on `[1, heads, n, d]` views), with runs of equal short windows stacked into one batched
@@ -261,7 +264,7 @@ extension VisionAttention {
       let length = segments[index]
       var run = 1
       while index + run < segments.count && segments[index + run] == length { run += 1 }
-      if run > 1 && length <= Self.batchableSegment && (q.device.isCUDA || Self.batchWindowsOnCPU) {
+      if run > 1 && length <= Self.batchableSegment && (q.device.isCUDA ? Self.batchWindowsOnCUDA : Self.batchWindowsOnCPU) {
         func windows(_ t: Tensor) -> Tensor {
           t.narrow(1, start: start, length: run * length).view(heads, run, length, headDim).transpose(0, 1)
         }
