@@ -1,5 +1,8 @@
 import ArgumentParser
 import Foundation
+#if canImport(Glibc)
+@preconcurrency import Glibc  // `stdout` is a C global
+#endif
 
 /// The vlmrl command line: train, sft, eval, generate, data, rewards, tokenizer and machine checks.
 @main
