@@ -57,6 +57,7 @@ struct DoctorChecks {
     let ok = error.isFinite && error <= tolerance
     if !ok { failures += 1 }
     print(String(format: "  %@ %-34@ max error %.2e (tolerance %.0e)", ok ? "ok  " : "FAIL", "\(name) [\(device)]", error, tolerance))
+    fflush(nil)  // every finished check reaches a pipe even if a later one crashes
   }
 
   mutating func run(on device: Device) {
