@@ -42,6 +42,16 @@ def build(name):
                 fan_in = p[0].numel()
                 p.copy_(torch.randn(p.shape, generator=gen, device=device) / fan_in ** 0.5)
     model.save_pretrained(folder)
+    # The reference is the model as transformers loads it (from_pretrained), not the one built under a
+    # CUDA device context: there the rotary inv_freq buffers are computed on the GPU, whose pow differs
+    # from the CPU's in the last bit, and any such bit is amplified like any other (docs/benchmarks.md).
+    built = {n: b.detach().clone() for n, b in model.named_buffers() if n.endswith("inv_freq")}
+    del model
+    model = AutoModelForImageTextToText.from_pretrained(folder, dtype=torch.bfloat16, attn_implementation="sdpa",
+                                                        device_map=device)
+    loaded = dict(model.named_buffers())
+    for n, b in built.items():
+        print(f"{name}: {n} built on {device} vs loaded: max |diff| {(b.float() - loaded[n].float()).abs().max():.3e}")
     return model.eval(), folder
 
 

@@ -102,7 +102,11 @@ extension CUDA {
       let rows = logits.size(0)
       let tokens = Tensor.empty([rows], dtype: .int64, device: logits.device)
       let logProbs = Tensor.empty([rows], dtype: .float32, device: logits.device)
-      let status = symbols.sample(logits.handle, bias?.handle, uniforms.contiguous().handle, temperature, tokens.handle, logProbs.handle)
+      // A temporary's handle must outlive the call: ARC may release the Tensor right after `.handle`.
+      let contiguousUniforms = uniforms.contiguous()
+      let status = withExtendedLifetime(contiguousUniforms) {
+        symbols.sample(logits.handle, bias?.handle, contiguousUniforms.handle, temperature, tokens.handle, logProbs.handle)
+      }
       if status != 0 { fatalError("fused sampler failed: \(symbols.message)") }
       return (tokens, logProbs)
     }
