@@ -104,13 +104,15 @@ final class RolloutRun {
   func run() throws -> (completions: [Completion], timings: RolloutTimings) {
     try admitWaiting()
     let decodeStart = DispatchTime.now().uptimeNanoseconds
+    let prefillBeforeDecode = timings.prefillSeconds
     while slotOwner.contains(where: { $0 != nil }) {
       for _ in 0..<checkEvery { step() }
       checkStops()
       try admitWaiting()
     }
     let elapsed = Double(DispatchTime.now().uptimeNanoseconds - decodeStart) / 1e9
-    timings.decodeSeconds = Swift.max(0, elapsed - timings.prefillSeconds)
+    // Only the prefills run inside the loop (later admissions) are part of `elapsed`.
+    timings.decodeSeconds = Swift.max(0, elapsed - (timings.prefillSeconds - prefillBeforeDecode))
     return (collect(), timings)
   }
 
