@@ -53,7 +53,8 @@ echo "== vlmrl"
 python3 - "$work/vlmrl_grpo/metrics.jsonl" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-keys = ["step_time", "time/generate", "time/score", "time/logprobs", "time/backward", "time/optimizer", "num_tokens"]
+keys = ["step_time", "time/generate", "time/score", "time/logprobs", "time/backward", "time/optimizer", "num_tokens",
+        "memory/peak_allocated_gib"]
 for r in rows:
     print("vlmrl step %d: " % r.get("step", -1) + ", ".join(f"{k} {r[k]:.3f}" for k in keys if k in r))
 later = rows[1:] or rows

@@ -100,7 +100,12 @@ public final class GRPOTrainer: @unchecked Sendable {
       let batch = try await generate()
       let fixed = try fixedLogProbs(batch)
       for iteration in 0..<config.training.numIterations where state.step < limit {
-        let values = try optimizerStep(batch, fixed: fixed, iteration: iteration)
+        var values = try optimizerStep(batch, fixed: fixed, iteration: iteration)
+        if case .cuda(let index) = model.device {
+          // Peak device memory of this optimizer step (generation included on its first iteration).
+          values["memory/peak_allocated_gib"] = Double(CUDA.memoryStats(index).peakAllocated) / 1_073_741_824
+          CUDA.resetPeakMemory(index)
+        }
         state.step += 1
         syncReference()
         let row = MetricsRow(step: state.step, epoch: Double(state.examplesSeen) / Double(examples.count), values: values)
