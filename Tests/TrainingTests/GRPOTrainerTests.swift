@@ -66,7 +66,8 @@ extension TinyModelTests {
     }
   }
 
-  /// Stopping after step 2 and resuming gives the same metrics as an uninterrupted run.
+  /// Stopping after step 2 (with a half-written checkpoint left behind) and resuming gives the same
+  /// metrics as an uninterrupted run.
   @Test func resumeReproducesAnUninterruptedRun() async throws {
     let root = temporaryFolder("resume")
     defer { try? FileManager.default.removeItem(at: root) }
@@ -77,6 +78,12 @@ extension TinyModelTests {
     _ = try await GRPOTrainer(config: try makeRun(steps: 3, output: resumedOut, data: root),
                               modelDirectory: Self.modelFolder, examples: examples, rewards: try rewards())
       .run(stopAfterStep: 2, log: { _ in })
+    // A run killed while writing its next checkpoint leaves only the temporary folder, half written:
+    // resume must skip it (checkpoints are renamed into place only when complete).
+    let interrupted = resumedOut.appendingPathComponent(".checkpoint-3.partial")
+    try FileManager.default.createDirectory(at: interrupted, withIntermediateDirectories: true)
+    try Data([0x42, 0x00, 0x13]).write(to: interrupted.appendingPathComponent("model.safetensors"))
+    #expect(try Checkpoint.list(resumedOut).map(\.step) == [2])
     let resumed = try await GRPOTrainer(config: try makeRun(steps: 3, output: resumedOut, data: root),
                                         modelDirectory: Self.modelFolder, examples: examples, rewards: try rewards()).run(resume: true, log: { _ in })
     #expect(resumed.map(\.step) == [3])
@@ -88,6 +95,8 @@ extension TinyModelTests {
     }
     let metrics = try MetricsJSONL.read(resumedOut.appendingPathComponent("metrics.jsonl"))
     #expect(metrics.map(\.step) == [1, 2, 3])
+    #expect(!FileManager.default.fileExists(atPath: interrupted.path), "the finished run replaced the partial checkpoint")
+    #expect(try Checkpoint.list(resumedOut).map(\.step).contains(3))
   }
 }
 }
