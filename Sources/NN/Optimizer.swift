@@ -4,7 +4,11 @@ import Torch
 
 /// AdamW (decoupled weight decay, Loshchilov & Hutter) through libtorch's fused kernel
 /// `_fused_adamw_`, which runs on CUDA and CPU. Tensors are grouped by (device, dtype) as the kernel
-/// requires. Optimizer state is kept in the parameter's dtype by default; `stateDType` overrides it.
+/// requires. Optimizer state is kept in the parameter's dtype, except with `masterWeights`: then a
+/// half-precision parameter gets a float32 master copy and float32 moments, the update runs on the
+/// master (with the gradient cast to float32), and the parameter receives the rounded master after
+/// each step — mixed precision as in PyTorch AMP / accelerate, so that updates far below a bf16
+/// weight's spacing (lr 1e-6) accumulate instead of vanishing.
 public final class AdamW: @unchecked Sendable {
   public struct Hyperparameters: Sendable, Codable, Equatable {
     public var learningRate: Double
@@ -28,25 +32,34 @@ public final class AdamW: @unchecked Sendable {
     public let expAvg: Tensor
     public let expAvgSq: Tensor
     public let step: Tensor
-    init(like value: Tensor) {
-      expAvg = Tensor.zeros(value.shape, dtype: value.dtype, device: value.device)
-      expAvgSq = Tensor.zeros(value.shape, dtype: value.dtype, device: value.device)
+    /// The float32 master copy of a half-precision parameter (`masterWeights`), nil otherwise.
+    public let master: Tensor?
+    init(like value: Tensor, masterWeights: Bool) {
+      let keepMaster = masterWeights && (value.dtype == .bfloat16 || value.dtype == .float16)
+      let dtype: DType = keepMaster ? .float32 : value.dtype
+      expAvg = Tensor.zeros(value.shape, dtype: dtype, device: value.device)
+      expAvgSq = Tensor.zeros(value.shape, dtype: dtype, device: value.device)
       step = Tensor.zeros([], dtype: .float32, device: value.device)
+      master = keepMaster ? value.detach().to(.float32, copy: true) : nil
     }
-    init(expAvg: Tensor, expAvgSq: Tensor, step: Tensor) {
+    init(expAvg: Tensor, expAvgSq: Tensor, step: Tensor, master: Tensor?) {
       self.expAvg = expAvg
       self.expAvgSq = expAvgSq
       self.step = step
+      self.master = master
     }
   }
 
   public let parameters: [Parameter]
   public var hyper: Hyperparameters
   public private(set) var states: [State?]
+  /// Float32 master weights and moments for half-precision parameters (see the type's comment).
+  public let masterWeights: Bool
 
-  public init(_ parameters: [Parameter], _ hyper: Hyperparameters = Hyperparameters()) {
+  public init(_ parameters: [Parameter], _ hyper: Hyperparameters = Hyperparameters(), masterWeights: Bool = false) {
     self.parameters = parameters
     self.hyper = hyper
+    self.masterWeights = masterWeights
     self.states = Array(repeating: nil, count: parameters.count)
   }
 
@@ -54,16 +67,16 @@ public final class AdamW: @unchecked Sendable {
   public func step(learningRate: Double? = nil) {
     var groups: [String: [Int]] = [:]
     for (i, parameter) in parameters.enumerated() where parameter.trainable && parameter.grad != nil {
-      let key = "\(parameter.value.device)/\(parameter.value.dtype)"
-      groups[key, default: []].append(i)
-      if states[i] == nil { states[i] = State(like: parameter.value) }
+      if states[i] == nil { states[i] = State(like: parameter.value, masterWeights: masterWeights) }
+      let dtype = states[i]!.master != nil ? DType.float32 : parameter.value.dtype
+      groups["\(parameter.value.device)/\(dtype)", default: []].append(i)
     }
     let lr = learningRate ?? hyper.learningRate
     for key in groups.keys.sorted() {
       let indices = groups[key]!
-      let values = indices.map { parameters[$0].value }
-      let grads = indices.map { parameters[$0].grad! }
       let state = indices.map { states[$0]! }
+      let values = indices.map { states[$0]!.master ?? parameters[$0].value }
+      let grads = indices.map { states[$0]!.master != nil ? parameters[$0].grad!.to(.float32) : parameters[$0].grad! }
       let p: [OpaquePointer?] = values.map(\.handleForShim)
       let g: [OpaquePointer?] = grads.map(\.handleForShim)
       let m: [OpaquePointer?] = state.map(\.expAvg.handleForShim)
@@ -73,6 +86,9 @@ public final class AdamW: @unchecked Sendable {
         vt_fused_adamw(p, g, m, v, s, Int32(p.count), lr, hyper.beta1, hyper.beta2, hyper.weightDecay, hyper.eps)
       }
       if status != 0 { fatalError("libtorch _fused_adamw_ failed: \(String(cString: vt_last_error()))") }
+      withNoGrad {
+        for index in indices { if let master = states[index]!.master { parameters[index].value.copy_(master) } }
+      }
     }
   }
 
@@ -86,8 +102,8 @@ public final class AdamW: @unchecked Sendable {
     precondition(states.count == parameters.count, "AdamW.restore: \(states.count) states for \(parameters.count) parameters")
     self.states = states
   }
-  public static func makeState(expAvg: Tensor, expAvgSq: Tensor, step: Tensor) -> State {
-    State(expAvg: expAvg, expAvgSq: expAvgSq, step: step)
+  public static func makeState(expAvg: Tensor, expAvgSq: Tensor, step: Tensor, master: Tensor? = nil) -> State {
+    State(expAvg: expAvg, expAvgSq: expAvgSq, step: step, master: master)
   }
 }
 

@@ -93,7 +93,8 @@ public enum Checkpoint {
     var tensors: [TensorToWrite] = []
     for (index, parameter) in optimizer.parameters.enumerated() {
       guard let state = optimizer.states[index], let name = names[ObjectIdentifier(parameter)] else { continue }
-      for (suffix, tensor) in [("exp_avg", state.expAvg), ("exp_avg_sq", state.expAvgSq), ("step", state.step)] {
+      let master: [(String, Tensor)] = state.master.map { [("master", $0)] } ?? []
+      for (suffix, tensor) in [("exp_avg", state.expAvg), ("exp_avg_sq", state.expAvgSq), ("step", state.step)] + master {
         let cpu = tensor.detach().to(.float32, device: .cpu).contiguous()
         tensors.append(TensorToWrite(name: "\(name).\(suffix)", dtype: .float32, shape: cpu.shape, byteCount: cpu.byteCount) { sink in
           try sink(UnsafeRawBufferPointer(start: cpu.dataPointer, count: cpu.byteCount))
@@ -121,9 +122,14 @@ public enum Checkpoint {
     for parameter in optimizer.parameters {
       guard let name = names[ObjectIdentifier(parameter)], file.contains("\(name).exp_avg") else { states.append(nil); continue }
       let value = parameter.value
-      states.append(AdamW.makeState(expAvg: try tensor("\(name).exp_avg", like: value),
-                                    expAvgSq: try tensor("\(name).exp_avg_sq", like: value),
-                                    step: try tensor("\(name).step", like: Tensor.zeros([], device: value.device))))
+      // A float32 master copy (mixed precision) comes with float32 moments.
+      let master = file.contains("\(name).master")
+        ? try tensor("\(name).master", like: Tensor.zeros([], dtype: .float32, device: value.device)) : nil
+      let momentLike = master ?? value
+      states.append(AdamW.makeState(expAvg: try tensor("\(name).exp_avg", like: momentLike),
+                                    expAvgSq: try tensor("\(name).exp_avg_sq", like: momentLike),
+                                    step: try tensor("\(name).step", like: Tensor.zeros([], device: value.device)),
+                                    master: master))
     }
     optimizer.restore(states: states)
   }

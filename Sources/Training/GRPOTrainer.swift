@@ -65,7 +65,8 @@ public final class GRPOTrainer: @unchecked Sendable {
       self.rewards = try RewardRunner.validated(functions: functions, weights: training.rewardWeights)
     }
     rewardNames = self.rewards.functions.map(\.name)
-    optimizer = AdamW(model.namedTrainableParameters.map(\.1), config.adamW)
+    // Half-precision weights train with float32 master weights and moments (mixed precision).
+    optimizer = AdamW(model.namedTrainableParameters.map(\.1), config.adamW, masterWeights: model.dtype != .float32)
     let promptsPerGeneration = training.perDeviceTrainBatchSize * training.gradientAccumulationSteps
     totalSteps = training.maxSteps > 0 ? training.maxSteps
       : Int((training.numTrainEpochs * Double(examples.count) / Double(promptsPerGeneration)).rounded(.up))

@@ -32,7 +32,8 @@ public final class SFTTrainer: @unchecked Sendable {
     builder = try PromptBuilder(folder: folder, minPixels: config.training.minPixels, maxPixels: config.training.maxPixels)
     model = try QwenVLModel.load(directory: modelDirectory, dtype: dtype, device: device)
     if config.training.freezeVisionTower { model.visual.setTrainable(false) }
-    optimizer = AdamW(model.trainableParameters, config.adamW)
+    // Half-precision weights train with float32 master weights and moments (mixed precision).
+    optimizer = AdamW(model.trainableParameters, config.adamW, masterWeights: model.dtype != .float32)
     let batch = config.training.perDeviceTrainBatchSize
     totalSteps = config.training.maxSteps > 0 ? config.training.maxSteps
       : Int((config.training.numTrainEpochs * Double(examples.count) / Double(batch)).rounded(.up))
