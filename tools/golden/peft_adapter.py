@@ -99,9 +99,23 @@ def check(adapter_dir, base, expect):
         error = ((logits - data["logits"]).abs().max() / data["logits"].abs().max()).item()
         print("max relative error vs", expect, ":", error)
         raise SystemExit(0 if error <= 1e-4 else 1)
+    # Every tensor of the file must have landed in peft's model, and every LoRA weight of the model
+    # must come from the file (peft only warns about missing keys).
+    saved = load_file(os.path.join(adapter_dir, "adapter_model.safetensors"))
+    in_model = {k: v for k, v in wrapped.state_dict().items() if ".lora_" in k}
+    for key, value in saved.items():
+        name = key.replace(".lora_A.weight", ".lora_A.default.weight").replace(".lora_B.weight", ".lora_B.default.weight")
+        if name not in in_model or not torch.equal(in_model[name].float(), value.float()):
+            raise SystemExit(f"{key}: not loaded by peft as saved")
+    if len(saved) != len(in_model):
+        raise SystemExit(f"peft has {len(in_model)} LoRA tensors, the file {len(saved)}")
+    ids = torch.tensor([[3, 17, 250, 901]])
     with torch.no_grad():
-        logits = wrapped(input_ids=torch.tensor([[3, 17, 250, 901]])).logits
-    print("loaded", adapter_dir, "logits", tuple(logits.shape), "mean", logits.mean().item())
+        logits = wrapped(input_ids=ids).logits
+        with wrapped.disable_adapter():
+            base_logits = wrapped(input_ids=ids).logits
+    print(f"peft loaded {adapter_dir}: {len(saved)} LoRA tensors, all equal to the file; logits {tuple(logits.shape)}, "
+          f"adapter effect max |diff| {(logits - base_logits).abs().max().item():.3e}")
 
 
 if __name__ == "__main__":
