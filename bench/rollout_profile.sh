@@ -1,21 +1,14 @@
 #!/usr/bin/env bash
 # Per-kernel GPU times of the rollout engine's decode (Nsight Compute, clocks left alone): 64
-# sequences (2 prompts x 32 samples), 3 new tokens, no CUDA graphs so that ncu sees each kernel.
+# sequences (2 prompts x 32 samples), $NEW_TOKENS (default 3) new tokens, no CUDA graphs so that ncu sees each kernel.
 #   usage: bench/rollout_profile.sh DIST_DIR WORK_DIR
 set -euo pipefail
 dist=$1; work=$2; here=$(cd "$(dirname "$0")" && pwd)
 folder=$work/qwen2_5_vl_3b_profile
 mkdir -p "$folder"
-python3 - "$folder" "$here" <<'PY'
-import json, os, sys, torch
-from transformers import AutoConfig, AutoModelForImageTextToText
-folder, here = sys.argv[1], sys.argv[2]
-json.dump(json.load(open(os.path.join(here, "configs", "qwen2_5_vl_3b.json"))), open(os.path.join(folder, "config.json"), "w"))
-with torch.device("cuda"):
-    AutoModelForImageTextToText.from_config(AutoConfig.from_pretrained(folder), dtype=torch.bfloat16).save_pretrained(folder)
-PY
+python3 "$here/make_3b.py" "$folder"
 ncu --clock-control none --csv --page raw --metrics gpu__time_duration.sum \
-  "$dist/vlmrl" bench rollout --model "$folder" --prompts 2 --samples 32 --new-tokens 3 --no-cuda-graphs > "$work/ncu.csv"
+  "$dist/vlmrl" bench rollout --model "$folder" --prompts 2 --samples 32 --new-tokens ${NEW_TOKENS:-3} --no-cuda-graphs > "$work/ncu.csv"
 python3 - "$work/ncu.csv" <<'PY'
 import csv, collections, sys
 rows = [r for r in csv.reader(open(sys.argv[1])) if r]
