@@ -59,21 +59,20 @@ public final class SFTTrainer: @unchecked Sendable {
     var rows: [MetricsRow] = []
     for step in 0..<totalSteps {
       let start = Date()
-      var lossSum = 0.0, tokens = 0
+      var lossValue = 0.0, tokens = 0
       let batch = nextBatch()
-      for example in batch {
-        guard let (loss, count) = try exampleLoss(example) else { continue }
-        (loss / Double(batch.count)).backward()
+      if let (loss, count) = try batchLoss(batch) {
+        loss.backward()
         CheckpointRegistry.shared.releaseAll()
-        lossSum += loss.item()
-        tokens += count
+        lossValue = loss.item()
+        tokens = count
       }
       let gradNorm = clipGradNorm(optimizer.parameters, maxNorm: config.training.maxGradNorm)
       let learningRate = schedule.rate(at: step)
       if gradNorm.isFinite { optimizer.step(learningRate: learningRate) }
       optimizer.zeroGrad()
       let seconds = Date().timeIntervalSince(start)
-      let values = [MetricName.loss: lossSum / Double(max(1, batch.count)), MetricName.gradNorm: gradNorm,
+      let values = [MetricName.loss: lossValue, MetricName.gradNorm: gradNorm,
                     MetricName.learningRate: learningRate, MetricName.numTokens: Double(tokens),
                     MetricName.stepTime: seconds, MetricName.tokensPerSecond: Double(tokens) / max(seconds, 1e-9)]
       let row = MetricsRow(step: step + 1, epoch: Double(examplesSeen) / Double(examples.count), values: values)
@@ -99,7 +98,27 @@ public final class SFTTrainer: @unchecked Sendable {
     }
   }
 
-  /// Mean negative log-likelihood of the answer tokens (and the closing `<|im_end|>`).
+  /// The batch's loss: the mean over its examples of each answer's mean token negative log-likelihood
+  /// (an example without an answer counts as 0, as before), computed in one packed pass
+  /// (`PolicyPass`: vision once per prompt, sequences packed without padding, chunked log-probs).
+  /// Returns the loss and the number of answer tokens, or nil when no example has an answer.
+  func batchLoss(_ batch: [Example]) throws -> (Tensor, Int)? {
+    var prompts: [PreparedPrompt] = [], completions: [SampledCompletion] = []
+    for example in batch {
+      guard let answer = Self.answer(for: example) else { continue }
+      prompts.append(try builder.prepare(example))
+      completions.append(SampledCompletion(promptIndex: prompts.count - 1,
+                                           tokens: builder.tokenizer.encode(answer + "<|im_end|>"), truncated: false))
+    }
+    guard !completions.isEmpty else { return nil }
+    let out = try PolicyPass.logProbs(model: model, prompts: prompts, completions: completions, temperature: 1,
+                                      checkpointLayers: config.training.gradientCheckpointing ?? false)
+    let perExample = -(out.logp * out.mask).sum(dim: 1) / out.mask.sum(dim: 1).clamp(min: 1)
+    return (perExample.sum() / Double(batch.count), completions.reduce(0) { $0 + $1.tokens.count })
+  }
+
+  /// Mean negative log-likelihood of the answer tokens (and the closing `<|im_end|>`) of one example,
+  /// one forward of its own (the reference `batchLoss` is tested against).
   func exampleLoss(_ example: Example) throws -> (Tensor, Int)? {
     guard let answer = Self.answer(for: example) else { return nil }
     let prompt = try builder.prepare(example)
