@@ -18,7 +18,7 @@ k, t = names.index("Kernel Name"), names.index("gpu__time_duration.sum")
 total, count = collections.Counter(), collections.Counter()
 for r in rows[header + 2:]:
     try:
-        value = float(r[t])
+        value = float(r[t].replace(",", ""))  # ncu writes thousands separators
     except (ValueError, IndexError):
         continue
     name = r[k][:90]
