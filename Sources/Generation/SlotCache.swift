@@ -96,7 +96,7 @@ final class SlotKVCache: ExternalAttention, SlotAttentionStore {
     // CUDA reads every slot's full row (fixed shapes for graph capture); the CPU path only the
     // longest occupied slot's keys.
     let span = useFlash ? maxLength : hostKeySpan
-    let visible = { self.keyPositions.narrow(0, start: 0, length: span).unsqueeze(0).lt(self.keyLengths.unsqueeze(1)) }  // [slots, span]
+    let visible = { self.visibleKeys(span: span) }
     let spanKeys = keyCache.narrow(1, start: 0, length: span).transpose(1, 2)  // [slots, kvHeads, span, headDim]
     if recordedLayers.contains(layer) { recordMass(query: query, keys: spanKeys, visible: visible(), span: span) }
     if useFlash, let cuSeqlensQ, let cuSeqlensK {
@@ -122,8 +122,8 @@ final class SlotKVCache: ExternalAttention, SlotAttentionStore {
     let heads = query.size(1), headDim = query.size(2), kvHeads = keyCache.size(2)
     let contiguousQuery = query.contiguous()
     if recordedLayers.contains(layer) {
-      let visible = keyPositions.unsqueeze(0).lt(keyLengths.unsqueeze(1))
-      recordMass(query: contiguousQuery.unsqueeze(2), keys: keyCache.transpose(1, 2), visible: visible, span: maxLength)
+      recordMass(query: contiguousQuery.unsqueeze(2), keys: keyCache.transpose(1, 2), visible: visibleKeys(span: maxLength),
+                 span: maxLength)
     }
     guard let cuSeqlensQ, let cuSeqlensK else { preconditionFailure("the fused decode path needs the flash cache layout") }
     return F.flashAttentionVarlen(
@@ -135,6 +135,11 @@ final class SlotKVCache: ExternalAttention, SlotAttentionStore {
 
   /// Adds the heads-averaged attention probability mass on prompt text and image keys to this
   /// step's per-slot sums (the probabilities are computed only for recorded layers; nothing kept).
+  /// Bool `[slots, span]`: key positions each slot's query may see (below its `keyLengths`).
+  private func visibleKeys(span: Int) -> Tensor {
+    keyPositions.narrow(0, start: 0, length: span).unsqueeze(0).lt(keyLengths.unsqueeze(1))
+  }
+
   private func recordMass(query: Tensor, keys spanKeys: Tensor, visible: Tensor, span: Int) {
     guard let textMask, let visionMask, let stepTextMass, let stepVisionMass else { return }
     let heads = query.size(1), kvHeads = spanKeys.size(1), headDim = query.size(3)

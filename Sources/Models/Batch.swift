@@ -78,11 +78,22 @@ extension QwenVLModel {
   /// row: varlen flash attention on CUDA in half precision, a block-diagonal causal mask otherwise.
   /// Each sequence gets its own M-RoPE positions; image features go into its prompt's pad slots.
   public func packedHiddenStates(_ sequences: [PackedSequenceInput], checkpointLayers: Bool = false) throws -> Tensor {
+    let packed = try packedEmbeddings(sequences)
+    return language(embeddings: packed.embeddings.unsqueeze(0), positions: packed.positions, packed: packed.layout,
+                    checkpointLayers: checkpointLayers)[0]
+  }
+
+  /// The inputs of a packed forward: token embeddings `[total, D]` with each prompt's image features in
+  /// its `<|image_pad|>` slots, M-RoPE positions `[3, 1, total]` (each sequence its own), the layout and
+  /// each sequence's rope delta.
+  func packedEmbeddings(_ sequences: [PackedSequenceInput]) throws
+    -> (embeddings: Tensor, positions: Tensor, layout: PackedLayout, deltas: [Int]) {
     let layout = PackedLayout(lengths: sequences.map(\.ids.count))
     var flat = language.embed(Tensor(sequences.flatMap(\.ids)).to(device))
     var slots: [Int] = []
     var features: [Tensor] = []
     var channels: [[Int]] = [[], [], []]
+    var deltas: [Int] = []
     var offset = 0
     for sequence in sequences {
       let prompt = Array(sequence.ids.prefix(sequence.promptLength))
@@ -94,8 +105,9 @@ extension QwenVLModel {
         features.append(rowsOfFeatures)
       }
       let positions = ropePositions(promptIDs: prompt, imageGrids: sequence.grids)
-        .extended(by: sequence.ids.count - sequence.promptLength)
-      for c in 0..<3 { channels[c] += positions.channels[c] }
+      deltas.append(positions.delta)
+      let all = positions.extended(by: sequence.ids.count - sequence.promptLength)
+      for c in 0..<3 { channels[c] += all.channels[c] }
       offset += sequence.ids.count
     }
     if !slots.isEmpty {
@@ -103,6 +115,6 @@ extension QwenVLModel {
       flat.indexPut_([(0, Tensor(slots).to(device))], Tensor.cat(features).to(flat.dtype))
     }
     let positions = Tensor(channels.flatMap { $0 }, shape: [3, 1, layout.total]).to(device)
-    return language(embeddings: flat.unsqueeze(0), positions: positions, packed: layout, checkpointLayers: checkpointLayers)[0]
+    return (flat, positions, layout, deltas)
   }
 }

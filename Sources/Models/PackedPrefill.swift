@@ -35,35 +35,26 @@ extension QwenVLModel {
   /// each layer's keys and values are kept. One launch sequence for all prompts instead of one per
   /// prompt.
   public func packedPrefill(_ prompts: [PrefillPrompt]) throws -> PrefillResult {
-    let layout = PackedLayout(lengths: prompts.map(\.ids.count))
-    var embeddings = language.embed(Tensor(prompts.flatMap(\.ids)).to(device))
-    // All images at once; their feature rows follow the prompts' <|image_pad|> slots in order.
+    // All images through the vision tower at once; each prompt then takes its rows (one per pad token).
     let withImages = prompts.filter { $0.pixelValues != nil && !$0.grids.isEmpty }
-    if !withImages.isEmpty {
-      let pixels = Tensor.cat(withImages.map { $0.pixelValues!.to(device) })
-      let features = visual(pixels, grids: withImages.flatMap(\.grids)).to(dtype)
-      var slots: [Int] = []
-      var offset = 0
-      for prompt in prompts {
-        if prompt.pixelValues != nil && !prompt.grids.isEmpty {
-          slots += prompt.ids.enumerated().filter { $0.element == config.imageTokenId }.map { offset + $0.offset }
-        }
-        offset += prompt.ids.count
-      }
-      guard slots.count == features.size(0) else {
-        throw ModelError.imageTokenMismatch(tokens: slots.count, features: features.size(0))
-      }
-      embeddings = embeddings.clone()
-      embeddings.indexPut_([(0, Tensor(slots).to(device))], features)
-    }
-    var channels: [[Int]] = [[], [], []]
-    var deltas: [Int] = []
+    let allFeatures = withImages.isEmpty ? nil
+      : visual(Tensor.cat(withImages.map { $0.pixelValues!.to(device) }), grids: withImages.flatMap(\.grids)).to(dtype)
+    var featureRow = 0
+    var sequences: [PackedSequenceInput] = []
     for prompt in prompts {
-      let positions = ropePositions(promptIDs: prompt.ids, imageGrids: prompt.grids)
-      for c in 0..<3 { channels[c] += positions.channels[c] }
-      deltas.append(positions.delta)
+      var features: Tensor? = nil
+      if let allFeatures, prompt.pixelValues != nil, !prompt.grids.isEmpty {
+        let rows = Swift.min(prompt.ids.filter { $0 == config.imageTokenId }.count, allFeatures.size(0) - featureRow)
+        features = allFeatures.narrow(0, start: featureRow, length: rows)
+        featureRow += rows
+      }
+      sequences.append(PackedSequenceInput(ids: prompt.ids, promptLength: prompt.ids.count, grids: prompt.grids,
+                                           imageFeatures: features))
     }
-    let positions = Tensor(channels.flatMap { $0 }, shape: [3, 1, layout.total]).to(device)
+    if let allFeatures, featureRow != allFeatures.size(0) {
+      throw ModelError.imageTokenMismatch(tokens: featureRow, features: allFeatures.size(0))
+    }
+    let (embeddings, positions, layout, deltas) = try packedEmbeddings(sequences)
     let rotary = language.rotary(positions: positions, dtype: dtype)
     let cuSeqlens = layout.cumulativeLengths(device: device)
     let mask = supportsPackedPrefill ? nil : layout.blockCausalMask(device: device)
