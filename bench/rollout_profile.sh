@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Per-kernel GPU times of the rollout engine's decode (Nsight Compute, clocks left alone): 64
 # sequences (2 prompts x 32 samples), $NEW_TOKENS (default 3) new tokens, no CUDA graphs so that ncu sees each kernel.
-#   usage: bench/rollout_profile.sh DIST_DIR WORK_DIR
+#   usage: [NEW_TOKENS=N] [NCU_CACHE=none] bench/rollout_profile.sh DIST_DIR WORK_DIR
+# (NCU_CACHE=none keeps the caches warm between kernels, as in a real run; by default ncu flushes them)
 set -euo pipefail
 dist=$1; work=$2; here=$(cd "$(dirname "$0")" && pwd)
 folder=$work/qwen2_5_vl_3b_profile
 mkdir -p "$folder"
 python3 "$here/make_3b.py" "$folder"
-ncu --clock-control none --csv --page raw --metrics gpu__time_duration.sum \
+ncu --clock-control none ${NCU_CACHE:+--cache-control $NCU_CACHE} --csv --page raw --metrics gpu__time_duration.sum \
   "$dist/vlmrl" bench rollout --model "$folder" --prompts 2 --samples 32 --new-tokens ${NEW_TOKENS:-3} --no-cuda-graphs > "$work/ncu.csv"
 python3 - "$work/ncu.csv" <<'PY'
 import csv, collections, sys

@@ -20,6 +20,22 @@ __device__ __forceinline__ bf16 f2b(float f) {
   return (bf16)(u >> 16);
 }
 
+// Eight bf16 values in 16 bytes (one vector load or store).
+struct bf16x8 { unsigned w[4]; };
+__device__ __forceinline__ float lo(unsigned w) { return __uint_as_float(w << 16); }
+__device__ __forceinline__ float hi(unsigned w) { return __uint_as_float(w & 0xffff0000u); }
+__device__ __forceinline__ unsigned pack(bf16 a, bf16 b) { return (unsigned)a | ((unsigned)b << 16); }
+__device__ __forceinline__ bf16x8 load8(const bf16 *p) {
+  uint4 v = *reinterpret_cast<const uint4 *>(p);
+  bf16x8 r;
+  r.w[0] = v.x; r.w[1] = v.y; r.w[2] = v.z; r.w[3] = v.w;
+  return r;
+}
+__device__ __forceinline__ void store8(bf16 *p, const bf16x8 &r) {
+  *reinterpret_cast<uint4 *>(p) = make_uint4(r.w[0], r.w[1], r.w[2], r.w[3]);
+}
+__device__ __forceinline__ float element(const bf16x8 &r, int i) { return (i & 1) ? hi(r.w[i >> 1]) : lo(r.w[i >> 1]); }
+
 // Sum of a float over the block (blockDim.x a multiple of 32, at most 1024).
 __device__ float block_sum(float value, float *scratch) {
   for (int offset = 16; offset > 0; offset >>= 1) value += __shfl_xor_sync(0xffffffffu, value, offset);
@@ -63,25 +79,69 @@ extern "C" __global__ void vlmrl_add_rmsnorm(bf16 *residual, const bf16 *delta, 
   }
 }
 
+// The same as vlmrl_add_rmsnorm for dim a multiple of 8 up to 8192: one block of dim / 8 threads
+// (rounded up to whole warps) per row, each thread one 16-byte chunk of the residual, the delta and
+// the weight, all loaded before the reduction, so a row costs one memory round trip, one block
+// barrier and a few dozen instructions per thread: the decode step's 64-256 rows are
+// latency-bound, and spreading each row over many threads is what keeps them short.
+extern "C" __global__ void vlmrl_add_rmsnorm_row(bf16 *residual, const bf16 *delta, const bf16 *weight, bf16 *out,
+                                                 int dim, float eps) {
+  __shared__ float scratch[32];
+  const int64 base = (int64)blockIdx.x * dim;
+  const int i = threadIdx.x * 8;
+  const bool inside = i < dim;
+  bf16x8 h, d, w;
+  if (inside) {
+    h = load8(residual + base + i);
+    w = load8(weight + i);
+    if (delta != 0) d = load8(delta + base + i);
+  }
+  float squares = 0.0f;
+  if (inside) {
+    if (delta != 0) {
+#pragma unroll
+      for (int j = 0; j < 4; ++j) h.w[j] = pack(f2b(lo(h.w[j]) + lo(d.w[j])), f2b(hi(h.w[j]) + hi(d.w[j])));
+      store8(residual + base + i, h);
+    }
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const float a = lo(h.w[j]), b = hi(h.w[j]);
+      squares += a * a + b * b;
+    }
+  }
+  const float scale = rsqrtf(block_sum(squares, scratch) / (float)dim + eps);
+  if (inside) {
+    bf16x8 o;
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      o.w[j] = pack(f2b(b2f(f2b(lo(h.w[j]) * scale)) * lo(w.w[j])), f2b(b2f(f2b(hi(h.w[j]) * scale)) * hi(w.w[j])));
+    }
+    store8(out + base + i, o);
+  }
+}
+
 // Rotary embedding of one token per slot and the key/value cache write.
 // qkv: [slots, (heads + 2 * kv_heads) * head_dim] (the fused q/k/v projection output; q is rotated
 // in place), cos/sin: [slots, head_dim], caches: [slots, max_len, kv_heads, head_dim], positions:
 // [slots] int64 (where each slot's key goes). Rotation as q * cos + rotate_half(q) * sin with bf16
-// rounding after each product and after the sum. One block per slot.
+// rounding after each product and after the sum. Grid (heads + 2 * kv_heads, slots): one block per
+// head of q, k (rotated) or v (copied), head_dim / 2 threads.
 extern "C" __global__ void vlmrl_rotary_kv(bf16 *qkv, const bf16 *cos, const bf16 *sin, bf16 *key_cache,
                                            bf16 *value_cache, const int64 *positions, int heads, int kv_heads,
                                            int head_dim, int max_len) {
-  const int slot = blockIdx.x;
+  const int head = blockIdx.x, slot = blockIdx.y;
   const int half = head_dim / 2;
   const int width = (heads + 2 * kv_heads) * head_dim;
-  bf16 *row = qkv + (int64)slot * width;
+  bf16 *x = qkv + (int64)slot * width + (int64)head * head_dim;
+  if (head >= heads + kv_heads) {  // a value head: copied into the cache
+    const int64 cache_row = ((int64)slot * max_len + positions[slot]) * kv_heads * head_dim;
+    bf16 *v = value_cache + cache_row + (int64)(head - heads - kv_heads) * head_dim;
+    for (int i = threadIdx.x; i < head_dim; i += blockDim.x) v[i] = x[i];
+    return;
+  }
   const bf16 *c = cos + (int64)slot * head_dim;
   const bf16 *s = sin + (int64)slot * head_dim;
-  const int64 cache_row = ((int64)slot * max_len + positions[slot]) * kv_heads * head_dim;
-  const int rotated = (heads + kv_heads) * half;
-  for (int index = threadIdx.x; index < rotated; index += blockDim.x) {
-    const int head = index / half, i = index % half;
-    bf16 *x = row + head * head_dim;
+  for (int i = threadIdx.x; i < half; i += blockDim.x) {
     const float x1 = b2f(x[i]), x2 = b2f(x[i + half]);
     const bf16 first = f2b(b2f(f2b(x1 * b2f(c[i]))) + b2f(f2b(-x2 * b2f(s[i]))));
     const bf16 second = f2b(b2f(f2b(x2 * b2f(c[i + half]))) + b2f(f2b(x1 * b2f(s[i + half]))));
@@ -89,16 +149,15 @@ extern "C" __global__ void vlmrl_rotary_kv(bf16 *qkv, const bf16 *cos, const bf1
       x[i] = first;
       x[i + half] = second;
     } else {
-      bf16 *k = key_cache + cache_row + (head - heads) * head_dim;
+      const int64 cache_row = ((int64)slot * max_len + positions[slot]) * kv_heads * head_dim;
+      bf16 *k = key_cache + cache_row + (int64)(head - heads) * head_dim;
       k[i] = first;
       k[i + half] = second;
     }
   }
-  const bf16 *v = row + (heads + kv_heads) * head_dim;
-  for (int index = threadIdx.x; index < kv_heads * head_dim; index += blockDim.x) {
-    value_cache[cache_row + index] = v[index];
-  }
 }
+
+__device__ __forceinline__ float silu_rounded(float g) { return b2f(f2b(g / (1.0f + expf(-g)))); }
 
 // out = bf16(silu(gate)) * up with gate and up the halves of one fused projection row:
 // gate_up: [rows, 2 * inner], out: [rows, inner].
@@ -108,9 +167,297 @@ extern "C" __global__ void vlmrl_swiglu(const bf16 *gate_up, bf16 *out, int64 ro
        index += (int64)gridDim.x * blockDim.x) {
     const int64 r = index / inner;
     const int i = (int)(index - r * inner);
-    const float g = b2f(gate_up[r * 2 * inner + i]);
-    const float activated = b2f(f2b(g / (1.0f + expf(-g))));
+    const float activated = silu_rounded(b2f(gate_up[r * 2 * inner + i]));
     out[index] = f2b(activated * b2f(gate_up[r * 2 * inner + inner + i]));
+  }
+}
+
+// vlmrl_swiglu for inner a multiple of 8: eight outputs per thread with 16-byte accesses.
+extern "C" __global__ void vlmrl_swiglu8(const bf16 *gate_up, bf16 *out, int64 rows, int inner) {
+  const int vectors = inner >> 3;
+  const int64 total = rows * vectors;
+  for (int64 index = (int64)blockIdx.x * blockDim.x + threadIdx.x; index < total;
+       index += (int64)gridDim.x * blockDim.x) {
+    const int64 r = index / vectors;
+    const int i = (int)(index - r * vectors) * 8;
+    const bf16x8 g = load8(gate_up + r * 2 * inner + i), u = load8(gate_up + r * 2 * inner + inner + i);
+    bf16x8 o;
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      o.w[j] = pack(f2b(silu_rounded(lo(g.w[j])) * lo(u.w[j])), f2b(silu_rounded(hi(g.w[j])) * hi(u.w[j])));
+    }
+    store8(out + r * inner + i, o);
+  }
+}
+
+// Decode attention of one query token per slot over the slot cache (head_dim 128, at most 8 query
+// heads per key/value head), split over the keys like flash-decoding, with the splits merged by
+// the last block of each (slot, key/value head) to finish (no second launch).
+// qkv: [slots, qkv_stride], the rotated queries of all heads first; caches: [slots, max_len,
+// kv_heads, 128]; positions: [slots] int64, this step's write position (keys 0...positions[slot]
+// are visible). out: [slots, heads * 128] bf16. partial: float workspace of
+// 2 * slots * heads * splits + slots * heads * splits * 128; counters: int [slots * kv_heads], zero
+// before the launch and left zero after it. Grid (splits, kv_heads, slots), 128 threads.
+//
+// Each warp takes tiles of 16 keys in turn and runs both products on the tensor cores
+// (mma.m16n8k16, bf16 in, float32 accumulate) with the group's query heads as the rows (padded to
+// 16): S = Q K^T, an online softmax in base 2 (scores scaled by log2(e) / sqrt(128)) in float32,
+// then O^T += V^T P^T with P rounded to bf16, as flash attention does (transposed so that the heads
+// are the mma's n and no accumulator is padding). No shared-memory staging: the dot product's
+// dimension order is free, so each lane loads whole 16-byte runs of a key row for its fragments
+// (the query fragments use the same order), and V^T's fragments are assembled from 16-byte loads
+// of two keys with byte permutes (the output's dimension order follows from that).
+#define ATTN_GROUP 8
+#ifndef ATTN_WARPS
+#define ATTN_WARPS 4
+#endif
+__device__ __forceinline__ void mma_bf16(float (&d)[4], unsigned a0, unsigned a1, unsigned a2, unsigned a3, unsigned b0,
+                                         unsigned b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+__device__ __forceinline__ unsigned pack_floats(float a, float b) { return pack(f2b(a), f2b(b)); }
+
+extern "C" __global__ void __launch_bounds__(ATTN_WARPS * 32) vlmrl_decode_attention(
+    const bf16 *qkv, int64 qkv_stride, const bf16 *key_cache, const bf16 *value_cache, const int64 *positions,
+    int heads, int kv_heads, int max_len, int split, float scale_log2, float *partial, int *counters, bf16 *out) {
+  __shared__ __align__(16) float merge_acc[ATTN_WARPS][ATTN_GROUP][128];
+  __shared__ float merge_m[ATTN_WARPS][ATTN_GROUP], merge_l[ATTN_WARPS][ATTN_GROUP];
+  __shared__ int ticket;
+  const float negative_infinity = -__int_as_float(0x7f800000);
+  const int split_index = blockIdx.x, kv_head = blockIdx.y, slot = blockIdx.z;
+  const int splits = gridDim.x, slots = gridDim.z;
+  const int length = (int)positions[slot] + 1;
+  const int begin = split_index * split;
+  if (begin >= length) return;
+  const int end = min(begin + split, length);
+  const int used = (length + split - 1) / split;
+  const int group = heads / kv_heads;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int g = lane >> 2, t = lane & 3;  // mma fragment row group and thread in group
+
+  // Query fragments (A, rows = heads; rows 8-15 are zero): k-steps 2p and 2p+1 take the 16 bytes
+  // at dimensions 32p + 8t ... 32p + 8t + 7 of head g.
+  unsigned qa[8][2];
+  {
+    const bf16 *q_row = qkv + (int64)slot * qkv_stride + (int64)(kv_head * group + g) * 128;
+#pragma unroll
+    for (int p = 0; p < 4; ++p) {
+      uint4 raw = make_uint4(0u, 0u, 0u, 0u);
+      if (g < group) raw = *reinterpret_cast<const uint4 *>(q_row + 32 * p + 8 * t);
+      qa[2 * p][0] = raw.x;
+      qa[2 * p][1] = raw.y;
+      qa[2 * p + 1][0] = raw.z;
+      qa[2 * p + 1][1] = raw.w;
+    }
+  }
+  // Output accumulators, transposed (O^T = V^T P^T, so the 8 heads are the mma's n and nothing is
+  // padding): 8 m-tiles of 16 dimensions; in m-tile 4h + j, row g is dimension 64h + 8g + 2j and
+  // row g + 8 is dimension 64h + 8g + 2j + 1; columns 2t, 2t + 1 are heads 2t, 2t + 1.
+  float o[8][4];
+#pragma unroll
+  for (int i = 0; i < 8; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
+  float m = negative_infinity, l = 0.0f;  // of head g
+  const int64 key_stride = (int64)kv_heads * 128;
+  const int64 cache_base = (int64)slot * max_len * key_stride + kv_head * 128;
+  const bf16 *k_base = key_cache + cache_base, *v_base = value_cache + cache_base;
+  for (int tile = begin + warp * 16; tile < end; tile += ATTN_WARPS * 16) {
+    // K fragments: keys tile + g (n-tile 0) and tile + 8 + g (n-tile 1), 64 bytes each.
+    uint4 kr[2][4];
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int key = tile + 8 * h + g;
+#pragma unroll
+      for (int p = 0; p < 4; ++p) {
+        kr[h][p] = key < end ? *reinterpret_cast<const uint4 *>(k_base + (int64)key * key_stride + 32 * p + 8 * t)
+                             : make_uint4(0u, 0u, 0u, 0u);
+      }
+    }
+    // V rows of keys tile + 2t, 2t + 1, 2t + 8, 2t + 9: dimensions 64h + 8g ... 64h + 8g + 7.
+    uint4 vr[4][2];
+#pragma unroll
+    for (int r = 0; r < 4; ++r) {
+      const int key = tile + 2 * t + (r & 1) + 8 * (r >> 1);
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        vr[r][h] = key < end ? *reinterpret_cast<const uint4 *>(v_base + (int64)key * key_stride + 64 * h + 8 * g)
+                             : make_uint4(0u, 0u, 0u, 0u);
+      }
+    }
+    // S = Q K^T: two n-tiles of 8 keys.
+    float s[2][4];
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      s[h][0] = s[h][1] = s[h][2] = s[h][3] = 0.0f;
+#pragma unroll
+      for (int p = 0; p < 4; ++p) {
+        mma_bf16(s[h], qa[2 * p][0], 0u, qa[2 * p][1], 0u, kr[h][p].x, kr[h][p].y);
+        mma_bf16(s[h], qa[2 * p + 1][0], 0u, qa[2 * p + 1][1], 0u, kr[h][p].z, kr[h][p].w);
+      }
+    }
+    // Lane holds head g's scores of keys tile + 2t, 2t + 1 (s[0][0..1]) and tile + 8 + 2t, + 1 (s[1][0..1]).
+    float x[4];
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+#pragma unroll
+      for (int c = 0; c < 2; ++c) x[2 * h + c] = tile + 8 * h + 2 * t + c < end ? s[h][c] * scale_log2 : negative_infinity;
+    }
+    float tile_max = fmaxf(fmaxf(x[0], x[1]), fmaxf(x[2], x[3]));
+    tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
+    tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 2));
+    const float m_new = fmaxf(m, tile_max);  // finite: the tile's first key is inside
+    const float correction = exp2f(m - m_new);
+    float pr[4], sum = 0.0f;
+#pragma unroll
+    for (int c = 0; c < 4; ++c) {
+      pr[c] = exp2f(x[c] - m_new);
+      sum += pr[c];
+    }
+    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+    l = l * correction + sum;
+    m = m_new;
+    // P^T as the B fragment (k = the tile's 16 keys, n = heads): lane (g, t) holds head g's
+    // probabilities of keys 2t, 2t + 1 and 2t + 8, 2t + 9, which is that fragment's layout.
+    const unsigned pb0 = pack_floats(pr[0], pr[1]), pb1 = pack_floats(pr[2], pr[3]);
+    // The corrections of the heads of this lane's output columns (2t, 2t + 1).
+    const float correction0 = __shfl_sync(0xffffffffu, correction, 8 * t);
+    const float correction1 = __shfl_sync(0xffffffffu, correction, 8 * t + 4);
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      o[i][0] *= correction0;
+      o[i][1] *= correction1;
+      o[i][2] *= correction0;
+      o[i][3] *= correction1;
+    }
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const unsigned words[4][4] = {{vr[0][h].x, vr[0][h].y, vr[0][h].z, vr[0][h].w},
+                                    {vr[1][h].x, vr[1][h].y, vr[1][h].z, vr[1][h].w},
+                                    {vr[2][h].x, vr[2][h].y, vr[2][h].z, vr[2][h].w},
+                                    {vr[3][h].x, vr[3][h].y, vr[3][h].z, vr[3][h].w}};
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        // A fragment of V^T: (dimension row, keys 2t, 2t + 1) pairs from the word holding
+        // dimensions 64h + 8g + 2j (low half: row g) and + 1 (high half: row g + 8).
+        const unsigned a0 = __byte_perm(words[0][j], words[1][j], 0x5410), a1 = __byte_perm(words[0][j], words[1][j], 0x7632);
+        const unsigned a2 = __byte_perm(words[2][j], words[3][j], 0x5410), a3 = __byte_perm(words[2][j], words[3][j], 0x7632);
+        mma_bf16(o[4 * h + j], a0, a1, a2, a3, pb0, pb1);
+      }
+    }
+  }
+  // Merge the warps (a warp that had no tile holds m = -inf, l = 0).
+  if (t == 0) {
+    merge_m[warp][g] = m;
+    merge_l[warp][g] = l;
+  }
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const int dimension = 64 * h + 8 * g + 2 * j;
+      merge_acc[warp][2 * t][dimension] = o[4 * h + j][0];
+      merge_acc[warp][2 * t + 1][dimension] = o[4 * h + j][1];
+      merge_acc[warp][2 * t][dimension + 1] = o[4 * h + j][2];
+      merge_acc[warp][2 * t + 1][dimension + 1] = o[4 * h + j][3];
+    }
+  }
+  __syncthreads();
+  // One thread per dimension merges (with more than 4 warps, the others repeat the same work).
+  const int d = threadIdx.x & 127;
+  float block_m[ATTN_GROUP], block_l[ATTN_GROUP], block_a[ATTN_GROUP];
+#pragma unroll
+  for (int h = 0; h < ATTN_GROUP; ++h) {
+    float top = merge_m[0][h];
+#pragma unroll
+    for (int w = 1; w < ATTN_WARPS; ++w) top = fmaxf(top, merge_m[w][h]);
+    float total = 0.0f, value = 0.0f;
+#pragma unroll
+    for (int w = 0; w < ATTN_WARPS; ++w) {
+      const float f = exp2f(merge_m[w][h] - top);
+      total += merge_l[w][h] * f;
+      value += merge_acc[w][h][d] * f;
+    }
+    block_m[h] = top;
+    block_l[h] = total;
+    block_a[h] = value;
+  }
+  bf16 *out_row = out + (int64)slot * heads * 128 + (int64)kv_head * group * 128;
+  if (used == 1) {
+#pragma unroll
+    for (int h = 0; h < ATTN_GROUP; ++h)
+      if (h < group) out_row[h * 128 + d] = f2b(block_a[h] / block_l[h]);
+    return;
+  }
+  const int64 count = (int64)slots * heads * splits;
+  float *partial_m = partial, *partial_l = partial + count, *partial_a = partial + 2 * count;
+#pragma unroll
+  for (int h = 0; h < ATTN_GROUP; ++h) {
+    if (h < group) {
+      const int64 index = ((int64)slot * heads + kv_head * group + h) * splits + split_index;
+      if (d == 0) {
+        partial_m[index] = block_m[h];
+        partial_l[index] = block_l[h];
+      }
+      partial_a[index * 128 + d] = block_a[h];
+    }
+  }
+  __threadfence();
+  __syncthreads();
+  int *counter = counters + (int64)slot * kv_heads + kv_head;
+  if (threadIdx.x == 0) ticket = atomicAdd(counter, 1);
+  __syncthreads();
+  if (ticket != used - 1) return;
+  __threadfence();
+  // The last block of this (slot, kv_head): merge the splits.
+#pragma unroll
+  for (int h = 0; h < ATTN_GROUP; ++h) {
+    if (h < group) {
+      const int64 base = ((int64)slot * heads + kv_head * group + h) * splits;
+      float top = negative_infinity;
+      for (int i = 0; i < used; ++i) top = fmaxf(top, __ldcg(partial_m + base + i));
+      float total = 0.0f, value = 0.0f;
+      for (int i = 0; i < used; ++i) {
+        const float f = exp2f(__ldcg(partial_m + base + i) - top);
+        total += __ldcg(partial_l + base + i) * f;
+        value += __ldcg(partial_a + (base + i) * 128 + d) * f;
+      }
+      out_row[h * 128 + d] = f2b(value / total);
+    }
+  }
+  if (threadIdx.x == 0) *counter = 0;
+}
+
+// The per-step inputs of a fused decode step, from the slots' device state: residual = the
+// embedding rows of `tokens`; write position = min(length, max_len - 1), visible keys = write
+// position + 1 (int64 and int32); cos/sin [slots, head_dim] (bf16) of the text position
+// length + delta, which all three M-RoPE channels share in decoding, computed as the unfused ops
+// do: float32 angle = position * inverse frequency, cos/sin in float32, rounded to bf16.
+// Grid: slots blocks of 256 threads.
+extern "C" __global__ void vlmrl_step_inputs(const int64 *tokens, const int64 *lengths, const int64 *deltas,
+                                             const bf16 *embedding, const float *inverse_frequencies, int hidden,
+                                             int head_dim, int max_len, bf16 *residual, int64 *write_positions,
+                                             int64 *key_lengths, int *key_lengths32, bf16 *cos_out, bf16 *sin_out) {
+  const int slot = blockIdx.x;
+  const int64 length = lengths[slot];
+  if (threadIdx.x == 0) {
+    const int64 position = length < max_len - 1 ? length : max_len - 1;
+    write_positions[slot] = position;
+    key_lengths[slot] = position + 1;
+    key_lengths32[slot] = (int)(position + 1);
+  }
+  const bf16 *row = embedding + tokens[slot] * (int64)hidden;
+  bf16 *target = residual + (int64)slot * hidden;
+  for (int i = threadIdx.x; i < hidden; i += blockDim.x) target[i] = row[i];
+  const float position = (float)(length + deltas[slot]);
+  const int half = head_dim / 2;
+  for (int i = threadIdx.x; i < head_dim; i += blockDim.x) {
+    const float angle = position * inverse_frequencies[i % half];
+    cos_out[(int64)slot * head_dim + i] = f2b(cosf(angle));
+    sin_out[(int64)slot * head_dim + i] = f2b(sinf(angle));
   }
 }
 
@@ -119,95 +466,158 @@ extern "C" __global__ void vlmrl_swiglu(const bf16 *gate_up, bf16 *out, int64 ro
 // the libtorch sampler for those). Scores s = (logit + bias) / temperature (no division when
 // greedy); greedy takes the first index of the maximum, sampling takes the first token whose
 // cumulative exp(s - max) exceeds uniform * total (inverse CDF, as the libtorch sampler); the
-// log-prob is s[token] - max - log(total). logits: [rows, vocab] bf16; bias: [vocab] float or null;
-// uniforms: [rows]; tokens: [rows] int64; log_probs: [rows] float.
-extern "C" __global__ void vlmrl_sample(const bf16 *logits, const float *bias, const float *uniforms, float temperature,
-                                        int vocab, int greedy, int64 *tokens, float *log_probs) {
-  __shared__ float prefix[1024];
-  __shared__ float best_values[32];
-  __shared__ int best_indices[32];
-  __shared__ float shared_max;
-  __shared__ int shared_argmax, shared_token, shared_last_positive;
-  const int tid = threadIdx.x, threads = blockDim.x;
-  const bf16 *row = logits + (int64)blockIdx.x * vocab;
+// log-prob is s[token] - max - log(total). logits: [rows, vocab] bf16; bias: [vocab] float or null.
+//
+// Every pass reads the row coalesced: the maximum with a block-strided loop; the total as 32 warp
+// segments of consecutive tokens (lanes strided within a segment); the draw finds the segment
+// whose running total passes the target, then the block scans that segment alone. The running
+// sums are associated differently from the libtorch sampler's cumsum, so a draw within float
+// rounding of a token boundary can pick the neighbouring token.
+//
+// Two ways to be called: plain (`step_state.sequence` null): uniforms[row] is the row's uniform and the
+// choice goes to tokens[row] / log_probs[row]. Decode step (`step_state` = {slot_sequence,
+// slot_step, slot_tokens, slot_lengths}, int64 [rows] each): row r is slot r, whose uniform is
+// uniforms[sequence * columns + column] with column = min(step, columns - 1); the token and
+// log-prob go to the same cell of tokens / log_probs ([sequences + 1, columns] tables); the
+// slot's token becomes the choice and its length and step advance by one.
+struct StepState { int64 *sequence, *step, *token, *length; };
+extern "C" __global__ void __launch_bounds__(1024) vlmrl_sample(
+    const bf16 *logits, const float *bias, const float *uniforms, float temperature, int vocab, int greedy,
+    int64 *tokens, float *log_probs, StepState step_state, int columns) {
+  __shared__ float warp_values[32];
+  __shared__ int warp_indices[32];
+  __shared__ float warp_sums[32];
+  __shared__ float shared_max, shared_total, shared_target;
+  __shared__ int shared_argmax, shared_token, segment_last_positive, chosen_warp;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int row_index = blockIdx.x;
+  const bf16 *row = logits + (int64)row_index * vocab;
   auto score = [&](int i) {
     float s = b2f(row[i]);
     if (bias != 0) s += bias[i];
     return greedy ? s : s / temperature;
   };
-  // Maximum and its first index.
+  int64 cell = row_index;
+  const bool stepping = step_state.sequence != 0;
+  if (stepping) {
+    const int64 step = step_state.step[row_index];
+    cell = step_state.sequence[row_index] * columns + (step < columns - 1 ? step : columns - 1);
+  }
+  // 1. Maximum and its first index.
   float best = -__int_as_float(0x7f800000);
   int best_index = 0x7fffffff;
-  for (int i = tid; i < vocab; i += threads) {
-    float s = score(i);
+  for (int i = tid; i < vocab; i += 1024) {
+    const float s = score(i);
     if (s > best) { best = s; best_index = i; }
   }
   for (int offset = 16; offset > 0; offset >>= 1) {
-    float other = __shfl_xor_sync(0xffffffffu, best, offset);
-    int other_index = __shfl_xor_sync(0xffffffffu, best_index, offset);
+    const float other = __shfl_xor_sync(0xffffffffu, best, offset);
+    const int other_index = __shfl_xor_sync(0xffffffffu, best_index, offset);
     if (other > best || (other == best && other_index < best_index)) { best = other; best_index = other_index; }
   }
-  if ((tid & 31) == 0) { best_values[tid >> 5] = best; best_indices[tid >> 5] = best_index; }
-  if (tid == 0) { shared_token = -1; shared_last_positive = 0; }
+  if (lane == 0) { warp_values[warp] = best; warp_indices[warp] = best_index; }
   __syncthreads();
-  if (tid == 0) {
-    for (int w = 1; w < threads / 32; ++w) {
-      if (best_values[w] > best_values[0] || (best_values[w] == best_values[0] && best_indices[w] < best_indices[0])) {
-        best_values[0] = best_values[w];
-        best_indices[0] = best_indices[w];
-      }
+  if (warp == 0) {
+    best = warp_values[lane];
+    best_index = warp_indices[lane];
+    for (int offset = 16; offset > 0; offset >>= 1) {
+      const float other = __shfl_xor_sync(0xffffffffu, best, offset);
+      const int other_index = __shfl_xor_sync(0xffffffffu, best_index, offset);
+      if (other > best || (other == best && other_index < best_index)) { best = other; best_index = other_index; }
     }
-    shared_max = best_values[0];
-    shared_argmax = best_indices[0];
+    if (lane == 0) { shared_max = best; shared_argmax = best_index; segment_last_positive = -1; shared_token = 0x7fffffff; }
   }
   __syncthreads();
   const float maximum = shared_max;
-  // Contiguous chunks per thread: chunk sums, then an inclusive scan across threads.
-  const int chunk = (vocab + threads - 1) / threads;
-  const int begin = min(tid * chunk, vocab), end = min(begin + chunk, vocab);
+  // 2. Warp segments of consecutive tokens: their sums, then their running totals.
+  const int segment = ((vocab + 1023) / 1024) * 32;
+  const int segment_begin = min(warp * segment, vocab), segment_end = min(segment_begin + segment, vocab);
   float local = 0.0f;
-  int last_positive = -1;
-  for (int i = begin; i < end; ++i) {
-    float e = expf(score(i) - maximum);
-    local += e;
-    if (e > 0.0f) last_positive = i;
-  }
-  if (last_positive >= 0) atomicMax(&shared_last_positive, last_positive);
-  prefix[tid] = local;
+  for (int i = segment_begin + lane; i < segment_end; i += 32) local += expf(score(i) - maximum);
+  for (int offset = 16; offset > 0; offset >>= 1) local += __shfl_xor_sync(0xffffffffu, local, offset);
+  if (lane == 0) warp_sums[warp] = local;
   __syncthreads();
-  for (int offset = 1; offset < threads; offset <<= 1) {
-    float add = tid >= offset ? prefix[tid - offset] : 0.0f;
-    __syncthreads();
-    prefix[tid] += add;
-    __syncthreads();
-  }
-  const float total = prefix[threads - 1];
-  if (greedy) {
-    if (tid == 0) {
-      tokens[blockIdx.x] = shared_argmax;
-      log_probs[blockIdx.x] = -logf(total);
+  if (warp == 0) {
+    const float mine = warp_sums[lane];
+    float running = mine;
+    for (int offset = 1; offset < 32; offset <<= 1) {
+      const float up = __shfl_up_sync(0xffffffffu, running, offset);
+      if (lane >= offset) running += up;
     }
-    return;
-  }
-  const float target = uniforms[blockIdx.x] * total;
-  const float before = tid > 0 ? prefix[tid - 1] : 0.0f;
-  if (before <= target && target < prefix[tid]) {
-    // The sequential sum may round below the chunk's scanned total: then the chunk's last token with
-    // probability > 0 is the one whose interval holds the target.
-    float running = before;
-    int token = -1, positive = -1;
-    for (int i = begin; i < end; ++i) {
-      float e = expf(score(i) - maximum);
-      running += e;
-      if (e > 0.0f) positive = i;
-      if (running > target) { token = i; break; }
+    const float total = __shfl_sync(0xffffffffu, running, 31);
+    if (greedy) {
+      if (lane == 0) {
+        shared_token = shared_argmax;
+        shared_total = total;
+      }
+    } else {
+      const float target = uniforms[cell] * total;
+      // The first segment whose running total passes the target; past the end (rounding), the
+      // last segment holding any probability.
+      const unsigned passes = __ballot_sync(0xffffffffu, running > target);
+      const unsigned positive = __ballot_sync(0xffffffffu, mine > 0.0f);
+      const int chosen = passes ? __ffs(passes) - 1 : 31 - __clz(positive);
+      const float before = __shfl_sync(0xffffffffu, running - mine, chosen);
+      if (lane == 0) {
+        chosen_warp = chosen;
+        shared_total = total;
+        shared_target = target - before;
+      }
     }
-    shared_token = token >= 0 ? token : positive;
   }
   __syncthreads();
+  if (!greedy) {
+    // 3. The chosen segment, scanned by the whole block: each thread a few consecutive tokens.
+    const int begin = min(chosen_warp * segment, vocab), end = min(begin + segment, vocab);
+    const int per_thread = (end - begin + 1023) / 1024;
+    const int mine_begin = min(begin + tid * per_thread, end), mine_end = min(mine_begin + per_thread, end);
+    float mine = 0.0f;
+    int last_positive = -1;
+    for (int i = mine_begin; i < mine_end; ++i) {
+      const float e = expf(score(i) - maximum);
+      mine += e;
+      if (e > 0.0f) last_positive = i;
+    }
+    if (last_positive >= 0) atomicMax(&segment_last_positive, last_positive);
+    float running = mine;
+    for (int offset = 1; offset < 32; offset <<= 1) {
+      const float up = __shfl_up_sync(0xffffffffu, running, offset);
+      if (lane >= offset) running += up;
+    }
+    if (lane == 31) warp_sums[warp] = running;
+    __syncthreads();
+    if (warp == 0) {
+      float total = warp_sums[lane];
+      for (int offset = 1; offset < 32; offset <<= 1) {
+        const float up = __shfl_up_sync(0xffffffffu, total, offset);
+        if (lane >= offset) total += up;
+      }
+      warp_sums[lane] = total - warp_sums[lane];  // exclusive prefix of the warps
+    }
+    __syncthreads();
+    const float target = shared_target;
+    float before = warp_sums[warp] + running - mine;
+    if (before <= target && target < before + mine) {
+      // Summed one by one the run may round below before + mine: then the target lies in this
+      // thread's last token with probability > 0.
+      int token = last_positive;
+      for (int i = mine_begin; i < mine_end; ++i) {
+        before += expf(score(i) - maximum);
+        if (before > target) { token = i; break; }
+      }
+      atomicMin(&shared_token, token);
+    }
+    __syncthreads();
+  }
   if (tid == 0) {
-    int token = shared_token >= 0 ? shared_token : shared_last_positive;
-    tokens[blockIdx.x] = token;
-    log_probs[blockIdx.x] = score(token) - maximum - logf(total);
+    const int token = shared_token != 0x7fffffff ? shared_token : segment_last_positive;
+    const float log_prob = greedy ? -logf(shared_total) : score(token) - maximum - logf(shared_total);
+    tokens[cell] = token;
+    log_probs[cell] = log_prob;
+    if (stepping) {
+      step_state.token[row_index] = token;
+      step_state.length[row_index] += 1;
+      step_state.step[row_index] += 1;
+    }
   }
 }

@@ -11,6 +11,7 @@
 #include <cuda_runtime_api.h>
 #include <dlfcn.h>
 
+#include <cmath>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -62,7 +63,13 @@ void bind(void *library, const char *name, F &slot) {
 }
 
 struct Kernels {
-  CUfunction add_rmsnorm = nullptr, rotary_kv = nullptr, swiglu = nullptr, sample = nullptr;
+  CUfunction add_rmsnorm = nullptr, add_rmsnorm_row = nullptr, rotary_kv = nullptr, swiglu = nullptr,
+             swiglu8 = nullptr, sample = nullptr, decode_attention = nullptr, step_inputs = nullptr;
+};
+
+// The sampler's decode-step state (csrc/decode_kernels.cu, StepState), passed by value.
+struct StepState {
+  int64_t *sequence, *step, *token, *length;
 };
 
 std::mutex load_mutex;
@@ -140,19 +147,38 @@ const Kernels &kernels(int device) {
     CUmodule module = nullptr;
     check(driver.module_load(&module, cubin.data()), "cuModuleLoadData");
     Kernels k;
-    check(driver.get_function(&k.add_rmsnorm, module, "vlmrl_add_rmsnorm"), "vlmrl_add_rmsnorm");
-    check(driver.get_function(&k.rotary_kv, module, "vlmrl_rotary_kv"), "vlmrl_rotary_kv");
-    check(driver.get_function(&k.swiglu, module, "vlmrl_swiglu"), "vlmrl_swiglu");
-    check(driver.get_function(&k.sample, module, "vlmrl_sample"), "vlmrl_sample");
+    const std::pair<CUfunction *, const char *> entries[] = {
+        {&k.add_rmsnorm, "vlmrl_add_rmsnorm"}, {&k.add_rmsnorm_row, "vlmrl_add_rmsnorm_row"},
+        {&k.rotary_kv, "vlmrl_rotary_kv"},     {&k.swiglu, "vlmrl_swiglu"},
+        {&k.swiglu8, "vlmrl_swiglu8"},         {&k.sample, "vlmrl_sample"},
+        {&k.decode_attention, "vlmrl_decode_attention"}, {&k.step_inputs, "vlmrl_step_inputs"}};
+    for (const auto &[slot, name] : entries) check(driver.get_function(slot, module, name), name);
     loaded[device] = k;
     device_ready[device] = true;
   }
   return loaded[device];
 }
 
-void launch(CUfunction function, int device, unsigned grid, unsigned block, unsigned shared, void **arguments) {
+struct Grid {
+  unsigned x, y = 1, z = 1;
+};
+
+void launch(CUfunction function, int device, Grid grid, unsigned block, unsigned shared, void **arguments) {
   CUstream stream = c10::cuda::getCurrentCUDAStream(static_cast<c10::DeviceIndex>(device)).stream();
-  check(driver.launch(function, grid, 1, 1, block, 1, 1, shared, stream, arguments, nullptr), "cuLaunchKernel");
+  check(driver.launch(function, grid.x, grid.y, grid.z, block, 1, 1, shared, stream, arguments, nullptr),
+        "cuLaunchKernel");
+}
+
+void require_long(const at::Tensor &t, const char *name, int64_t length) {
+  if (!t.is_cuda() || t.scalar_type() != at::kLong || !t.is_contiguous() || t.numel() != length) {
+    throw std::runtime_error(std::string(name) + " must be a contiguous int64 CUDA tensor of " + std::to_string(length));
+  }
+}
+
+void require_float(const at::Tensor &t, const char *name, int64_t length) {
+  if (!t.is_cuda() || t.scalar_type() != at::kFloat || !t.is_contiguous() || t.numel() != length) {
+    throw std::runtime_error(std::string(name) + " must be a contiguous float32 CUDA tensor of " + std::to_string(length));
+  }
 }
 
 void require(const at::Tensor &t, const char *name, int64_t dim) {
@@ -162,6 +188,24 @@ void require(const at::Tensor &t, const char *name, int64_t dim) {
   if (dim >= 0 && t.dim() != dim) {
     throw std::runtime_error(std::string(name) + " must have " + std::to_string(dim) + " dimensions");
   }
+}
+
+void launch_sample(const at::Tensor &l, vt_tensor bias, const at::Tensor &uniforms, double temperature,
+                   const at::Tensor &tokens, const at::Tensor &log_probs, StepState state, int columns) {
+  int vocab = static_cast<int>(l.size(1));
+  void *bias_pointer = nullptr;
+  if (bias != nullptr) {
+    require_float(bias->tensor, "bias", vocab);
+    bias_pointer = bias->tensor.data_ptr();
+  }
+  const int device = l.get_device();
+  void *l_pointer = l.data_ptr(), *u_pointer = uniforms.data_ptr(), *t_pointer = tokens.data_ptr();
+  void *p_pointer = log_probs.data_ptr();
+  float temp = static_cast<float>(temperature);
+  int greedy = temperature <= 0 ? 1 : 0;
+  void *arguments[] = {&l_pointer, &bias_pointer, &u_pointer, &temp, &vocab, &greedy, &t_pointer, &p_pointer,
+                       &state, &columns};
+  if (l.size(0) > 0) launch(kernels(device).sample, device, {static_cast<unsigned>(l.size(0))}, 1024, 0, arguments);
 }
 
 #define VTK_TRY(failure, ...)            \
@@ -209,9 +253,14 @@ vt_tensor vtc_add_rmsnorm(vt_tensor residual, vt_tensor delta, vt_tensor weight,
     void *residual_pointer = r.data_ptr(), *weight_pointer = weight->tensor.data_ptr(), *out_pointer = out.data_ptr();
     int width = static_cast<int>(dim);
     float epsilon = static_cast<float>(eps);
-    void *arguments[] = {&residual_pointer, &delta_pointer, &weight_pointer, &out_pointer, &width, &epsilon};
-    if (rows > 0) {
-      launch(kernels(device).add_rmsnorm, device, static_cast<unsigned>(rows), 256,
+    if (rows > 0 && dim % 8 == 0 && dim <= 8192) {
+      // One block per row, one 16-byte chunk per thread (vlmrl_add_rmsnorm_row).
+      void *arguments[] = {&residual_pointer, &delta_pointer, &weight_pointer, &out_pointer, &width, &epsilon};
+      launch(kernels(device).add_rmsnorm_row, device, {static_cast<unsigned>(rows)}, static_cast<unsigned>((dim / 8 + 31) / 32 * 32),
+             0, arguments);
+    } else if (rows > 0) {
+      void *arguments[] = {&residual_pointer, &delta_pointer, &weight_pointer, &out_pointer, &width, &epsilon};
+      launch(kernels(device).add_rmsnorm, device, {static_cast<unsigned>(rows)}, 256,
              static_cast<unsigned>(dim * sizeof(float)), arguments);
     }
     return new vt_tensor_opaque{std::move(out)};
@@ -241,16 +290,17 @@ int vtc_rotary_kv(vt_tensor qkv, vt_tensor cos, vt_tensor sin, vt_tensor key_cac
       throw std::runtime_error("caches must be [slots, max_len, kv_heads, head_dim]");
     }
     const at::Tensor &p = positions->tensor;
-    if (!p.is_cuda() || p.scalar_type() != at::kLong || p.numel() != slots || !p.is_contiguous()) {
-      throw std::runtime_error("positions must be a contiguous int64 CUDA tensor of length slots");
-    }
+    require_long(p, "positions", slots);
     const int device = x.get_device();
     void *x_pointer = x.data_ptr(), *cos_pointer = cos->tensor.data_ptr(), *sin_pointer = sin->tensor.data_ptr();
     void *k_pointer = kc.data_ptr(), *v_pointer = value_cache->tensor.data_ptr(), *p_pointer = p.data_ptr();
     int max_len = static_cast<int>(kc.size(1));
     void *arguments[] = {&x_pointer, &cos_pointer, &sin_pointer, &k_pointer, &v_pointer, &p_pointer,
                          &heads, &kv_heads, &head_dim, &max_len};
-    if (slots > 0) launch(kernels(device).rotary_kv, device, static_cast<unsigned>(slots), 256, 0, arguments);
+    if (slots > 0) {
+      launch(kernels(device).rotary_kv, device, {static_cast<unsigned>(heads + 2 * kv_heads), static_cast<unsigned>(slots)},
+             static_cast<unsigned>(std::max(32, std::min(head_dim / 2, 1024))), 0, arguments);
+    }
     return 0;
   })
 }
@@ -267,10 +317,11 @@ vt_tensor vtc_swiglu(vt_tensor gate_up) {
     const int device = x.get_device();
     void *x_pointer = x.data_ptr(), *out_pointer = out.data_ptr();
     void *arguments[] = {&x_pointer, &out_pointer, &rows, &inner};
-    const int64_t total = rows * inner;
+    const bool vectorised = inner % 8 == 0;
+    const int64_t total = vectorised ? rows * inner / 8 : rows * inner;
     if (total > 0) {
       unsigned blocks = static_cast<unsigned>(std::min<int64_t>((total + 255) / 256, 132 * 16));
-      launch(kernels(device).swiglu, device, blocks, 256, 0, arguments);
+      launch(vectorised ? kernels(device).swiglu8 : kernels(device).swiglu, device, {blocks}, 256, 0, arguments);
     }
     return new vt_tensor_opaque{std::move(out)};
   })
@@ -285,30 +336,132 @@ int vtc_sample(vt_tensor logits, vt_tensor bias, vt_tensor uniforms, double temp
     const at::Tensor &l = logits->tensor;
     require(l, "logits", 2);
     const int64_t rows = l.size(0);
-    int vocab = static_cast<int>(l.size(1));
-    auto check_float = [&](const at::Tensor &t, int64_t length, const char *name) {
-      if (!t.is_cuda() || t.scalar_type() != at::kFloat || !t.is_contiguous() || t.numel() != length) {
-        throw std::runtime_error(std::string(name) + " must be a contiguous float32 CUDA tensor of " + std::to_string(length));
-      }
-    };
-    void *bias_pointer = nullptr;
-    if (bias != nullptr) {
-      check_float(bias->tensor, vocab, "bias");
-      bias_pointer = bias->tensor.data_ptr();
+    require_float(uniforms->tensor, "uniforms", rows);
+    require_float(log_probs->tensor, "log_probs", rows);
+    require_long(tokens->tensor, "tokens", rows);
+    launch_sample(l, bias, uniforms->tensor, temperature, tokens->tensor, log_probs->tensor, StepState{}, 0);
+    return 0;
+  })
+}
+
+/// The sampler as the last kernel of a decode step: row r of `logits` is slot r; its uniform is
+/// `uniforms`[sequence, min(step, columns - 1)] (float [sequences + 1, columns]) and its token and
+/// log-prob go to the same cell of `tokens` (int64) / `log_probs` (float) of that shape; then the
+/// slot's token becomes the choice and its length and step advance (all int64 [rows]).
+int vtc_sample_step(vt_tensor logits, vt_tensor bias, vt_tensor uniforms, double temperature, vt_tensor slot_sequence,
+                    vt_tensor slot_step, vt_tensor slot_tokens, vt_tensor slot_lengths, vt_tensor tokens,
+                    vt_tensor log_probs) {
+  VTK_TRY(-1, {
+    const at::Tensor &l = logits->tensor;
+    require(l, "logits", 2);
+    const int64_t rows = l.size(0);
+    const at::Tensor &u = uniforms->tensor;
+    if (u.dim() != 2) throw std::runtime_error("uniforms must be [sequences + 1, columns]");
+    require_float(u, "uniforms", u.numel());
+    require_float(log_probs->tensor, "log_probs", u.numel());
+    require_long(tokens->tensor, "tokens", u.numel());
+    if (!log_probs->tensor.sizes().equals(u.sizes()) || !tokens->tensor.sizes().equals(u.sizes())) {
+      throw std::runtime_error("tokens and log_probs must have the uniforms' shape");
     }
-    check_float(uniforms->tensor, rows, "uniforms");
-    check_float(log_probs->tensor, rows, "log_probs");
-    const at::Tensor &t = tokens->tensor;
-    if (!t.is_cuda() || t.scalar_type() != at::kLong || !t.is_contiguous() || t.numel() != rows) {
-      throw std::runtime_error("tokens must be a contiguous int64 CUDA tensor of length rows");
+    StepState state;
+    const std::pair<vt_tensor, const char *> parts[] = {
+        {slot_sequence, "slot sequence"}, {slot_step, "slot step"}, {slot_tokens, "slot tokens"}, {slot_lengths, "slot lengths"}};
+    int64_t *pointers[4];
+    for (int i = 0; i < 4; ++i) {
+      require_long(parts[i].first->tensor, parts[i].second, rows);
+      pointers[i] = parts[i].first->tensor.data_ptr<int64_t>();
     }
-    const int device = l.get_device();
-    void *l_pointer = l.data_ptr(), *u_pointer = uniforms->tensor.data_ptr(), *t_pointer = t.data_ptr();
-    void *p_pointer = log_probs->tensor.data_ptr();
-    float temp = static_cast<float>(temperature);
-    int greedy = temperature <= 0 ? 1 : 0;
-    void *arguments[] = {&l_pointer, &bias_pointer, &u_pointer, &temp, &vocab, &greedy, &t_pointer, &p_pointer};
-    if (rows > 0) launch(kernels(device).sample, device, static_cast<unsigned>(rows), 1024, 0, arguments);
+    state = StepState{pointers[0], pointers[1], pointers[2], pointers[3]};
+    launch_sample(l, bias, u, temperature, tokens->tensor, log_probs->tensor, state, static_cast<int>(u.size(1)));
+    return 0;
+  })
+}
+
+/// Decode attention over the slot cache (vlmrl_decode_attention): the rotated queries at the head
+/// of each `qkv` row [slots, >= heads * 128], caches [slots, max_len, kv_heads, 128], `positions`
+/// [slots] int64 (keys 0...positions are visible). `split` keys per block; `partial` a float
+/// workspace of at least slots * heads * splits * 130 with splits = ceil(max_len / split);
+/// `counters` int32 [slots * kv_heads], zero. Returns [slots, heads * 128] bf16.
+vt_tensor vtc_decode_attention(vt_tensor qkv, vt_tensor key_cache, vt_tensor value_cache, vt_tensor positions, int heads,
+                               int kv_heads, int split, vt_tensor partial, vt_tensor counters) {
+  VTK_TRY(nullptr, {
+    const at::Tensor &x = qkv->tensor, &kc = key_cache->tensor, &vc = value_cache->tensor;
+    if (!x.is_cuda() || x.scalar_type() != at::kBFloat16 || x.dim() != 2 || x.stride(1) != 1 || x.stride(0) % 8 != 0) {
+      throw std::runtime_error("qkv must be a bfloat16 CUDA matrix with unit column stride and 16-byte aligned rows");
+    }
+    require(kc, "key cache", 4);
+    require(vc, "value cache", 4);
+    const int64_t slots = x.size(0);
+    if (kc.size(0) != slots || kc.size(2) != kv_heads || kc.size(3) != 128 || !vc.sizes().equals(kc.sizes())) {
+      throw std::runtime_error("caches must be [slots, max_len, kv_heads, 128]");
+    }
+    if (kv_heads <= 0 || heads % kv_heads != 0 || heads / kv_heads > 8) {
+      throw std::runtime_error("decode attention takes at most 8 query heads per key/value head");
+    }
+    if (x.size(1) < static_cast<int64_t>(heads) * 128) throw std::runtime_error("qkv rows are narrower than the queries");
+    if (split <= 0 || split % 32 != 0) throw std::runtime_error("split must be a positive multiple of 32");
+    int max_len = static_cast<int>(kc.size(1));
+    const int64_t splits = (max_len + split - 1) / split;
+    require_long(positions->tensor, "positions", slots);
+    if (!partial->tensor.is_cuda() || partial->tensor.scalar_type() != at::kFloat || !partial->tensor.is_contiguous() ||
+        partial->tensor.numel() < slots * heads * splits * 130) {
+      throw std::runtime_error("partial must be a contiguous float32 CUDA tensor of slots * heads * splits * 130");
+    }
+    const at::Tensor &c = counters->tensor;
+    if (!c.is_cuda() || c.scalar_type() != at::kInt || !c.is_contiguous() || c.numel() != slots * kv_heads) {
+      throw std::runtime_error("counters must be a contiguous int32 CUDA tensor of slots * kv_heads");
+    }
+    at::Tensor out = at::empty({slots, static_cast<int64_t>(heads) * 128}, x.options());
+    const int device = x.get_device();
+    void *x_pointer = x.data_ptr(), *k_pointer = kc.data_ptr(), *v_pointer = vc.data_ptr();
+    void *p_pointer = positions->tensor.data_ptr(), *w_pointer = partial->tensor.data_ptr(), *c_pointer = c.data_ptr();
+    void *o_pointer = out.data_ptr();
+    int64_t stride = x.stride(0);
+    float scale_log2 = static_cast<float>(1.4426950408889634 / std::sqrt(128.0));
+    void *arguments[] = {&x_pointer, &stride, &k_pointer, &v_pointer, &p_pointer, &heads, &kv_heads,
+                         &max_len, &split, &scale_log2, &w_pointer, &c_pointer, &o_pointer};
+    if (slots > 0) {
+      launch(kernels(device).decode_attention, device,
+             {static_cast<unsigned>(splits), static_cast<unsigned>(kv_heads), static_cast<unsigned>(slots)}, 128, 0,
+             arguments);
+    }
+    return new vt_tensor_opaque{std::move(out)};
+  })
+}
+
+/// The per-step inputs of a fused decode step (vlmrl_step_inputs): from the slots' `tokens`,
+/// `lengths` and rope `deltas` (int64 [slots]), writes `residual` [slots, hidden] (the tokens'
+/// rows of `embedding` [vocab, hidden]), `write_positions`/`key_lengths` (int64) and
+/// `key_lengths32` (int32) [slots], and `cos`/`sin` [slots, head_dim] from `inverse_frequencies`
+/// (float [head_dim / 2]). All bf16 tensors contiguous.
+int vtc_step_inputs(vt_tensor tokens, vt_tensor lengths, vt_tensor deltas, vt_tensor embedding,
+                    vt_tensor inverse_frequencies, int max_len, vt_tensor residual, vt_tensor write_positions,
+                    vt_tensor key_lengths, vt_tensor key_lengths32, vt_tensor cos, vt_tensor sin) {
+  VTK_TRY(-1, {
+    const at::Tensor &r = residual->tensor, &e = embedding->tensor;
+    require(r, "residual", 2);
+    require(e, "embedding", 2);
+    require(cos->tensor, "cos", 2);
+    require(sin->tensor, "sin", 2);
+    const int64_t slots = r.size(0);
+    int hidden = static_cast<int>(r.size(1)), head_dim = static_cast<int>(cos->tensor.size(1));
+    if (e.size(1) != hidden) throw std::runtime_error("embedding width differs from residual");
+    if (cos->tensor.size(0) != slots || !sin->tensor.sizes().equals(cos->tensor.sizes())) {
+      throw std::runtime_error("cos/sin must be [slots, head_dim]");
+    }
+    require_float(inverse_frequencies->tensor, "inverse frequencies", head_dim / 2);
+    for (auto t : {tokens, lengths, deltas, write_positions, key_lengths}) require_long(t->tensor, "slot state", slots);
+    const at::Tensor &k32 = key_lengths32->tensor;
+    if (!k32.is_cuda() || k32.scalar_type() != at::kInt || !k32.is_contiguous() || k32.numel() != slots) {
+      throw std::runtime_error("key_lengths32 must be a contiguous int32 CUDA tensor of length slots");
+    }
+    const int device = r.get_device();
+    void *pointers[] = {tokens->tensor.data_ptr(), lengths->tensor.data_ptr(), deltas->tensor.data_ptr(), e.data_ptr(),
+                        inverse_frequencies->tensor.data_ptr(), r.data_ptr(), write_positions->tensor.data_ptr(),
+                        key_lengths->tensor.data_ptr(), k32.data_ptr(), cos->tensor.data_ptr(), sin->tensor.data_ptr()};
+    void *arguments[] = {&pointers[0], &pointers[1], &pointers[2], &pointers[3], &pointers[4], &hidden, &head_dim,
+                         &max_len, &pointers[5], &pointers[6], &pointers[7], &pointers[8], &pointers[9], &pointers[10]};
+    if (slots > 0) launch(kernels(device).step_inputs, device, {static_cast<unsigned>(slots)}, 256, 0, arguments);
     return 0;
   })
 }

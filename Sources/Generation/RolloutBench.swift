@@ -17,9 +17,11 @@ public enum RolloutBench {
     let requests = try syntheticRequests(model: model, prompts: prompts, samples: samples, promptTokens: promptTokens,
                                          imageSide: imageSide)
     let settings = SamplingSettings(maxNewTokens: newTokens, temperature: 1)
-    // Warm-up: kernels, allocator pools and the graph capture path.
-    _ = try engine.generate(Array(requests.prefix(1)).map { var r = $0; r.samples = 2; return r },
-                            settings: SamplingSettings(maxNewTokens: 8, temperature: 1))
+    // Warm-up on the same requests with 8 new tokens (as the transformers peer is warmed up in
+    // bench/rollout.py): kernels, cuBLAS heuristics, allocator pools for these shapes, and the graph
+    // capture path. A GRPO run calls `generate` every step with shapes like these, so the timed call
+    // is its steady state.
+    _ = try engine.generate(requests, settings: SamplingSettings(maxNewTokens: 8, temperature: 1))
     if device.isCUDA { CUDA.synchronize(); CUDA.resetPeakMemory() }
     let (completions, timings) = try engine.generate(requests, settings: settings)
     if device.isCUDA { CUDA.synchronize() }

@@ -46,8 +46,10 @@ final class RolloutRun {
   var results: [Int: (count: Int, finished: Bool)] = [:]
   var timings = RolloutTimings()
   var graph: CUDA.Graph?
-  /// The fused bf16 CUDA decode step, when it applies (else the plain decoder layers run).
+  /// The fused bf16 CUDA decode step, when it applies (else the plain decoder layers run), and its
+  /// per-step inputs (`CUDA.FusedKernels.stepInputs`): residual `[slots, hidden]`, cos and sin.
   let fused: FusedDecoder?
+  let fusedInputs: (residual: Tensor, cos: Tensor, sin: Tensor)?
 
   init(engine: RolloutEngine, requests: [RolloutRequest], settings: SamplingSettings, slots: Int, maxLength: Int,
        fused: FusedDecoder? = nil) {
@@ -63,8 +65,9 @@ final class RolloutRun {
     let text = model.config.text
     sampler = TokenSampler(settings: settings, suppressed: settings.suppressedTokenIds ?? engine.visionSpecialTokens,
                            vocabSize: text.vocabSize, device: device)
-    cache = SlotKVCache(layers: text.numHiddenLayers, slots: slots, maxLength: maxLength, kvHeads: text.numKeyValueHeads,
-                        headDim: text.headDim, dtype: model.dtype, device: device, recordedLayers: Set(settings.recordAttentionLayers))
+    cache = SlotKVCache(layers: text.numHiddenLayers, slots: slots, maxLength: maxLength, heads: text.numAttentionHeads,
+                        kvHeads: text.numKeyValueHeads, headDim: text.headDim, dtype: model.dtype, device: device,
+                        recordedLayers: Set(settings.recordAttentionLayers), fusedDecode: fused != nil)
     var owner: [Int] = [], first: [Int] = []
     for (index, request) in requests.enumerated() {
       first.append(owner.count)
@@ -87,12 +90,19 @@ final class RolloutRun {
     outVisionMass = record ? Tensor.zeros([rows, columns], device: device) : nil
     seen = sampler.usesHistory ? Tensor.zeros([slots, text.vocabSize], dtype: .bool, device: device) : nil
     trueRow = Tensor.ones([slots], dtype: .bool, device: device)
-    frequencies = model.language.ropeInverseFrequencies.to(device)
+    frequencies = model.language.ropeInverseFrequencies.to(.float32, device: device)
     slotTokens = Tensor.zeros([slots], dtype: .int64, device: device)
     slotLengths = Tensor.zeros([slots], dtype: .int64, device: device)
     slotDelta = Tensor.zeros([slots], dtype: .int64, device: device)
     slotSequence = Tensor.full([slots], Double(owner.count), dtype: .int64, device: device)
     slotStep = Tensor.zeros([slots], dtype: .int64, device: device)
+    if fused != nil {
+      fusedInputs = (Tensor.empty([slots, text.hiddenSize], dtype: model.dtype, device: device),
+                     Tensor.empty([slots, text.headDim], dtype: model.dtype, device: device),
+                     Tensor.empty([slots, text.headDim], dtype: model.dtype, device: device))
+    } else {
+      fusedInputs = nil
+    }
     slotOwner = Array(repeating: nil, count: slots)
     hostLengths = Array(repeating: 0, count: slots)
     hostSteps = Array(repeating: 0, count: slots)
@@ -140,6 +150,10 @@ final class RolloutRun {
   /// Embeds each slot's last token, runs the decoder over the slot cache, chooses the next token
   /// and records it. Only device work: no host reads, fixed shapes.
   func decodeStep() {
+    if let fused, let fusedInputs {
+      fusedDecodeStep(fused, fusedInputs)
+      return
+    }
     let maxLength = cache.maxLength
     cache.writePositions.copy_(slotLengths.clamp(max: Double(maxLength - 1)))
     cache.keyLengths.copy_(cache.writePositions + 1)
@@ -150,18 +164,38 @@ final class RolloutRun {
     let language = model.language
     let embeddings = language.embed(slotTokens.unsqueeze(1))
     let rotary = language.rotary(positions: positions, dtype: embeddings.dtype, frequencies: frequencies)
-    let hidden: Tensor
-    if let fused {
-      let headDim = rotary.cos.size(-1)
-      hidden = fused(embeddings: embeddings.squeeze(1), cos: rotary.cos.reshape(slots, headDim).contiguous(),
-                     sin: rotary.sin.reshape(slots, headDim).contiguous(), store: cache)
-    } else {
-      hidden = language(embeddings: embeddings, rotary: rotary, attention: cache).squeeze(1)
-    }
+    let hidden = language(embeddings: embeddings, rotary: rotary, attention: cache).squeeze(1)
+    choose(logits: F.linear(hidden, model.headWeight), fusedSampler: false)
+  }
+
+  /// The decode step of the fused bf16 kernels: one kernel for the step's inputs (embeddings,
+  /// write positions, rotary tables), the fused decoder, the LM head, and the sampler kernel that
+  /// also records the token and advances the slots (when the settings allow it).
+  func fusedDecodeStep(_ fused: FusedDecoder, _ inputs: (residual: Tensor, cos: Tensor, sin: Tensor)) {
+    CUDA.FusedKernels.stepInputs(tokens: slotTokens, lengths: slotLengths, deltas: slotDelta,
+                                 embedding: model.language.embeddingWeight.value, inverseFrequencies: frequencies,
+                                 maxLength: cache.maxLength, residual: inputs.residual, writePositions: cache.writePositions,
+                                 keyLengths: cache.keyLengths, keyLengths32: cache.keyLengths32, cos: inputs.cos, sin: inputs.sin)
+    cache.stepTextMass?.zero_()
+    cache.stepVisionMass?.zero_()
+    let hidden = fused(residual: inputs.residual, cos: inputs.cos, sin: inputs.sin, store: cache)
     let logits = F.linear(hidden, model.headWeight)
+    let fusedSampler = sampler.fusable && EngineEnvironment.fusedSampler
+    if fusedSampler && outTextMass == nil {
+      CUDA.FusedKernels.sampleStep(logits: logits, bias: sampler.suppressionBias, uniforms: uniforms, temperature: sampler.temperature,
+                                   slotSequence: slotSequence, slotStep: slotStep, slotTokens: slotTokens,
+                                   slotLengths: slotLengths, tokens: outTokens, logProbs: outLogProbs)
+      return
+    }
+    choose(logits: logits, fusedSampler: fusedSampler)
+  }
+
+  /// Chooses each slot's next token from `logits` `[slots, vocab]` and records it (token, log-prob,
+  /// attention mass), then advances the slots.
+  func choose(logits: Tensor, fusedSampler: Bool) {
     let column = slotStep.clamp(max: Double(columns - 1)).to(.int64)  // a float bound promotes to float
     let target: [(Int, Tensor)] = [(0, slotSequence), (1, column)]
-    let (tokens, logProbs) = fused != nil && sampler.fusable && EngineEnvironment.fusedSampler
+    let (tokens, logProbs) = fusedSampler
       ? CUDA.FusedKernels.sample(logits: logits, bias: sampler.suppressionBias, uniforms: uniforms.index(target),
                                  temperature: sampler.temperature)
       : sampler.choose(logits.to(.float32), seen: seen, uniforms: uniforms.index(target))

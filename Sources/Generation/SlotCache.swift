@@ -29,6 +29,11 @@ final class SlotKVCache: ExternalAttention, SlotAttentionStore {
   let cuSeqlensQ: Tensor?
   let cuSeqlensK: Tensor?
   let keyPositions: Tensor
+  /// The fused decode path's attention kernel (`CUDA.FusedKernels.decodeAttention`): keys per
+  /// block, float32 workspace and int32 completion counters; nil where flash attention serves (not
+  /// bf16 on CUDA, head dim other than 128, more than 8 query heads per key/value head, or
+  /// `VLMRL_DECODE_ATTENTION=flash`).
+  let attentionKernel: (split: Int, workspace: Tensor, counters: Tensor)?
 
   /// Attention diagnostics: layers recorded, `[slots, maxLength]` float masks of the prompt's text
   /// and image tokens, and this step's summed mass per slot.
@@ -38,8 +43,8 @@ final class SlotKVCache: ExternalAttention, SlotAttentionStore {
   let stepTextMass: Tensor?
   let stepVisionMass: Tensor?
 
-  init(layers: Int, slots: Int, maxLength: Int, kvHeads: Int, headDim: Int, dtype: DType, device: Device,
-       recordedLayers: Set<Int>) {
+  init(layers: Int, slots: Int, maxLength: Int, heads: Int, kvHeads: Int, headDim: Int, dtype: DType, device: Device,
+       recordedLayers: Set<Int>, fusedDecode: Bool = false) {
     self.slots = slots
     self.maxLength = maxLength
     self.device = device
@@ -58,6 +63,15 @@ final class SlotKVCache: ExternalAttention, SlotAttentionStore {
     } else {
       cuSeqlensQ = nil
       cuSeqlensK = nil
+    }
+    if fusedDecode, device.isCUDA, dtype == .bfloat16, headDim == 128, heads % kvHeads == 0, heads / kvHeads <= 8,
+      EngineEnvironment.decodeAttentionKernel {
+      let split = CUDA.FusedKernels.decodeAttentionSplit(slots: slots, kvHeads: kvHeads, maxLength: maxLength)
+      let size = CUDA.FusedKernels.decodeAttentionWorkspace(slots: slots, heads: heads, maxLength: maxLength, split: split)
+      attentionKernel = (split, Tensor.empty([size], dtype: .float32, device: device),
+                         Tensor.zeros([slots * kvHeads], dtype: .int32, device: device))
+    } else {
+      attentionKernel = nil
     }
     self.recordedLayers = recordedLayers
     let record = !recordedLayers.isEmpty
@@ -117,20 +131,25 @@ final class SlotKVCache: ExternalAttention, SlotAttentionStore {
 
   func caches(layer: Int) -> (keys: Tensor, values: Tensor) { (keys[layer], values[layer]) }
 
-  func attendCached(layer: Int, query: Tensor) -> Tensor {
+  func attendCached(layer: Int, qkv: Tensor, heads: Int, headDim: Int) -> Tensor {
     let keyCache = keys[layer], valueCache = values[layer]
-    let heads = query.size(1), headDim = query.size(2), kvHeads = keyCache.size(2)
-    let contiguousQuery = query.contiguous()
+    let kvHeads = keyCache.size(2)
+    // A strided view of the q columns: both the kernel and flash attention read it in place.
+    let query = qkv.narrow(1, start: 0, length: heads * headDim).view(slots, heads, headDim)
     if recordedLayers.contains(layer) {
-      recordMass(query: contiguousQuery.unsqueeze(2), keys: keyCache.transpose(1, 2), visible: visibleKeys(span: maxLength),
-                 span: maxLength)
+      recordMass(query: query.unsqueeze(2), keys: keyCache.transpose(1, 2), visible: visibleKeys(span: maxLength), span: maxLength)
+    }
+    if let kernel = attentionKernel, kvHeads > 0, heads % kvHeads == 0, heads / kvHeads <= 8 {
+      return CUDA.FusedKernels.decodeAttention(qkv: qkv, keyCache: keyCache, valueCache: valueCache, positions: writePositions,
+                                               heads: heads, kvHeads: kvHeads, split: kernel.split,
+                                               workspace: kernel.workspace, counters: kernel.counters)
     }
     guard let cuSeqlensQ, let cuSeqlensK else { preconditionFailure("the fused decode path needs the flash cache layout") }
     return F.flashAttentionVarlen(
-      contiguousQuery, keyCache.view(slots * maxLength, kvHeads, headDim), valueCache.view(slots * maxLength, kvHeads, headDim),
+      query, keyCache.view(slots * maxLength, kvHeads, headDim), valueCache.view(slots * maxLength, kvHeads, headDim),
       cuSeqlensQ: cuSeqlensQ, cuSeqlensK: cuSeqlensK, maxSeqlenQ: 1, maxSeqlenK: maxLength, isCausal: false,
       sequsedK: keyLengths32)
-      .view(slots, heads, headDim)
+      .view(slots, heads * headDim)
   }
 
   /// Adds the heads-averaged attention probability mass on prompt text and image keys to this

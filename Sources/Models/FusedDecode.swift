@@ -10,15 +10,17 @@ public protocol SlotAttentionStore: AnyObject {
   func caches(layer: Int) -> (keys: Tensor, values: Tensor)
   /// int64 `[slots]`: where this step's key and value go.
   var writePositions: Tensor { get }
-  /// Attention of the rotated queries `[slots, heads, headDim]` over the cached keys (this step's
-  /// included); returns `[slots, heads, headDim]`.
-  func attendCached(layer: Int, query: Tensor) -> Tensor
+  /// Attention of the rotated queries, the first `heads * headDim` columns of `qkv` (the fused
+  /// projection, rotated in place), over the cached keys (this step's included); returns
+  /// `[slots, heads * headDim]`.
+  func attendCached(layer: Int, qkv: Tensor, heads: Int, headDim: Int) -> Tensor
 }
 
 /// The decoder's one-token-per-slot step on CUDA in bfloat16 with fused kernels
 /// (`csrc/decode_kernels.cu`): per layer one residual-add + RMSNorm kernel before attention and one
-/// before the MLP, one GEMM for q/k/v together, one rotary + key/value-cache-write kernel, one GEMM
-/// for gate/up together and one SwiGLU kernel — 12 launches per layer instead of about 30.
+/// before the MLP, one GEMM for q/k/v together, one rotary + key/value-cache-write kernel, the
+/// store's decode attention (one kernel over the slot cache), one GEMM for gate/up together and one
+/// SwiGLU kernel — 9 launches per layer (plus cuBLAS's split-K reductions) instead of about 30.
 ///
 /// The q/k/v and gate/up weights (with LoRA adapters merged) are concatenated when the decoder is made (the rollout engine makes
 /// one per `generate` call, so trained weights are always current); that costs one extra copy of
@@ -76,21 +78,19 @@ public final class FusedDecoder {
     return (weight.to(.float32) + update.to(.float32)).to(weight.dtype)
   }
 
-  /// One decode step: `embeddings` `[slots, hidden]`, `cos`/`sin` `[slots, headDim]` (bf16), keys
-  /// and values written into `store`. Returns the final-normed hidden states `[slots, hidden]`.
-  public func callAsFunction(embeddings: Tensor, cos: Tensor, sin: Tensor, store: any SlotAttentionStore) -> Tensor {
-    let residual = embeddings.contiguous().clone()
+  /// One decode step: `residual` `[slots, hidden]` holds the input embeddings and is used as the
+  /// residual stream (overwritten), `cos`/`sin` `[slots, headDim]` (bf16), keys and values written
+  /// into `store`. Returns the final-normed hidden states `[slots, hidden]`.
+  public func callAsFunction(residual: Tensor, cos: Tensor, sin: Tensor, store: any SlotAttentionStore) -> Tensor {
     var delta: Tensor? = nil
-    let slots = residual.size(0)
     for (index, layer) in layers.enumerated() {
       let normed = CUDA.FusedKernels.addRMSNorm(residual: residual, delta: delta, weight: layer.inputNorm, eps: layer.eps)
       let qkv = F.linear(normed, layer.qkvWeight, layer.qkvBias)
       let (keys, values) = store.caches(layer: index)
       CUDA.FusedKernels.rotaryKV(qkv: qkv, cos: cos, sin: sin, keyCache: keys, valueCache: values,
                                  positions: store.writePositions, heads: heads, kvHeads: kvHeads, headDim: headDim)
-      let query = qkv.narrow(1, start: 0, length: heads * headDim).view(slots, heads, headDim)
-      let attended = store.attendCached(layer: index, query: query)
-      let projected = F.linear(attended.reshape(slots, heads * headDim), layer.output)
+      let attended = store.attendCached(layer: index, qkv: qkv, heads: heads, headDim: headDim)
+      let projected = F.linear(attended, layer.output)
       let normedPost = CUDA.FusedKernels.addRMSNorm(residual: residual, delta: projected, weight: layer.postNorm, eps: layer.eps)
       let activated = CUDA.FusedKernels.swiGLU(F.linear(normedPost, layer.gateUp))
       delta = F.linear(activated, layer.down)

@@ -14,6 +14,13 @@ struct FusedKernelSymbols: @unchecked Sendable {
                                        OpaquePointer?, Int32, Int32, Int32) -> Int32
   typealias UnaryFn = @convention(c) (OpaquePointer?) -> OpaquePointer?
   typealias SampleFn = @convention(c) (OpaquePointer?, OpaquePointer?, OpaquePointer?, Double, OpaquePointer?, OpaquePointer?) -> Int32
+  typealias SampleStepFn = @convention(c) (OpaquePointer?, OpaquePointer?, OpaquePointer?, Double, OpaquePointer?, OpaquePointer?,
+                                           OpaquePointer?, OpaquePointer?, OpaquePointer?, OpaquePointer?) -> Int32
+  typealias AttentionFn = @convention(c) (OpaquePointer?, OpaquePointer?, OpaquePointer?, OpaquePointer?, Int32, Int32, Int32,
+                                          OpaquePointer?, OpaquePointer?) -> OpaquePointer?
+  typealias StepInputsFn = @convention(c) (OpaquePointer?, OpaquePointer?, OpaquePointer?, OpaquePointer?, OpaquePointer?, Int32,
+                                           OpaquePointer?, OpaquePointer?, OpaquePointer?, OpaquePointer?, OpaquePointer?,
+                                           OpaquePointer?) -> Int32
 
   let lastError: ErrorFn
   let load: LoadFn
@@ -21,6 +28,9 @@ struct FusedKernelSymbols: @unchecked Sendable {
   let rotaryKV: RotaryFn
   let swiGLU: UnaryFn
   let sample: SampleFn
+  let sampleStep: SampleStepFn
+  let decodeAttention: AttentionFn
+  let stepInputs: StepInputsFn
 
   init?(library: UnsafeMutableRawPointer) {
     func symbol<T>(_ name: String, _: T.Type) -> T? {
@@ -28,10 +38,13 @@ struct FusedKernelSymbols: @unchecked Sendable {
     }
     guard let lastError = symbol("vtc_kernels_last_error", ErrorFn.self), let load = symbol("vtc_kernels_load", LoadFn.self),
       let addRMSNorm = symbol("vtc_add_rmsnorm", AddNormFn.self), let rotaryKV = symbol("vtc_rotary_kv", RotaryFn.self),
-      let swiGLU = symbol("vtc_swiglu", UnaryFn.self), let sample = symbol("vtc_sample", SampleFn.self)
+      let swiGLU = symbol("vtc_swiglu", UnaryFn.self), let sample = symbol("vtc_sample", SampleFn.self),
+      let sampleStep = symbol("vtc_sample_step", SampleStepFn.self),
+      let decodeAttention = symbol("vtc_decode_attention", AttentionFn.self),
+      let stepInputs = symbol("vtc_step_inputs", StepInputsFn.self)
     else { return nil }
     (self.lastError, self.load, self.addRMSNorm, self.rotaryKV, self.swiGLU) = (lastError, load, addRMSNorm, rotaryKV, swiGLU)
-    self.sample = sample
+    (self.sample, self.sampleStep, self.decodeAttention, self.stepInputs) = (sample, sampleStep, decodeAttention, stepInputs)
   }
 
   var message: String { lastError().map { String(cString: $0) } ?? "unknown error" }
@@ -109,6 +122,55 @@ extension CUDA {
       }
       if status != 0 { fatalError("fused sampler failed: \(symbols.message)") }
       return (tokens, logProbs)
+    }
+      /// The sampler as the last kernel of a decode step: row `r` of `logits` is slot `r`, whose
+    /// uniform is `uniforms[slotSequence[r], min(slotStep[r], columns - 1)]`; the token and log-prob
+    /// go to that cell of `tokens`/`logProbs` (`[sequences + 1, columns]`, int64/float32), then
+    /// `slotTokens[r]` becomes the token and `slotLengths[r]`, `slotStep[r]` advance by one (int64).
+    public static func sampleStep(logits: Tensor, bias: Tensor?, uniforms: Tensor, temperature: Double, slotSequence: Tensor,
+                                  slotStep: Tensor, slotTokens: Tensor, slotLengths: Tensor, tokens: Tensor, logProbs: Tensor) {
+      let status = symbols.sampleStep(logits.handle, bias?.handle, uniforms.handle, temperature, slotSequence.handle,
+                                      slotStep.handle, slotTokens.handle, slotLengths.handle, tokens.handle, logProbs.handle)
+      if status != 0 { fatalError("fused sampler (decode step) failed: \(symbols.message)") }
+    }
+
+    /// Keys per block of `decodeAttention`: the whole cache, i.e. one block per slot and key/value
+    /// head. Splitting the keys over more blocks (flash-decoding) costs a merge of partial results
+    /// through global memory whose latency outweighed the extra parallelism on the H200 at every
+    /// batch measured (16, 64 and 256 slots of ~400-640 keys: docs/benchmarks.md); the kernel still
+    /// takes any split, and `vlmrl doctor` checks the merge path.
+    public static func decodeAttentionSplit(slots: Int, kvHeads: Int, maxLength: Int) -> Int {
+      (maxLength + 63) / 64 * 64
+    }
+
+    /// Float32 workspace elements `decodeAttention` needs.
+    public static func decodeAttentionWorkspace(slots: Int, heads: Int, maxLength: Int, split: Int) -> Int {
+      slots * heads * ((maxLength + split - 1) / split) * 130
+    }
+
+    /// Attention of one query token per slot over the slot cache (head dim 128, at most 8 query
+    /// heads per key/value head): queries are the first `heads * 128` columns of each `qkv` row
+    /// (already rotated; a strided view is fine), caches `[slots, maxLength, kvHeads, 128]`, keys
+    /// `0...positions[slot]` visible. `workspace` float32 of `decodeAttentionWorkspace`, `counters`
+    /// int32 `[slots * kvHeads]` zeros (left zero). Returns `[slots, heads * 128]`.
+    public static func decodeAttention(qkv: Tensor, keyCache: Tensor, valueCache: Tensor, positions: Tensor, heads: Int,
+                                       kvHeads: Int, split: Int, workspace: Tensor, counters: Tensor) -> Tensor {
+      result(symbols.decodeAttention(qkv.handle, keyCache.handle, valueCache.handle, positions.handle, Int32(heads),
+                                     Int32(kvHeads), Int32(split), workspace.handle, counters.handle), "fused decode attention")
+    }
+
+    /// The inputs of a fused decode step from the slots' state (`tokens`, `lengths`, rope `deltas`,
+    /// int64 `[slots]`): `residual` gets the tokens' embedding rows; `writePositions` =
+    /// min(length, maxLength - 1), `keyLengths`/`keyLengths32` = that + 1; `cos`/`sin`
+    /// `[slots, headDim]` of the text position length + delta (float32 angles and cos/sin rounded to
+    /// bf16, as `LanguageModel.rotary` for a decode token).
+    public static func stepInputs(tokens: Tensor, lengths: Tensor, deltas: Tensor, embedding: Tensor, inverseFrequencies: Tensor,
+                                  maxLength: Int, residual: Tensor, writePositions: Tensor, keyLengths: Tensor,
+                                  keyLengths32: Tensor, cos: Tensor, sin: Tensor) {
+      let status = symbols.stepInputs(tokens.handle, lengths.handle, deltas.handle, embedding.handle, inverseFrequencies.handle,
+                                      Int32(maxLength), residual.handle, writePositions.handle, keyLengths.handle,
+                                      keyLengths32.handle, cos.handle, sin.handle)
+      if status != 0 { fatalError("fused step inputs failed: \(symbols.message)") }
     }
   }
 }

@@ -200,13 +200,105 @@ struct DoctorChecks {
     let residualError = residual.to(.float64).maxAbsDifference(expectedResidual.to(.float64))
     let relative = normed.to(.float64).maxAbsDifference(expected.to(.float64)) / expected.to(.float64).abs().max().item()
     report("fused add+rmsnorm (bf16)", device, error: Swift.max(residualError, relative), tolerance: 1e-2)
+    // A width that is not a multiple of 8 takes the kernel without 16-byte accesses.
+    let narrow = random([5, 1001]), narrowDelta = random([5, 1001]), narrowWeight = random([1001])
+    let narrowNorm = RMSNorm(1001, eps: 1e-6, dtype: .bfloat16, device: device)
+    withNoGrad { narrowNorm.weight.value.copy_(narrowWeight) }
+    let narrowExpected = narrowNorm(narrow + narrowDelta)
+    let narrowOut = CUDA.FusedKernels.addRMSNorm(residual: narrow, delta: narrowDelta, weight: narrowWeight, eps: 1e-6)
+    report("fused add+rmsnorm (width 1001)", device,
+           error: narrowOut.to(.float64).maxAbsDifference(narrowExpected.to(.float64)) / narrowExpected.to(.float64).abs().max().item(),
+           tolerance: 1e-2)
+    decodeAttentionChecks(device, g)
+    stepInputChecks(device, g)
     fusedSamplerChecks(device, g)
   }
 
-  /// The fused sampler against `TokenSampler` on the same bf16 logits and uniforms (vocabulary of
-  /// Qwen's size, a few suppressed ids): greedy tokens identical; sampled tokens identical except where
-  /// a uniform falls within float rounding of a CDF boundary (at most 1 of 256 rows allowed); log-probs
-  /// of the chosen tokens within 1e-3.
+  /// The decode-attention kernel against the exact attention (float64 on the same bf16 inputs) and
+  /// flash attention's error from it, over the same slot cache (as the engine calls it), for 8 and 6
+  /// query heads per key/value head, lengths from 1 key to the full cache, a strided query view; run
+  /// twice to show the split counters are left at zero. Relative error within bf16 rounding of the
+  /// output.
+  mutating func decodeAttentionChecks(_ device: Device, _ g: Generator) {
+    for (heads, kvHeads) in [(16, 2), (12, 2)] {
+      let (slots, maxLength, headDim) = (7, 700, 128)
+      let width = (heads + 2 * kvHeads) * headDim
+      let qkv = Tensor.randn([slots, width], generator: g).to(.bfloat16, device: device)
+      let keys = Tensor.randn([slots, maxLength, kvHeads, headDim], generator: g).to(.bfloat16, device: device)
+      let values = Tensor.randn([slots, maxLength, kvHeads, headDim], generator: g).to(.bfloat16, device: device)
+      let positions = Tensor([0, 1, 63, 64, 300, 511, maxLength - 1]).to(device)
+      // The engine's split (one block per slot) and a split of 64 keys (merging up to 11 blocks).
+      let splits = [CUDA.FusedKernels.decodeAttentionSplit(slots: slots, kvHeads: kvHeads, maxLength: maxLength), 64]
+      let workspace = Tensor.empty([CUDA.FusedKernels.decodeAttentionWorkspace(slots: slots, heads: heads, maxLength: maxLength, split: 64)],
+                                   dtype: .float32, device: device)
+      let counters = Tensor.zeros([slots * kvHeads], dtype: .int32, device: device)
+      func kernel(_ split: Int) -> Tensor {
+        CUDA.FusedKernels.decodeAttention(qkv: qkv, keyCache: keys, valueCache: values, positions: positions, heads: heads,
+                                          kvHeads: kvHeads, split: split, workspace: workspace, counters: counters)
+      }
+      let first = kernel(splits[0]), merged = kernel(splits[1]), second = kernel(splits[1])
+      let query = qkv.narrow(1, start: 0, length: heads * headDim).view(slots, heads, headDim)
+      let reference = F.flashAttentionVarlen(
+        query.contiguous(), keys.view(slots * maxLength, kvHeads, headDim), values.view(slots * maxLength, kvHeads, headDim),
+        cuSeqlensQ: Tensor.arange(slots + 1, dtype: .int32, device: device),
+        cuSeqlensK: Tensor.arange(0, Double((slots + 1) * maxLength), step: Double(maxLength), dtype: .int32, device: device),
+        maxSeqlenQ: 1, maxSeqlenK: maxLength, isCausal: false, sequsedK: (positions + 1).to(.int32))
+        .view(slots, heads * headDim)
+      // The exact attention (float64 on the same bf16 inputs) for both.
+      let visible = Tensor.arange(maxLength, device: device).unsqueeze(0).le(positions.unsqueeze(1))  // [slots, keys]
+      let expandedKeys = keys.to(.float64).transpose(1, 2).repeatInterleave(heads / kvHeads, dim: 1)  // [slots, heads, keys, d]
+      let expandedValues = values.to(.float64).transpose(1, 2).repeatInterleave(heads / kvHeads, dim: 1)
+      var scores = F.matmul(query.to(.float64).unsqueeze(2), expandedKeys.mT) / Double(headDim).squareRoot()
+      scores = scores.maskedFill(visible.logicalNot().unsqueeze(1).unsqueeze(1), -Double.infinity)
+      let exact = F.matmul(scores.softmax(dim: -1), expandedValues).view(slots, heads * headDim)
+      let scale = exact.abs().max().item()
+      let kernelError = Swift.max(first.to(.float64).maxAbsDifference(exact), merged.to(.float64).maxAbsDifference(exact)) / scale
+      let flashError = reference.to(.float64).maxAbsDifference(exact) / scale
+      let repeatError = merged.to(.float64).maxAbsDifference(second.to(.float64))
+      let leftCounters = counters.to(.float64).abs().sum().item()
+      report(String(format: "decode attention %d/%d heads vs exact (relative; flash: %.2e)", heads, kvHeads, flashError), device,
+             error: Swift.max(kernelError, repeatError, leftCounters), tolerance: Swift.max(1e-2, 2 * flashError))
+    }
+  }
+
+  /// The step-input kernel against the libtorch ops of the plain decode step: embedding rows and
+  /// positions exact, cos/sin of `LanguageModel.rotary` for a decode token exact.
+  mutating func stepInputChecks(_ device: Device, _ g: Generator) {
+    let (slots, hidden, headDim, vocab, maxLength) = (9, 512, 128, 1000, 600)
+    let embedding = Tensor.randn([vocab, hidden], generator: g).to(.bfloat16, device: device)
+    let tokens = Tensor.randint(0, vocab, [slots], generator: g).to(device)
+    let lengths = Tensor([0, 1, 17, 380, 599, 600, 640, 5000, 123_456]).to(device)
+    let deltas = Tensor([0, -3, 5, -200, 0, 7, 0, -4000, 99]).to(device)
+    let frequencies = Tensor.pow(1_000_000.0, Tensor.arange(0, Double(headDim), step: 2, dtype: .float32) / Double(headDim))
+      .reciprocal().to(device)
+    let residual = Tensor.empty([slots, hidden], dtype: .bfloat16, device: device)
+    let (cos, sin) = (Tensor.empty([slots, headDim], dtype: .bfloat16, device: device),
+                      Tensor.empty([slots, headDim], dtype: .bfloat16, device: device))
+    let write = Tensor.empty([slots], dtype: .int64, device: device), keyLengths = Tensor.empty([slots], dtype: .int64, device: device)
+    let keyLengths32 = Tensor.empty([slots], dtype: .int32, device: device)
+    CUDA.FusedKernels.stepInputs(tokens: tokens, lengths: lengths, deltas: deltas, embedding: embedding, inverseFrequencies: frequencies,
+                                 maxLength: maxLength, residual: residual, writePositions: write, keyLengths: keyLengths,
+                                 keyLengths32: keyLengths32, cos: cos, sin: sin)
+    let expectedWrite = lengths.clamp(max: Double(maxLength - 1))
+    let angles = (lengths + deltas).to(.float32).unsqueeze(-1) * frequencies
+    let both = Tensor.cat([angles, angles], dim: -1)
+    let errors = [
+      residual.to(.float64).maxAbsDifference(embedding.indexSelect(0, tokens).to(.float64)),
+      write.to(.float64).maxAbsDifference(expectedWrite.to(.float64)),
+      keyLengths.to(.float64).maxAbsDifference((expectedWrite + 1).to(.float64)),
+      keyLengths32.to(.float64).maxAbsDifference((expectedWrite + 1).to(.float64)),
+      cos.to(.float64).maxAbsDifference(both.cos().to(.bfloat16).to(.float64)),
+      sin.to(.float64).maxAbsDifference(both.sin().to(.bfloat16).to(.float64)),
+    ]
+    report("fused step inputs (exact)", device, error: errors.max() ?? .nan, tolerance: 0)
+  }
+
+  /// The fused sampler on bf16 logits of Qwen's vocabulary size with a few suppressed ids: greedy
+  /// tokens identical to `TokenSampler`'s; sampled tokens against the exact inverse CDF (float64 on
+  /// the same logits and uniforms), where a draw may differ only within float32 rounding of a
+  /// boundary (at most 1 of 256 rows); `TokenSampler`'s float32 cumsum is held to the same bound, so
+  /// the line says which of the two is closer; log-probs of the chosen tokens within 1e-3 of
+  /// `TokenSampler`'s.
   mutating func fusedSamplerChecks(_ device: Device, _ g: Generator) {
     let (rows, vocab) = (256, 151_936)
     let logits = (Tensor.randn([rows, vocab], generator: g) * 4).to(.bfloat16, device: device)
@@ -218,10 +310,47 @@ struct DoctorChecks {
       let reference = sampler.choose(logits.to(.float32), seen: nil, uniforms: uniforms)
       let fused = CUDA.FusedKernels.sample(logits: logits, bias: sampler.suppressionBias, uniforms: uniforms, temperature: temperature)
       let same = fused.tokens.eq(reference.tokens)
-      let mismatches = Double(rows) - same.sum().item()
       let logProbError = (fused.logProbs - reference.logProbs).abs().maskedFill(same.logicalNot(), 0).max().item()
-      report(String(format: "fused sampler T=%.1f mismatches", temperature), device, error: mismatches, tolerance: temperature == 0 ? 0 : 1)
+      if temperature == 0 {
+        report("fused sampler T=0.0 mismatches", device, error: Double(rows) - same.sum().item(), tolerance: 0)
+      } else {
+        // The exact draw: float64 scores, cumulative sum, first token whose running total passes
+        // uniform * total.
+        var scores = logits.to(.float64)
+        if let bias = sampler.suppressionBias { scores = scores + bias.to(.float64) }
+        scores = scores / temperature
+        let cumulative = (scores - scores.max([-1], keepDim: true)).exp().cumsum(dim: -1)
+        let target = uniforms.to(.float64).unsqueeze(1) * cumulative.narrow(-1, start: vocab - 1, length: 1)
+        let exact = cumulative.le(target).sum(dim: -1, dtype: .int64)
+        let fusedMisses = Double(rows) - fused.tokens.eq(exact).sum().item()
+        let libtorchMisses = Double(rows) - reference.tokens.eq(exact).sum().item()
+        report(String(format: "fused sampler T=%.1f draws off the exact CDF (libtorch sampler: %.0f)", temperature, libtorchMisses),
+               device, error: fusedMisses, tolerance: 1)
+      }
       report(String(format: "fused sampler T=%.1f log-probs", temperature), device, error: logProbError, tolerance: 1e-3)
+      // The decode-step form: the same draws through the slot state, written to their cells.
+      let columns = 5
+      let sequence = Tensor(Array((0..<rows).reversed())).to(device)
+      let step = Tensor.randint(0, columns + 2, [rows], generator: g).to(device)
+      let column = step.clamp(max: Double(columns - 1)).to(.int64)  // a float bound promotes to float
+      let table = Tensor.rand([rows + 1, columns], generator: g).to(device)
+      table.indexPut_([(0, sequence), (1, column)], uniforms)
+      let (tokenTable, logProbTable) = (Tensor.zeros([rows + 1, columns], dtype: .int64, device: device),
+                                        Tensor.zeros([rows + 1, columns], device: device))
+      let (slotTokens, slotLengths, slotStep) = (Tensor.zeros([rows], dtype: .int64, device: device),
+                                                 Tensor.full([rows], 7, dtype: .int64, device: device), step.clone())
+      CUDA.FusedKernels.sampleStep(logits: logits, bias: sampler.suppressionBias, uniforms: table, temperature: temperature,
+                                   slotSequence: sequence, slotStep: slotStep, slotTokens: slotTokens, slotLengths: slotLengths,
+                                   tokens: tokenTable, logProbs: logProbTable)
+      let stepErrors = [
+        tokenTable.index([(0, sequence), (1, column)]).to(.float64).maxAbsDifference(fused.tokens.to(.float64)),
+        logProbTable.index([(0, sequence), (1, column)]).to(.float64).maxAbsDifference(fused.logProbs.to(.float64)),
+        slotTokens.to(.float64).maxAbsDifference(fused.tokens.to(.float64)),
+        slotLengths.to(.float64).maxAbsDifference(Tensor.full([rows], 8, dtype: .float64, device: device)),
+        slotStep.to(.float64).maxAbsDifference((step + 1).to(.float64)),
+      ]
+      report(String(format: "fused sampler T=%.1f decode-step form", temperature), device, error: stepErrors.max() ?? .nan,
+             tolerance: 0)
     }
   }
 
