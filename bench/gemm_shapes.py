@@ -49,6 +49,12 @@ for m in (64, 256):
             state["i"] = (state["i"] + 1) % copies
             return x @ wts[state["i"]]
 
+        xts = x.t().contiguous()
+
+        def wxt():  # the transposed product W X^T: [n, m]
+            state["i"] = (state["i"] + 1) % copies
+            return ws[state["i"]] @ xts
+
         floor = k * n * 2 / 4.8e12 * 1e6
         t_lin = bench(lin)
         t_tmm = bench(tmm)
@@ -56,8 +62,9 @@ for m in (64, 256):
         t_lt = bench(lin)
         t_lt_t = bench(tmm)
         torch.backends.cuda.preferred_blas_library("cublas")
+        t_wxt = bench(wxt)
         print(f"  {name:8s} {k}x{n}: linear {t_lin:7.1f} us  x@Wt {t_tmm:7.1f}  lt-linear {t_lt:7.1f}  lt-x@Wt {t_lt_t:7.1f}"
-              f"  bytes floor {floor:6.1f} us")
+              f"  W@X^T {t_wxt:7.1f}  bytes floor {floor:6.1f} us")
         del ws, wts
 
 # Flash varlen with a strided query view.

@@ -93,26 +93,11 @@ for slots in [int(a) for a in sys.argv[1:]] or [64, 256]:
         work = torch.empty(slots * HEADS * splits * 130, device=dev, dtype=torch.float32)
         counters = torch.zeros(slots * KVH, device=dev, dtype=torch.int32)
         att = torch.empty(slots, HEADS * D, device=dev, dtype=torch.bfloat16)
-        t_att = timed(lambda: launch("vlmrl_decode_attention", (splits, KVH, slots), (128,),
+        t_att = timed(lambda: launch("vlmrl_decode_attention8", (splits, KVH, slots), (256,),
                                      (ptr(qkv), np.int64(qkv.stride(0)), ptr(kc), ptr(vc), ptr(positions), np.int32(HEADS),
                                       np.int32(KVH), np.int32(maxlen), np.int32(split), np.float32(1.4426950408889634 / math.sqrt(D)),
-                                      ptr(work), ptr(counters), ptr(att))))
-        print(f"decode attention [{slots} slots, keys 380-636]: kernel split {split}: {t_att:.2f} us")
-    if os.environ.get("ATTN_WARPS"):
-        warps = int(os.environ["ATTN_WARPS"])
-        wide = cp.RawModule(code=open(f"{here}/csrc/decode_kernels.cu").read(), options=("--std=c++17", f"-DATTN_WARPS={warps}"))
-        for split in (256, 512, 1024):
-            splits = (maxlen + split - 1) // split
-            work = torch.empty(slots * HEADS * splits * 130, device=dev, dtype=torch.float32)
-            counters = torch.zeros(slots * KVH, device=dev, dtype=torch.int32)
-            att = torch.empty(slots, HEADS * D, device=dev, dtype=torch.bfloat16)
-            stream = lambda: cp.cuda.Stream.from_external(torch.cuda.current_stream())
-            t_att = timed(lambda: wide.get_function("vlmrl_decode_attention")(
-                (splits, KVH, slots), (32 * warps,),
-                (ptr(qkv), np.int64(qkv.stride(0)), ptr(kc), ptr(vc), ptr(positions), np.int32(HEADS), np.int32(KVH),
-                 np.int32(maxlen), np.int32(split), np.float32(1.4426950408889634 / math.sqrt(D)), ptr(work), ptr(counters),
-                 ptr(att)), stream=stream()))
-            print(f"decode attention [{slots} slots], {warps} warps per block, split {split}: {t_att:.2f} us")
+                                      ptr(work), ptr(counters), ptr(att), np.uint64(0), np.uint64(0))))
+        print(f"decode attention [{slots} slots, keys 380-636]: kernel (8 warps) split {split}: {t_att:.2f} us")
     q = qkv[:, : HEADS * D].view(slots, HEADS, D)
     cq = torch.arange(slots + 1, device=dev, dtype=torch.int32)
     ck = torch.arange(0, (slots + 1) * maxlen, maxlen, device=dev, dtype=torch.int32)

@@ -197,7 +197,9 @@ extern "C" __global__ void vlmrl_swiglu8(const bf16 *gate_up, bf16 *out, int64 r
 // kv_heads, 128]; positions: [slots] int64, this step's write position (keys 0...positions[slot]
 // are visible). out: [slots, heads * 128] bf16. partial: float workspace of
 // 2 * slots * heads * splits + slots * heads * splits * 128; counters: int [slots * kv_heads], zero
-// before the launch and left zero after it. Grid (splits, kv_heads, slots), 128 threads.
+// before the launch and left zero after it. cos/sin: null (queries already rotated, this step's key
+// and value already in the cache: vlmrl_rotary_kv ran) or [slots, 128] bf16 (the kernel rotates
+// and writes them itself). Grid (splits, kv_heads, slots), 32 * ATTN_WARPS threads.
 //
 // Each warp takes tiles of 16 keys in turn and runs both products on the tensor cores
 // (mma.m16n8k16, bf16 in, float32 accumulate) with the group's query heads as the rows (padded to
@@ -208,9 +210,6 @@ extern "C" __global__ void vlmrl_swiglu8(const bf16 *gate_up, bf16 *out, int64 r
 // (the query fragments use the same order), and V^T's fragments are assembled from 16-byte loads
 // of two keys with byte permutes (the output's dimension order follows from that).
 #define ATTN_GROUP 8
-#ifndef ATTN_WARPS
-#define ATTN_WARPS 4
-#endif
 __device__ __forceinline__ void mma_bf16(float (&d)[4], unsigned a0, unsigned a1, unsigned a2, unsigned a3, unsigned b0,
                                          unsigned b1) {
   asm volatile(
@@ -221,9 +220,19 @@ __device__ __forceinline__ void mma_bf16(float (&d)[4], unsigned a0, unsigned a1
 }
 __device__ __forceinline__ unsigned pack_floats(float a, float b) { return pack(f2b(a), f2b(b)); }
 
-extern "C" __global__ void __launch_bounds__(ATTN_WARPS * 32) vlmrl_decode_attention(
-    const bf16 *qkv, int64 qkv_stride, const bf16 *key_cache, const bf16 *value_cache, const int64 *positions,
-    int heads, int kv_heads, int max_len, int split, float scale_log2, float *partial, int *counters, bf16 *out) {
+// The rotary embedding of one head-dimension pair as the unfused ops round it (see vlmrl_rotary_kv):
+// first half x1 * cos + -x2 * sin, second half x2 * cos + x1 * sin, bf16 after each product and sum.
+__device__ __forceinline__ void rotate_pair(float x1, float x2, float c1, float s1, float c2, float s2, bf16 &first,
+                                            bf16 &second) {
+  first = f2b(b2f(f2b(x1 * c1)) + b2f(f2b(-x2 * s1)));
+  second = f2b(b2f(f2b(x2 * c2)) + b2f(f2b(x1 * s2)));
+}
+
+template <int ATTN_WARPS>
+__device__ __forceinline__ void decode_attention(const bf16 *qkv, int64 qkv_stride, bf16 *key_cache,
+                                                 bf16 *value_cache, const int64 *positions, int heads, int kv_heads,
+                                                 int max_len, int split, float scale_log2, float *partial, int *counters,
+                                                 bf16 *out, const bf16 *cos, const bf16 *sin) {
   __shared__ __align__(16) float merge_acc[ATTN_WARPS][ATTN_GROUP][128];
   __shared__ float merge_m[ATTN_WARPS][ATTN_GROUP], merge_l[ATTN_WARPS][ATTN_GROUP];
   __shared__ int ticket;
@@ -239,19 +248,62 @@ extern "C" __global__ void __launch_bounds__(ATTN_WARPS * 32) vlmrl_decode_atten
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int g = lane >> 2, t = lane & 3;  // mma fragment row group and thread in group
 
+  // With cos/sin given, this launch also does vlmrl_rotary_kv's work for its key/value head: the
+  // block holding the step's key rotates it and writes it and the value into the cache (visible to
+  // the block after the barrier), and every block rotates its queries in registers.
+  const int64 row = (int64)slot * qkv_stride;
+  if (cos != 0 && begin <= length - 1 && length - 1 < end) {
+    const int64 cache_row = (((int64)slot * max_len + (length - 1)) * kv_heads + kv_head) * 128;
+    const bf16 *k_new = qkv + row + (int64)(heads + kv_head) * 128, *v_new = qkv + row + (int64)(heads + kv_heads + kv_head) * 128;
+    const bf16 *c = cos + (int64)slot * 128, *sn = sin + (int64)slot * 128;
+    for (int i = threadIdx.x; i < 64; i += 32 * ATTN_WARPS) {
+      bf16 first, second;
+      rotate_pair(b2f(k_new[i]), b2f(k_new[i + 64]), b2f(c[i]), b2f(sn[i]), b2f(c[i + 64]), b2f(sn[i + 64]), first, second);
+      key_cache[cache_row + i] = first;
+      key_cache[cache_row + i + 64] = second;
+    }
+    for (int i = threadIdx.x; i < 128; i += 32 * ATTN_WARPS) value_cache[cache_row + i] = v_new[i];
+  }
+  if (cos != 0) __syncthreads();
   // Query fragments (A, rows = heads; rows 8-15 are zero): k-steps 2p and 2p+1 take the 16 bytes
-  // at dimensions 32p + 8t ... 32p + 8t + 7 of head g.
+  // at dimensions 32p + 8t ... 32p + 8t + 7 of head g (chunks p and p + 2 are rotation partners).
   unsigned qa[8][2];
   {
-    const bf16 *q_row = qkv + (int64)slot * qkv_stride + (int64)(kv_head * group + g) * 128;
+    const bf16 *q_row = qkv + row + (int64)(kv_head * group + g) * 128;
+    uint4 raw[4];
 #pragma unroll
     for (int p = 0; p < 4; ++p) {
-      uint4 raw = make_uint4(0u, 0u, 0u, 0u);
-      if (g < group) raw = *reinterpret_cast<const uint4 *>(q_row + 32 * p + 8 * t);
-      qa[2 * p][0] = raw.x;
-      qa[2 * p][1] = raw.y;
-      qa[2 * p + 1][0] = raw.z;
-      qa[2 * p + 1][1] = raw.w;
+      raw[p] = make_uint4(0u, 0u, 0u, 0u);
+      if (g < group) raw[p] = *reinterpret_cast<const uint4 *>(q_row + 32 * p + 8 * t);
+    }
+    if (cos != 0) {
+#pragma unroll
+      for (int p = 0; p < 2; ++p) {
+        const bf16x8 c1 = load8(cos + (int64)slot * 128 + 32 * p + 8 * t), s1 = load8(sin + (int64)slot * 128 + 32 * p + 8 * t);
+        const bf16x8 c2 = load8(cos + (int64)slot * 128 + 64 + 32 * p + 8 * t);
+        const bf16x8 s2 = load8(sin + (int64)slot * 128 + 64 + 32 * p + 8 * t);
+        bf16x8 x1, x2;
+        x1.w[0] = raw[p].x; x1.w[1] = raw[p].y; x1.w[2] = raw[p].z; x1.w[3] = raw[p].w;
+        x2.w[0] = raw[p + 2].x; x2.w[1] = raw[p + 2].y; x2.w[2] = raw[p + 2].z; x2.w[3] = raw[p + 2].w;
+        unsigned first[4], second[4];
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+          bf16 f0, s0, f1, s1b;
+          rotate_pair(lo(x1.w[j]), lo(x2.w[j]), lo(c1.w[j]), lo(s1.w[j]), lo(c2.w[j]), lo(s2.w[j]), f0, s0);
+          rotate_pair(hi(x1.w[j]), hi(x2.w[j]), hi(c1.w[j]), hi(s1.w[j]), hi(c2.w[j]), hi(s2.w[j]), f1, s1b);
+          first[j] = pack(f0, f1);
+          second[j] = pack(s0, s1b);
+        }
+        raw[p] = make_uint4(first[0], first[1], first[2], first[3]);
+        raw[p + 2] = make_uint4(second[0], second[1], second[2], second[3]);
+      }
+    }
+#pragma unroll
+    for (int p = 0; p < 4; ++p) {
+      qa[2 * p][0] = raw[p].x;
+      qa[2 * p][1] = raw[p].y;
+      qa[2 * p + 1][0] = raw[p].z;
+      qa[2 * p + 1][1] = raw[p].w;
     }
   }
   // Output accumulators, transposed (O^T = V^T P^T, so the 8 heads are the mma's n and nothing is
@@ -429,6 +481,17 @@ extern "C" __global__ void __launch_bounds__(ATTN_WARPS * 32) vlmrl_decode_atten
     }
   }
   if (threadIdx.x == 0) *counter = 0;
+}
+
+// The kernel with 8 warps per block (256 threads): more warps shorten each block's chain of
+// dependent tile loads, which bounds the time with one block per slot and key/value head; 8 beat 4
+// at 16, 64 and 256 slots (bench/kernel_times.py; docs/benchmarks.md).
+extern "C" __global__ void __launch_bounds__(256) vlmrl_decode_attention8(
+    const bf16 *qkv, int64 qkv_stride, bf16 *key_cache, bf16 *value_cache, const int64 *positions, int heads,
+    int kv_heads, int max_len, int split, float scale_log2, float *partial, int *counters, bf16 *out, const bf16 *cos,
+    const bf16 *sin) {
+  decode_attention<8>(qkv, qkv_stride, key_cache, value_cache, positions, heads, kv_heads, max_len, split, scale_log2,
+                      partial, counters, out, cos, sin);
 }
 
 // The per-step inputs of a fused decode step, from the slots' device state: residual = the

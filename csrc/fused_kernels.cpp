@@ -64,7 +64,7 @@ void bind(void *library, const char *name, F &slot) {
 
 struct Kernels {
   CUfunction add_rmsnorm = nullptr, add_rmsnorm_row = nullptr, rotary_kv = nullptr, swiglu = nullptr,
-             swiglu8 = nullptr, sample = nullptr, decode_attention = nullptr, step_inputs = nullptr;
+             swiglu8 = nullptr, sample = nullptr, decode_attention8 = nullptr, step_inputs = nullptr;
 };
 
 // The sampler's decode-step state (csrc/decode_kernels.cu, StepState), passed by value.
@@ -151,7 +151,7 @@ const Kernels &kernels(int device) {
         {&k.add_rmsnorm, "vlmrl_add_rmsnorm"}, {&k.add_rmsnorm_row, "vlmrl_add_rmsnorm_row"},
         {&k.rotary_kv, "vlmrl_rotary_kv"},     {&k.swiglu, "vlmrl_swiglu"},
         {&k.swiglu8, "vlmrl_swiglu8"},         {&k.sample, "vlmrl_sample"},
-        {&k.decode_attention, "vlmrl_decode_attention"}, {&k.step_inputs, "vlmrl_step_inputs"}};
+        {&k.decode_attention8, "vlmrl_decode_attention8"}, {&k.step_inputs, "vlmrl_step_inputs"}};
     for (const auto &[slot, name] : entries) check(driver.get_function(slot, module, name), name);
     loaded[device] = k;
     device_ready[device] = true;
@@ -381,9 +381,12 @@ int vtc_sample_step(vt_tensor logits, vt_tensor bias, vt_tensor uniforms, double
 /// of each `qkv` row [slots, >= heads * 128], caches [slots, max_len, kv_heads, 128], `positions`
 /// [slots] int64 (keys 0...positions are visible). `split` keys per block; `partial` a float
 /// workspace of at least slots * heads * splits * 130 with splits = ceil(max_len / split);
-/// `counters` int32 [slots * kv_heads], zero. Returns [slots, heads * 128] bf16.
+/// `counters` int32 [slots * kv_heads], zero. `cos`/`sin` [slots, 128] bf16, or both null: given,
+/// the kernel also rotates the queries (in registers) and the step's key and writes the key and
+/// value into the caches at `positions` (vtc_rotary_kv's work); null, that has been done. Returns
+/// [slots, heads * 128] bf16.
 vt_tensor vtc_decode_attention(vt_tensor qkv, vt_tensor key_cache, vt_tensor value_cache, vt_tensor positions, int heads,
-                               int kv_heads, int split, vt_tensor partial, vt_tensor counters) {
+                               int kv_heads, int split, vt_tensor partial, vt_tensor counters, vt_tensor cos, vt_tensor sin) {
   VTK_TRY(nullptr, {
     const at::Tensor &x = qkv->tensor, &kc = key_cache->tensor, &vc = value_cache->tensor;
     if (!x.is_cuda() || x.scalar_type() != at::kBFloat16 || x.dim() != 2 || x.stride(1) != 1 || x.stride(0) % 8 != 0) {
@@ -411,6 +414,20 @@ vt_tensor vtc_decode_attention(vt_tensor qkv, vt_tensor key_cache, vt_tensor val
     if (!c.is_cuda() || c.scalar_type() != at::kInt || !c.is_contiguous() || c.numel() != slots * kv_heads) {
       throw std::runtime_error("counters must be a contiguous int32 CUDA tensor of slots * kv_heads");
     }
+    void *cos_pointer = nullptr, *sin_pointer = nullptr;
+    if ((cos == nullptr) != (sin == nullptr)) throw std::runtime_error("give both cos and sin or neither");
+    if (cos != nullptr) {
+      require(cos->tensor, "cos", 2);
+      require(sin->tensor, "sin", 2);
+      if (cos->tensor.size(0) != slots || cos->tensor.size(1) != 128 || !sin->tensor.sizes().equals(cos->tensor.sizes())) {
+        throw std::runtime_error("cos/sin must be [slots, 128]");
+      }
+      if (x.size(1) < static_cast<int64_t>(heads + 2 * kv_heads) * 128) {
+        throw std::runtime_error("qkv rows must hold the queries, keys and values to rotate");
+      }
+      cos_pointer = cos->tensor.data_ptr();
+      sin_pointer = sin->tensor.data_ptr();
+    }
     at::Tensor out = at::empty({slots, static_cast<int64_t>(heads) * 128}, x.options());
     const int device = x.get_device();
     void *x_pointer = x.data_ptr(), *k_pointer = kc.data_ptr(), *v_pointer = vc.data_ptr();
@@ -419,11 +436,11 @@ vt_tensor vtc_decode_attention(vt_tensor qkv, vt_tensor key_cache, vt_tensor val
     int64_t stride = x.stride(0);
     float scale_log2 = static_cast<float>(1.4426950408889634 / std::sqrt(128.0));
     void *arguments[] = {&x_pointer, &stride, &k_pointer, &v_pointer, &p_pointer, &heads, &kv_heads,
-                         &max_len, &split, &scale_log2, &w_pointer, &c_pointer, &o_pointer};
+                         &max_len, &split, &scale_log2, &w_pointer, &c_pointer, &o_pointer, &cos_pointer, &sin_pointer};
     if (slots > 0) {
-      launch(kernels(device).decode_attention, device,
-             {static_cast<unsigned>(splits), static_cast<unsigned>(kv_heads), static_cast<unsigned>(slots)}, 128, 0,
-             arguments);
+      // 8 warps per block: faster than 4 at 16, 64 and 256 slots on the H200 (bench/kernel_times.py).
+      launch(kernels(device).decode_attention8, device,
+             {static_cast<unsigned>(splits), static_cast<unsigned>(kv_heads), static_cast<unsigned>(slots)}, 256, 0, arguments);
     }
     return new vt_tensor_opaque{std::move(out)};
   })

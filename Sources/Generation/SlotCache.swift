@@ -131,7 +131,11 @@ final class SlotKVCache: ExternalAttention, SlotAttentionStore {
 
   func caches(layer: Int) -> (keys: Tensor, values: Tensor) { (keys[layer], values[layer]) }
 
-  func attendCached(layer: Int, qkv: Tensor, heads: Int, headDim: Int) -> Tensor {
+  /// The kernel rotates and writes the step's key itself, except when attention mass is recorded
+  /// (that reads the rotated queries from `qkv`).
+  var attentionRotates: Bool { attentionKernel != nil && recordedLayers.isEmpty }
+
+  func attendCached(layer: Int, qkv: Tensor, heads: Int, headDim: Int, rotary: (cos: Tensor, sin: Tensor)?) -> Tensor {
     let keyCache = keys[layer], valueCache = values[layer]
     let kvHeads = keyCache.size(2)
     // A strided view of the q columns: both the kernel and flash attention read it in place.
@@ -142,8 +146,9 @@ final class SlotKVCache: ExternalAttention, SlotAttentionStore {
     if let kernel = attentionKernel, kvHeads > 0, heads % kvHeads == 0, heads / kvHeads <= 8 {
       return CUDA.FusedKernels.decodeAttention(qkv: qkv, keyCache: keyCache, valueCache: valueCache, positions: writePositions,
                                                heads: heads, kvHeads: kvHeads, split: kernel.split,
-                                               workspace: kernel.workspace, counters: kernel.counters)
+                                               workspace: kernel.workspace, counters: kernel.counters, rotary: rotary)
     }
+    precondition(rotary == nil, "only the decode-attention kernel rotates")
     guard let cuSeqlensQ, let cuSeqlensK else { preconditionFailure("the fused decode path needs the flash cache layout") }
     return F.flashAttentionVarlen(
       query, keyCache.view(slots * maxLength, kvHeads, headDim), valueCache.view(slots * maxLength, kvHeads, headDim),

@@ -10,17 +10,23 @@ public protocol SlotAttentionStore: AnyObject {
   func caches(layer: Int) -> (keys: Tensor, values: Tensor)
   /// int64 `[slots]`: where this step's key and value go.
   var writePositions: Tensor { get }
-  /// Attention of the rotated queries, the first `heads * headDim` columns of `qkv` (the fused
-  /// projection, rotated in place), over the cached keys (this step's included); returns
-  /// `[slots, heads * headDim]`.
-  func attendCached(layer: Int, qkv: Tensor, heads: Int, headDim: Int) -> Tensor
+  /// Whether `attendCached` takes the rotary tables and does the rotation and the key/value write
+  /// itself (then the decoder skips the rotary kernel).
+  var attentionRotates: Bool { get }
+  /// Attention of the queries, the first `heads * headDim` columns of `qkv` (the fused projection),
+  /// over the cached keys (this step's included); returns `[slots, heads * headDim]`. `rotary` is
+  /// given exactly when `attentionRotates` (then `qkv` is unrotated and this step's key and value
+  /// are not in the cache yet); otherwise the rotary kernel has run.
+  func attendCached(layer: Int, qkv: Tensor, heads: Int, headDim: Int, rotary: (cos: Tensor, sin: Tensor)?) -> Tensor
 }
 
 /// The decoder's one-token-per-slot step on CUDA in bfloat16 with fused kernels
 /// (`csrc/decode_kernels.cu`): per layer one residual-add + RMSNorm kernel before attention and one
-/// before the MLP, one GEMM for q/k/v together, one rotary + key/value-cache-write kernel, the
-/// store's decode attention (one kernel over the slot cache), one GEMM for gate/up together and one
-/// SwiGLU kernel — 9 launches per layer (plus cuBLAS's split-K reductions) instead of about 30.
+/// before the MLP, one GEMM for q/k/v together, the store's decode attention (one kernel over the
+/// slot cache that also rotates q and k and writes the step's key and value; a separate rotary +
+/// key/value-write kernel where the store attends with flash attention), one GEMM for gate/up
+/// together and one SwiGLU kernel — 8 launches per layer (plus cuBLAS's split-K reductions)
+/// instead of about 30.
 ///
 /// The q/k/v and gate/up weights (with LoRA adapters merged) are concatenated when the decoder is made (the rollout engine makes
 /// one per `generate` call, so trained weights are always current); that costs one extra copy of
@@ -59,9 +65,13 @@ public final class FusedDecoder {
     layers = language.layers.items.map { layer in
       let a = layer.attention, m = layer.mlp
       let biases = [a.q.bias, a.k.bias, a.v.bias].compactMap { $0?.value }
-      return Layer(qkvWeight: Tensor.cat([a.q, a.k, a.v].map(Self.effectiveWeight), dim: 0),
+      // The concatenated weights are stored transposed ([in, out] contiguous, used as `.mT`): cuBLAS's
+      // kernels for x @ W with W row-major were 3-4% faster than for x @ W^T at these shapes
+      // (bench/gemm_shapes.py, docs/benchmarks.md), and the copy is made anyway.
+      return Layer(qkvWeight: Tensor.cat([a.q, a.k, a.v].map(Self.effectiveWeight), dim: 0).mT.contiguous().mT,
                    qkvBias: biases.count == 3 ? Tensor.cat(biases, dim: 0) : nil,
-                   output: Self.effectiveWeight(a.o), gateUp: Tensor.cat([m.gate, m.up].map(Self.effectiveWeight), dim: 0),
+                   output: Self.effectiveWeight(a.o),
+                   gateUp: Tensor.cat([m.gate, m.up].map(Self.effectiveWeight), dim: 0).mT.contiguous().mT,
                    down: Self.effectiveWeight(m.down), inputNorm: layer.inputNorm.weight.value,
                    postNorm: layer.postAttentionNorm.weight.value, eps: layer.inputNorm.eps)
     }
@@ -86,10 +96,15 @@ public final class FusedDecoder {
     for (index, layer) in layers.enumerated() {
       let normed = CUDA.FusedKernels.addRMSNorm(residual: residual, delta: delta, weight: layer.inputNorm, eps: layer.eps)
       let qkv = F.linear(normed, layer.qkvWeight, layer.qkvBias)
-      let (keys, values) = store.caches(layer: index)
-      CUDA.FusedKernels.rotaryKV(qkv: qkv, cos: cos, sin: sin, keyCache: keys, valueCache: values,
-                                 positions: store.writePositions, heads: heads, kvHeads: kvHeads, headDim: headDim)
-      let attended = store.attendCached(layer: index, qkv: qkv, heads: heads, headDim: headDim)
+      let attended: Tensor
+      if store.attentionRotates {
+        attended = store.attendCached(layer: index, qkv: qkv, heads: heads, headDim: headDim, rotary: (cos, sin))
+      } else {
+        let (keys, values) = store.caches(layer: index)
+        CUDA.FusedKernels.rotaryKV(qkv: qkv, cos: cos, sin: sin, keyCache: keys, valueCache: values,
+                                   positions: store.writePositions, heads: heads, kvHeads: kvHeads, headDim: headDim)
+        attended = store.attendCached(layer: index, qkv: qkv, heads: heads, headDim: headDim, rotary: nil)
+      }
       let projected = F.linear(attended, layer.output)
       let normedPost = CUDA.FusedKernels.addRMSNorm(residual: residual, delta: projected, weight: layer.postNorm, eps: layer.eps)
       let activated = CUDA.FusedKernels.swiGLU(F.linear(normedPost, layer.gateUp))

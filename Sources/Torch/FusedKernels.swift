@@ -17,7 +17,7 @@ struct FusedKernelSymbols: @unchecked Sendable {
   typealias SampleStepFn = @convention(c) (OpaquePointer?, OpaquePointer?, OpaquePointer?, Double, OpaquePointer?, OpaquePointer?,
                                            OpaquePointer?, OpaquePointer?, OpaquePointer?, OpaquePointer?) -> Int32
   typealias AttentionFn = @convention(c) (OpaquePointer?, OpaquePointer?, OpaquePointer?, OpaquePointer?, Int32, Int32, Int32,
-                                          OpaquePointer?, OpaquePointer?) -> OpaquePointer?
+                                          OpaquePointer?, OpaquePointer?, OpaquePointer?, OpaquePointer?) -> OpaquePointer?
   typealias StepInputsFn = @convention(c) (OpaquePointer?, OpaquePointer?, OpaquePointer?, OpaquePointer?, OpaquePointer?, Int32,
                                            OpaquePointer?, OpaquePointer?, OpaquePointer?, OpaquePointer?, OpaquePointer?,
                                            OpaquePointer?) -> Int32
@@ -150,13 +150,19 @@ extension CUDA {
 
     /// Attention of one query token per slot over the slot cache (head dim 128, at most 8 query
     /// heads per key/value head): queries are the first `heads * 128` columns of each `qkv` row
-    /// (already rotated; a strided view is fine), caches `[slots, maxLength, kvHeads, 128]`, keys
-    /// `0...positions[slot]` visible. `workspace` float32 of `decodeAttentionWorkspace`, `counters`
-    /// int32 `[slots * kvHeads]` zeros (left zero). Returns `[slots, heads * 128]`.
+    /// (a strided view is fine), caches `[slots, maxLength, kvHeads, 128]`, keys
+    /// `0...positions[slot]` visible. With `rotary` (`[slots, 128]` bf16 cos and sin) the kernel
+    /// also does `rotaryKV`'s work: rotates the queries and the step's key and writes the key and the
+    /// value into the caches at `positions` (`qkv` holds the unrotated q, k, v); without it the
+    /// queries are rotated and the caches written already. `workspace` float32 of
+    /// `decodeAttentionWorkspace`, `counters` int32 `[slots * kvHeads]` zeros (left zero). Returns
+    /// `[slots, heads * 128]`.
     public static func decodeAttention(qkv: Tensor, keyCache: Tensor, valueCache: Tensor, positions: Tensor, heads: Int,
-                                       kvHeads: Int, split: Int, workspace: Tensor, counters: Tensor) -> Tensor {
+                                       kvHeads: Int, split: Int, workspace: Tensor, counters: Tensor,
+                                       rotary: (cos: Tensor, sin: Tensor)? = nil) -> Tensor {
       result(symbols.decodeAttention(qkv.handle, keyCache.handle, valueCache.handle, positions.handle, Int32(heads),
-                                     Int32(kvHeads), Int32(split), workspace.handle, counters.handle), "fused decode attention")
+                                     Int32(kvHeads), Int32(split), workspace.handle, counters.handle, rotary?.cos.handle,
+                                     rotary?.sin.handle), "fused decode attention")
     }
 
     /// The inputs of a fused decode step from the slots' state (`tokens`, `lengths`, rope `deltas`,

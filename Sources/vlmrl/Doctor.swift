@@ -221,12 +221,12 @@ struct DoctorChecks {
   /// output.
   mutating func decodeAttentionChecks(_ device: Device, _ g: Generator) {
     for (heads, kvHeads) in [(16, 2), (12, 2)] {
-      let (slots, maxLength, headDim) = (7, 700, 128)
+      let (slots, maxLength, headDim) = (13, 700, 128)
       let width = (heads + 2 * kvHeads) * headDim
       let qkv = Tensor.randn([slots, width], generator: g).to(.bfloat16, device: device)
       let keys = Tensor.randn([slots, maxLength, kvHeads, headDim], generator: g).to(.bfloat16, device: device)
       let values = Tensor.randn([slots, maxLength, kvHeads, headDim], generator: g).to(.bfloat16, device: device)
-      let positions = Tensor([0, 1, 63, 64, 300, 511, maxLength - 1]).to(device)
+      let positions = Tensor([0, 1, 15, 16, 17, 63, 64, 65, 300, 511, 512, 640, maxLength - 1]).to(device)
       // The engine's split (one block per slot) and a split of 64 keys (merging up to 11 blocks).
       let splits = [CUDA.FusedKernels.decodeAttentionSplit(slots: slots, kvHeads: kvHeads, maxLength: maxLength), 64]
       let workspace = Tensor.empty([CUDA.FusedKernels.decodeAttentionWorkspace(slots: slots, heads: heads, maxLength: maxLength, split: 64)],
@@ -258,6 +258,30 @@ struct DoctorChecks {
       let leftCounters = counters.to(.float64).abs().sum().item()
       report(String(format: "decode attention %d/%d heads vs exact (relative; flash: %.2e)", heads, kvHeads, flashError), device,
              error: Swift.max(kernelError, repeatError, leftCounters), tolerance: Swift.max(1e-2, 2 * flashError))
+      // The kernel doing the rotary work itself equals the rotary kernel followed by it: same output,
+      // same caches (bit for bit).
+      let raw = Tensor.randn([slots, width], generator: g).to(.bfloat16, device: device)
+      let angles = Tensor.randn([slots, headDim / 2], generator: g) * 30
+      let both = Tensor.cat([angles, angles], dim: -1)
+      let (cos, sin) = (both.cos().to(.bfloat16, device: device), both.sin().to(.bfloat16, device: device))
+      let (keysA, valuesA, keysB, valuesB) = (keys.clone(), values.clone(), keys.clone(), values.clone())
+      let rotated = raw.clone()
+      CUDA.FusedKernels.rotaryKV(qkv: rotated, cos: cos, sin: sin, keyCache: keysA, valueCache: valuesA, positions: positions,
+                                 heads: heads, kvHeads: kvHeads, headDim: headDim)
+      var rotaryErrors: [Double] = []
+      for split in splits {
+        let separate = CUDA.FusedKernels.decodeAttention(qkv: rotated, keyCache: keysA, valueCache: valuesA, positions: positions,
+                                                         heads: heads, kvHeads: kvHeads, split: split, workspace: workspace,
+                                                         counters: counters)
+        let together = CUDA.FusedKernels.decodeAttention(qkv: raw, keyCache: keysB, valueCache: valuesB, positions: positions,
+                                                         heads: heads, kvHeads: kvHeads, split: split, workspace: workspace,
+                                                         counters: counters, rotary: (cos, sin))
+        rotaryErrors += [together.to(.float64).maxAbsDifference(separate.to(.float64)),
+                         keysB.to(.float64).maxAbsDifference(keysA.to(.float64)),
+                         valuesB.to(.float64).maxAbsDifference(valuesA.to(.float64))]
+      }
+      report("decode attention \(heads)/\(kvHeads) with rotary = rotary kernel + attention (exact)", device,
+             error: rotaryErrors.max() ?? .nan, tolerance: 0)
     }
   }
 
