@@ -524,6 +524,31 @@ extern "C" __global__ void vlmrl_step_inputs(const int64 *tokens, const int64 *l
   }
 }
 
+// The rotary embedding of the vision tower's queries and keys as transformers computes it, in
+// float32 with each op rounded on its own (no fused multiply-add), so the result is bit-identical
+// to the separate ops: out = bf16(f * cos + rotate_half(f) * sin), f = float(x).
+// qkv: [length, 3, heads, head_dim] bf16 (the fused projection's output), cos/sin: [length,
+// head_dim] float32; q_out, k_out: [length, heads, head_dim] bf16.
+extern "C" __global__ void vlmrl_vision_rotary(const bf16 *qkv, const float *cos, const float *sin, bf16 *q_out,
+                                               bf16 *k_out, int64 length, int heads, int head_dim) {
+  const int half = head_dim / 2;
+  const int64 per_part = length * heads * head_dim;
+  for (int64 index = (int64)blockIdx.x * blockDim.x + threadIdx.x; index < 2 * per_part;
+       index += (int64)gridDim.x * blockDim.x) {
+    const int which = index >= per_part;  // 0: q, 1: k
+    const int64 within = index - which * per_part;
+    const int i = (int)(within % head_dim);
+    const int64 token_head = within / head_dim;
+    const int64 token = token_head / heads;
+    const int head = (int)(token_head - token * heads);
+    const bf16 *x = qkv + ((token * 3 + which) * heads + head) * head_dim;
+    const float f = b2f(x[i]);
+    const float partner = i < half ? -b2f(x[i + half]) : b2f(x[i - half]);
+    const float r = __fadd_rn(__fmul_rn(f, cos[token * head_dim + i]), __fmul_rn(partner, sin[token * head_dim + i]));
+    (which ? k_out : q_out)[within] = f2b(r);
+  }
+}
+
 // Token choice for one row of logits per block (blockDim.x = 1024), for the settings GRPO uses:
 // suppression bias, temperature, no top-k / top-p / min-p / repetition penalty (the engine keeps
 // the libtorch sampler for those). Scores s = (logit + bias) / temperature (no division when

@@ -64,7 +64,8 @@ void bind(void *library, const char *name, F &slot) {
 
 struct Kernels {
   CUfunction add_rmsnorm = nullptr, add_rmsnorm_row = nullptr, rotary_kv = nullptr, swiglu = nullptr,
-             swiglu8 = nullptr, sample = nullptr, decode_attention8 = nullptr, step_inputs = nullptr;
+             swiglu8 = nullptr, sample = nullptr, decode_attention8 = nullptr, step_inputs = nullptr,
+             vision_rotary = nullptr;
 };
 
 // The sampler's decode-step state (csrc/decode_kernels.cu, StepState), passed by value.
@@ -151,7 +152,8 @@ const Kernels &kernels(int device) {
         {&k.add_rmsnorm, "vlmrl_add_rmsnorm"}, {&k.add_rmsnorm_row, "vlmrl_add_rmsnorm_row"},
         {&k.rotary_kv, "vlmrl_rotary_kv"},     {&k.swiglu, "vlmrl_swiglu"},
         {&k.swiglu8, "vlmrl_swiglu8"},         {&k.sample, "vlmrl_sample"},
-        {&k.decode_attention8, "vlmrl_decode_attention8"}, {&k.step_inputs, "vlmrl_step_inputs"}};
+        {&k.decode_attention8, "vlmrl_decode_attention8"}, {&k.step_inputs, "vlmrl_step_inputs"},
+        {&k.vision_rotary, "vlmrl_vision_rotary"}};
     for (const auto &[slot, name] : entries) check(driver.get_function(slot, module, name), name);
     loaded[device] = k;
     device_ready[device] = true;
@@ -479,6 +481,36 @@ int vtc_step_inputs(vt_tensor tokens, vt_tensor lengths, vt_tensor deltas, vt_te
     void *arguments[] = {&pointers[0], &pointers[1], &pointers[2], &pointers[3], &pointers[4], &hidden, &head_dim,
                          &max_len, &pointers[5], &pointers[6], &pointers[7], &pointers[8], &pointers[9], &pointers[10]};
     if (slots > 0) launch(kernels(device).step_inputs, device, {static_cast<unsigned>(slots)}, 256, 0, arguments);
+    return 0;
+  })
+}
+
+/// The vision tower's rotary embedding of q and k (vlmrl_vision_rotary): `qkv` [length, 3 * heads *
+/// head_dim] bf16 contiguous, `cos`/`sin` [length, head_dim] float32. Writes the rotated q and k
+/// ([length, heads, head_dim] bf16) to `q_out` / `k_out` (caller-allocated, contiguous).
+int vtc_vision_rotary(vt_tensor qkv, vt_tensor cos, vt_tensor sin, int heads, int head_dim, vt_tensor q_out, vt_tensor k_out) {
+  VTK_TRY(-1, {
+    const at::Tensor &x = qkv->tensor;
+    require(x, "qkv", 2);
+    const int64_t length = x.size(0);
+    if (x.size(1) != 3LL * heads * head_dim) throw std::runtime_error("qkv must be [length, 3 * heads * head_dim]");
+    require_float(cos->tensor, "cos", length * head_dim);
+    require_float(sin->tensor, "sin", length * head_dim);
+    require(q_out->tensor, "q_out", -1);
+    require(k_out->tensor, "k_out", -1);
+    if (q_out->tensor.numel() != length * heads * head_dim || k_out->tensor.numel() != length * heads * head_dim) {
+      throw std::runtime_error("q_out/k_out must hold length * heads * head_dim values");
+    }
+    const int device = x.get_device();
+    void *pointers[] = {x.data_ptr(), cos->tensor.data_ptr(), sin->tensor.data_ptr(), q_out->tensor.data_ptr(),
+                        k_out->tensor.data_ptr()};
+    int64_t count = length;
+    void *arguments[] = {&pointers[0], &pointers[1], &pointers[2], &pointers[3], &pointers[4], &count, &heads, &head_dim};
+    const int64_t total = 2 * length * heads * head_dim;
+    if (total > 0) {
+      launch(kernels(device).vision_rotary, device, {static_cast<unsigned>(std::min<int64_t>((total + 255) / 256, 132 * 32))}, 256, 0,
+             arguments);
+    }
     return 0;
   })
 }

@@ -102,7 +102,7 @@ extension RolloutRun {
     defer { timings.prefillSeconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
     let inputs = pending.map { PrefillPrompt(ids: requests[$0].promptIDs, pixelValues: requests[$0].pixelValues, grids: requests[$0].grids) }
     EngineEnvironment.mark("packed prefill of requests \(pending) starts", device: device)
-    let result = try model.packedPrefill(inputs)
+    let result = try model.packedPrefill(inputs, alignedVision: alignedVision)
     EngineEnvironment.mark("vision + packed prefill", device: device)
     let logits = F.linear(result.lastHidden, model.headWeight).to(.float32)
     // First tokens of every sample of every pending request in one batch (one host read).

@@ -50,6 +50,9 @@ final class RolloutRun {
   /// per-step inputs (`CUDA.FusedKernels.stepInputs`): residual `[slots, hidden]`, cos and sin.
   let fused: FusedDecoder?
   let fusedInputs: (residual: Tensor, cos: Tensor, sin: Tensor)?
+  /// Padded vision MLP weights for the packed prefill (`AlignedVisionMLP`; CUDA half precision,
+  /// `VLMRL_VISION_ALIGNED=0` turns it off), made once per `generate` call.
+  let alignedVision: [AlignedVisionMLP]?
 
   init(engine: RolloutEngine, requests: [RolloutRequest], settings: SamplingSettings, slots: Int, maxLength: Int,
        fused: FusedDecoder? = nil) {
@@ -96,6 +99,9 @@ final class RolloutRun {
     slotDelta = Tensor.zeros([slots], dtype: .int64, device: device)
     slotSequence = Tensor.full([slots], Double(owner.count), dtype: .int64, device: device)
     slotStep = Tensor.zeros([slots], dtype: .int64, device: device)
+    let visual = engine.model.visual
+    alignedVision = device.isCUDA && engine.model.dtype != .float32 && EngineEnvironment.alignedVision && packedPrefill
+      ? withNoGrad { visual.alignedMLPs() } : nil
     if fused != nil {
       fusedInputs = (Tensor.empty([slots, text.hiddenSize], dtype: model.dtype, device: device),
                      Tensor.empty([slots, text.headDim], dtype: model.dtype, device: device),

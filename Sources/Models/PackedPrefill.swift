@@ -34,11 +34,16 @@ extension QwenVLModel {
   /// are packed end to end and attend causally within themselves through varlen flash attention, and
   /// each layer's keys and values are kept. One launch sequence for all prompts instead of one per
   /// prompt.
-  public func packedPrefill(_ prompts: [PrefillPrompt]) throws -> PrefillResult {
+  /// `alignedVision` (`visual.alignedMLPs()`) runs the vision MLPs with padded weights (faster on
+  /// CUDA, not bit-identical to transformers; see `AlignedVisionMLP`).
+  public func packedPrefill(_ prompts: [PrefillPrompt], alignedVision: [AlignedVisionMLP]? = nil) throws -> PrefillResult {
     // All images through the vision tower at once; each prompt then takes its rows (one per pad token).
     let withImages = prompts.filter { $0.pixelValues != nil && !$0.grids.isEmpty }
+    StageTrace.mark("packed prefill: start", device: device)
     let allFeatures = withImages.isEmpty ? nil
-      : visual(Tensor.cat(withImages.map { $0.pixelValues!.to(device) }), grids: withImages.flatMap(\.grids)).to(dtype)
+      : visual(Tensor.cat(withImages.map { $0.pixelValues!.to(device) }), grids: withImages.flatMap(\.grids),
+               alignedMLPs: alignedVision).to(dtype)
+    StageTrace.mark("packed prefill: vision tower", device: device)
     var featureRow = 0
     var sequences: [PackedSequenceInput] = []
     for prompt in prompts {
@@ -59,6 +64,7 @@ extension QwenVLModel {
     let cuSeqlens = layout.cumulativeLengths(device: device)
     let mask = supportsPackedPrefill ? nil : layout.blockCausalMask(device: device)
     var hidden = embeddings
+    StageTrace.mark("packed prefill: embeddings, positions, rotary", device: device)
     var layerKeys: [Tensor] = [], layerValues: [Tensor] = []
     for layer in language.layers.items {
       let (attended, key, value) = layer.attention.packedWithCache(layer.inputNorm(hidden.unsqueeze(0)), rotary: rotary,
@@ -68,6 +74,7 @@ extension QwenVLModel {
       layerKeys.append(key)
       layerValues.append(value)
     }
+    StageTrace.mark("packed prefill: decoder layers", device: device)
     let ends = layout.lengths.reduce(into: [Int]()) { $0.append(($0.last ?? -1) + $1) }
     let last = language.norm(hidden.indexSelect(0, Tensor(ends).to(device)))
     var keys: [[Tensor]] = [], values: [[Tensor]] = []

@@ -31,7 +31,10 @@ public final class VisionTower: Module, @unchecked Sendable {
   /// per-image (t, h, w) grids in patches. Returns `[sum(t*h*w)/merge^2, outHiddenSize]` in processor
   /// order (the order of the `<|image_pad|>` tokens). `observe` sees every stage's output as transformers'
   /// forward hooks do (`patch_embed`, `block<i>` in window order, `merger`), for the bf16 parity test.
-  public func callAsFunction(_ pixelValues: Tensor, grids: [[Int]], observe: ((String, Tensor) -> Void)? = nil) -> Tensor {
+  /// `alignedMLPs` (from `alignedMLPs()`) replace the blocks' MLP weights with padded ones (faster
+  /// on CUDA, not bit-identical).
+  public func callAsFunction(_ pixelValues: Tensor, grids: [[Int]], observe: ((String, Tensor) -> Void)? = nil,
+                             alignedMLPs: [AlignedVisionMLP]? = nil) -> Tensor {
     let weight = patchEmbed.proj.weight.value
     var hidden = patchEmbed(pixelValues.to(weight.dtype, device: weight.device))
     observe?("patch_embed", hidden)
@@ -49,12 +52,14 @@ public final class VisionTower: Module, @unchecked Sendable {
     }
     let embedding = Tensor.cat([angles, angles], dim: -1)
     let rotary = (cos: embedding.cos(), sin: embedding.sin())
+    StageTrace.mark("vision: patch embedding, windows, rotary", device: weight.device)
     let fullBlocks = Set(config.fullAttentionBlockIndexes ?? [])
     for (index, block) in blocks.items.enumerated() {
       let segments = family == .qwen2VL || fullBlocks.contains(index) ? frameSegments : windowSegments
-      hidden = block(hidden, segments: segments, rotary: rotary)
+      hidden = block(hidden, segments: segments, rotary: rotary, aligned: alignedMLPs?[index])
       observe?("block\(index)", hidden)
     }
+    StageTrace.mark("vision: blocks", device: weight.device)
     var merged = merger(hidden)
     observe?("merger", merged)
     if family == .qwen25VL {
@@ -182,9 +187,43 @@ final class VisionBlock: Module, @unchecked Sendable {
     mlp = VisionMLP(config, family: family, dtype: dtype, device: device)
   }
   override var children: [(String, Module)] { [("norm1", norm1), ("norm2", norm2), ("attn", attn), ("mlp", mlp)] }
-  func callAsFunction(_ x: Tensor, segments: [Int], rotary: (cos: Tensor, sin: Tensor)) -> Tensor {
+  func callAsFunction(_ x: Tensor, segments: [Int], rotary: (cos: Tensor, sin: Tensor), aligned: AlignedVisionMLP? = nil) -> Tensor {
     let h = x + attn(norm1(x), segments: segments, rotary: rotary)
-    return h + mlp(norm2(h))
+    return h + mlp(norm2(h), aligned: aligned)
+  }
+}
+
+/// A Qwen2.5-VL vision MLP's weights with the intermediate width padded with zeros to a multiple of
+/// 8 (3420 -> 3424): cuBLAS runs the three GEMMs with 16-byte-aligned kernels instead of the
+/// 2-element-aligned ones it must pick for width 3420 (about 2.5x slower on the H200:
+/// docs/benchmarks.md). The padded units compute silu(0) * 0 = 0 and meet zero columns of the
+/// down projection, so the result is the same sum; only the GEMMs' accumulation order differs, so
+/// the output is not bit-identical to transformers'. The rollout engine uses these for its prefill
+/// (sampling needs no bit-exactness; training's forward keeps the exact path).
+public struct AlignedVisionMLP {
+  let gate: Tensor, gateBias: Tensor?, up: Tensor, upBias: Tensor?, down: Tensor, downBias: Tensor?, activation: String
+}
+
+extension VisionTower {
+  /// Padded MLP weights for every block (with enabled LoRA adapters merged), or nil where nothing
+  /// is misaligned (Qwen2-VL, or an intermediate width already a multiple of 8). Made per use: the
+  /// weights change as training goes on.
+  public func alignedMLPs() -> [AlignedVisionMLP]? {
+    let first = blocks.items.first?.mlp
+    guard let gate = first?.gate, gate.weight.value.size(0) % 8 != 0 else { return nil }
+    return blocks.items.map { block in
+      let m = block.mlp
+      let width = m.gate!.weight.value.size(0), pad = (8 - width % 8) % 8
+      func rows(_ t: Tensor) -> Tensor {  // [width, ...] -> [width + pad, ...]
+        Tensor.cat([t, Tensor.zeros([pad] + Array(t.shape.dropFirst()), dtype: t.dtype, device: t.device)], dim: 0)
+      }
+      let down = FusedDecoder.effectiveWeight(m.down!)
+      return AlignedVisionMLP(
+        gate: rows(FusedDecoder.effectiveWeight(m.gate!)), gateBias: m.gate!.bias.map { rows($0.value) },
+        up: rows(FusedDecoder.effectiveWeight(m.up!)), upBias: m.up!.bias.map { rows($0.value) },
+        down: Tensor.cat([down, Tensor.zeros([down.size(0), pad], dtype: down.dtype, device: down.device)], dim: 1),
+        downBias: m.down!.bias?.value, activation: m.activation)
+    }
   }
 }
 
@@ -221,14 +260,21 @@ final class VisionAttention: Module, @unchecked Sendable {
 
   func callAsFunction(_ x: Tensor, segments: [Int], rotary: (cos: Tensor, sin: Tensor)) -> Tensor {
     let length = x.size(0)
-    let parts = qkv(x).reshape(length, 3, heads, headDim).permute(1, 0, 2, 3)
+    let projected = qkv(x)
+    let parts = projected.reshape(length, 3, heads, headDim).permute(1, 0, 2, 3)
     let dtype = x.dtype
-    let cos = rotary.cos.unsqueeze(1), sin = rotary.sin.unsqueeze(1)
-    func rotate(_ t: Tensor) -> Tensor {
-      let f = t.to(.float32)
-      return (f * cos + rotateHalf(f) * sin).to(dtype)
+    let q: Tensor, k: Tensor, v = parts[2]
+    if Self.fusedRotary(projected) {
+      // One kernel for both, the same bits as the float32 ops below (no autograd: inference only).
+      (q, k) = CUDA.FusedKernels.visionRotary(qkv: projected, cos: rotary.cos, sin: rotary.sin, heads: heads, headDim: headDim)
+    } else {
+      let cos = rotary.cos.unsqueeze(1), sin = rotary.sin.unsqueeze(1)
+      func rotate(_ t: Tensor) -> Tensor {
+        let f = t.to(.float32)
+        return (f * cos + rotateHalf(f) * sin).to(dtype)
+      }
+      (q, k) = (rotate(parts[0]), rotate(parts[1]))
     }
-    let q = rotate(parts[0]), k = rotate(parts[1]), v = parts[2]
     let out: Tensor
     if x.device.isCUDA && dtype != .float32 && VisionAttentionKernel.cuda == .varlenFlash {
       let cu = Tensor([0] + segments.reduce(into: [Int32]()) { $0.append(($0.last ?? 0) + Int32($1)) }).to(x.device)
@@ -242,6 +288,17 @@ final class VisionAttention: Module, @unchecked Sendable {
 }
 
 extension VisionAttention {
+  /// `VLMRL_VISION_FUSED_ROTARY=0` keeps the float32 ops on CUDA.
+  static let fusedRotaryEnabled = ProcessInfo.processInfo.environment["VLMRL_VISION_FUSED_ROTARY"] != "0"
+
+  /// Whether the rotary embedding of this projection can run as the fused CUDA kernel
+  /// (`CUDA.FusedKernels.visionRotary`): bf16 on CUDA, no gradient needed, kernels loaded.
+  static func fusedRotary(_ projected: Tensor) -> Bool {
+    guard fusedRotaryEnabled, case .cuda(let index) = projected.device, projected.dtype == .bfloat16,
+      !projected.requiresGrad, projected.isContiguous else { return false }
+    return CUDA.FusedKernels.unavailableReason(device: index) == nil
+  }
+
   /// Segments of at most this many tokens are one key block of the flash kernel, which then computes
   /// each (batch, head) alone with no split of the keys: a batch of such windows gives the bits of
   /// separate calls. Longer segments (whole frames) keep one call each, because the kernel's key
@@ -313,7 +370,10 @@ final class VisionMLP: Module, @unchecked Sendable {
     if let gate, let up, let down { return [("gate_proj", gate), ("up_proj", up), ("down_proj", down)] }
     return [("fc1", fc1!), ("fc2", fc2!)]
   }
-  func callAsFunction(_ x: Tensor) -> Tensor {
+  func callAsFunction(_ x: Tensor, aligned: AlignedVisionMLP? = nil) -> Tensor {
+    if let a = aligned {
+      return F.linear(applyActivation(a.activation, F.linear(x, a.gate, a.gateBias)) * F.linear(x, a.up, a.upBias), a.down, a.downBias)
+    }
     if let gate, let up, let down { return down(applyActivation(activation, gate(x)) * up(x)) }
     return fc2!(applyActivation(activation, fc1!(x)))
   }

@@ -21,6 +21,8 @@ struct FusedKernelSymbols: @unchecked Sendable {
   typealias StepInputsFn = @convention(c) (OpaquePointer?, OpaquePointer?, OpaquePointer?, OpaquePointer?, OpaquePointer?, Int32,
                                            OpaquePointer?, OpaquePointer?, OpaquePointer?, OpaquePointer?, OpaquePointer?,
                                            OpaquePointer?) -> Int32
+  typealias VisionRotaryFn = @convention(c) (OpaquePointer?, OpaquePointer?, OpaquePointer?, Int32, Int32, OpaquePointer?,
+                                             OpaquePointer?) -> Int32
 
   let lastError: ErrorFn
   let load: LoadFn
@@ -31,6 +33,7 @@ struct FusedKernelSymbols: @unchecked Sendable {
   let sampleStep: SampleStepFn
   let decodeAttention: AttentionFn
   let stepInputs: StepInputsFn
+  let visionRotary: VisionRotaryFn
 
   init?(library: UnsafeMutableRawPointer) {
     func symbol<T>(_ name: String, _: T.Type) -> T? {
@@ -41,8 +44,10 @@ struct FusedKernelSymbols: @unchecked Sendable {
       let swiGLU = symbol("vtc_swiglu", UnaryFn.self), let sample = symbol("vtc_sample", SampleFn.self),
       let sampleStep = symbol("vtc_sample_step", SampleStepFn.self),
       let decodeAttention = symbol("vtc_decode_attention", AttentionFn.self),
-      let stepInputs = symbol("vtc_step_inputs", StepInputsFn.self)
+      let stepInputs = symbol("vtc_step_inputs", StepInputsFn.self),
+      let visionRotary = symbol("vtc_vision_rotary", VisionRotaryFn.self)
     else { return nil }
+    self.visionRotary = visionRotary
     (self.lastError, self.load, self.addRMSNorm, self.rotaryKV, self.swiGLU) = (lastError, load, addRMSNorm, rotaryKV, swiGLU)
     (self.sample, self.sampleStep, self.decodeAttention, self.stepInputs) = (sample, sampleStep, decodeAttention, stepInputs)
   }
@@ -177,6 +182,20 @@ extension CUDA {
                                       Int32(maxLength), residual.handle, writePositions.handle, keyLengths.handle,
                                       keyLengths32.handle, cos.handle, sin.handle)
       if status != 0 { fatalError("fused step inputs failed: \(symbols.message)") }
+    }
+      /// The vision tower's rotary embedding of q and k as transformers computes it (float32, each op
+    /// rounded alone; bit-identical to the separate ops): `qkv` `[length, 3 * heads * headDim]` bf16,
+    /// `cos`/`sin` `[length, headDim]` float32. Returns q and k `[length, heads, headDim]` bf16.
+    public static func visionRotary(qkv: Tensor, cos: Tensor, sin: Tensor, heads: Int, headDim: Int) -> (q: Tensor, k: Tensor) {
+      let length = qkv.size(0)
+      let q = Tensor.empty([length, heads, headDim], dtype: .bfloat16, device: qkv.device)
+      let k = Tensor.empty([length, heads, headDim], dtype: .bfloat16, device: qkv.device)
+      let (c, s) = (cos.contiguous(), sin.contiguous())
+      let status = withExtendedLifetime((c, s)) {
+        symbols.visionRotary(qkv.handle, c.handle, s.handle, Int32(heads), Int32(headDim), q.handle, k.handle)
+      }
+      if status != 0 { fatalError("fused vision rotary failed: \(symbols.message)") }
+      return (q, k)
     }
   }
 }
