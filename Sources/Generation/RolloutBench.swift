@@ -10,13 +10,17 @@ public enum RolloutBench {
   public static func run(modelDirectory: URL, prompts: Int, samples: Int, promptTokens: Int = 380, imageSide: Int = 448,
                          newTokens: Int = 256, dtype: DType = .bfloat16, device: Device = .cuda(0),
                          maxSlots: Int? = nil, checkEvery: Int? = nil, useCUDAGraphs: Bool = true,
-                         useFusedKernels: Bool = true, bandwidthBytesPerSecond: Double = 4.8e12) throws -> String {
+                         useFusedKernels: Bool = true, stopIds: Int = 0, useBuckets: Bool = true,
+                         bandwidthBytesPerSecond: Double = 4.8e12) throws -> String {
     let model = try QwenVLModel.load(directory: modelDirectory, dtype: dtype, device: device)
     let engine = RolloutEngine(model: model, maxSlots: maxSlots, checkEvery: checkEvery, useCUDAGraphs: useCUDAGraphs,
-                               useFusedKernels: useFusedKernels)
+                               useFusedKernels: useFusedKernels, useBuckets: useBuckets)
     let requests = try syntheticRequests(model: model, prompts: prompts, samples: samples, promptTokens: promptTokens,
                                          imageSide: imageSide)
-    let settings = SamplingSettings(maxNewTokens: newTokens, temperature: 1)
+    // With `stopIds`, the first that many token ids end a sequence: on a random-weight model each
+    // step stops with probability about stopIds / vocabulary, a spread of lengths like real rollouts.
+    var settings = SamplingSettings(maxNewTokens: newTokens, temperature: 1)
+    if stopIds > 0 { settings.eosTokenIds = Set(0..<stopIds) }
     // Warm-up on the same requests with 8 new tokens (as the transformers peer is warmed up in
     // bench/rollout.py): kernels, cuBLAS heuristics, allocator pools for these shapes, and the graph
     // capture path. A GRPO run calls `generate` every step with shapes like these, so the timed call
@@ -40,7 +44,8 @@ public enum RolloutBench {
     return """
       rollout: \(prompts) prompts x \(samples) samples = \(completions.count) sequences, \(promptTokens)-token prompts with a \
       \(imageSide)x\(imageSide) image, \(newTokens) new tokens, \(dtype) on \(device)
-      slots \(timings.slots), decode steps \(timings.decodeSteps) (\(timings.graphReplays) graph replays)
+      slots \(timings.slots), decode steps \(timings.decodeSteps) (\(timings.graphReplays) graph replays, \(timings.bucketSteps) over fewer slots)\
+      \(stopIds > 0 ? ", \(stopIds) stop ids: \(completions.filter(\.finished).count) of \(completions.count) stopped early" : "")
       decode path        \(timings.fusedKernels ? "fused bf16 kernels" : "libtorch ops" + (timings.fusedUnavailableReason.map { " (\($0))" } ?? ""))
       vision + prefill   \(f(timings.prefillSeconds, 3)) s
       decode             \(f(timings.decodeSeconds, 3)) s   (\(f(timings.millisecondsPerStep)) ms per step)

@@ -22,9 +22,14 @@ public final class RolloutEngine: @unchecked Sendable {
   /// Prefill the prompts admitted together in one packed pass (`QwenVLModel.packedPrefill`); nil =
   /// where it runs on varlen flash attention (CUDA, half precision). Per-prompt prefill otherwise.
   public let packedPrefill: Bool?
+  /// Once no sequence waits, compact the running ones into the first slots and decode only the
+  /// smallest batch bucket that holds them (halvings of the slot count, down to 64 on CUDA;
+  /// `VLMRL_SLOT_BUCKETS=0` off).
+  public let useBuckets: Bool
 
   public init(model: QwenVLModel, maxSlots: Int? = nil, checkEvery: Int? = nil, useCUDAGraphs: Bool = true,
-              memoryFraction: Double = 0.85, useFusedKernels: Bool = true, packedPrefill: Bool? = nil) {
+              memoryFraction: Double = 0.85, useFusedKernels: Bool = true, packedPrefill: Bool? = nil,
+              useBuckets: Bool = EngineEnvironment.slotBuckets) {
     self.model = model
     self.maxSlots = maxSlots
     self.checkEvery = Swift.max(1, checkEvery ?? (model.device.isCUDA ? 8 : 1))
@@ -32,6 +37,7 @@ public final class RolloutEngine: @unchecked Sendable {
     self.memoryFraction = memoryFraction
     self.useFusedKernels = useFusedKernels
     self.packedPrefill = packedPrefill ?? EngineEnvironment.packedPrefill
+    self.useBuckets = useBuckets
   }
 
   /// The model's vision special tokens (suppressed unless the settings say otherwise).

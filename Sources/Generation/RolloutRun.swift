@@ -45,7 +45,17 @@ final class RolloutRun {
   var hostSteps: [Int]
   var results: [Int: (count: Int, finished: Bool)] = [:]
   var timings = RolloutTimings()
-  var graph: CUDA.Graph?
+  /// Batch sizes the decode step runs at: all slots, then halvings down to 64 on CUDA (1 on the
+  /// CPU). Once no sequence waits, the running ones are compacted into the first slots and the step
+  /// runs over the smallest bucket that holds them (`shrink`), each bucket with its own graph. On
+  /// CUDA a step of 64 rows or fewer costs about the same at any row count (the GEMMs are bound by
+  /// the weights' bytes), while a new bucket costs an eager step and a graph capture (~20 ms): on the
+  /// H200, buckets below 64 made a 64-sequence rollout with early stops 7% slower, and buckets down
+  /// from 256 made a 256-sequence one 17% faster (docs/benchmarks.md).
+  let buckets: [Int]
+  var bucket: Int
+  var views: [Int: StepView] = [:]
+  var graphs: [Int: CUDA.Graph] = [:]
   /// The fused bf16 CUDA decode step, when it applies (else the plain decoder layers run), and its
   /// per-step inputs (`CUDA.FusedKernels.stepInputs`): residual `[slots, hidden]`, cos and sin.
   let fused: FusedDecoder?
@@ -109,6 +119,11 @@ final class RolloutRun {
     } else {
       fusedInputs = nil
     }
+    var sizes = [slots]
+    let smallest = device.isCUDA ? 64 : 1
+    while engine.useBuckets, let last = sizes.last, (last + 1) / 2 >= smallest, (last + 1) / 2 < last { sizes.append((last + 1) / 2) }
+    buckets = sizes
+    bucket = slots
     slotOwner = Array(repeating: nil, count: slots)
     hostLengths = Array(repeating: 0, count: slots)
     hostSteps = Array(repeating: 0, count: slots)
@@ -125,6 +140,7 @@ final class RolloutRun {
       for _ in 0..<checkEvery { step() }
       checkStops()
       try admitWaiting()
+      shrink()
     }
     let elapsed = Double(DispatchTime.now().uptimeNanoseconds - decodeStart) / 1e9
     // Only the prefills run inside the loop (later admissions) are part of `elapsed`.
@@ -132,53 +148,107 @@ final class RolloutRun {
     return (collect(), timings)
   }
 
-  /// One decode step over all slots: eager, or replayed from the graph captured after the first
-  /// eager step (capture records the kernels without running them).
+  /// The per-slot device state of the first `count` slots (views of the full buffers), the input of
+  /// a decode step over `count` slots.
+  struct StepView {
+    let count: Int
+    let cache: SlotKVCache
+    let tokens: Tensor, lengths: Tensor, delta: Tensor, sequence: Tensor, step: Tensor
+    let seen: Tensor?
+    let trueRow: Tensor
+    let fusedInputs: (residual: Tensor, cos: Tensor, sin: Tensor)?
+  }
+
+  func stepView(_ count: Int) -> StepView {
+    if let view = views[count] { return view }
+    func head(_ t: Tensor) -> Tensor { count == slots ? t : t.narrow(0, start: 0, length: count) }
+    let view = StepView(
+      count: count, cache: count == slots ? cache : SlotKVCache(prefixOf: cache, count: count), tokens: head(slotTokens),
+      lengths: head(slotLengths), delta: head(slotDelta), sequence: head(slotSequence), step: head(slotStep),
+      seen: seen.map(head), trueRow: head(trueRow),
+      fusedInputs: fusedInputs.map { (head($0.residual), head($0.cos), head($0.sin)) })
+    views[count] = view
+    return view
+  }
+
+  /// When no sequence waits for a slot: moves the running sequences into the lowest slots and
+  /// steps only the smallest bucket that holds them (one gather and scatter per layer's keys and
+  /// values, at a stop check).
+  func shrink() {
+    guard nextSequence == sequenceRequest.count else { return }
+    let running = slotOwner.prefix(bucket).filter { $0 != nil }.count
+    guard running > 0, let target = buckets.last(where: { $0 >= running }), target < bucket else { return }
+    let movers = (target..<bucket).filter { slotOwner[$0] != nil }
+    let holes = (0..<target).filter { slotOwner[$0] == nil }.prefix(movers.count)
+    if !movers.isEmpty {
+      let from = Tensor(movers).to(device), to = Tensor(Array(holes)).to(device)
+      cache.move(from: from, to: to)
+      for tensor in [slotTokens, slotLengths, slotDelta, slotSequence, slotStep] + (seen.map { [$0] } ?? []) {
+        tensor.indexPut_([(0, to)], tensor.indexSelect(0, from))
+      }
+      for (source, destination) in zip(movers, holes) {
+        slotOwner[destination] = slotOwner[source]
+        hostLengths[destination] = hostLengths[source]
+        hostSteps[destination] = hostSteps[source]
+        slotOwner[source] = nil
+      }
+    }
+    EngineEnvironment.log("\(running) running: decode over \(target) of \(slots) slots (\(movers.count) moved)")
+    bucket = target
+  }
+
+  /// One decode step over the current bucket of slots: eager, or replayed from the graph captured
+  /// after its first eager step (capture records the kernels without running them).
   func step() {
-    if let graph {
+    let view = stepView(bucket)
+    if let graph = graphs[bucket] {
       graph.replay()
       timings.graphReplays += 1
     } else {
-      cache.hostKeySpan = (0..<slots).filter { slotOwner[$0] != nil }.map { hostLengths[$0] + 1 }.max() ?? 1
-      EngineEnvironment.log("eager decode step \(timings.decodeSteps) (fused: \(fused != nil))")
-      decodeStep()
+      view.cache.hostKeySpan = (0..<bucket).filter { slotOwner[$0] != nil }.map { hostLengths[$0] + 1 }.max() ?? 1
+      EngineEnvironment.log("eager decode step \(timings.decodeSteps) over \(bucket) slots (fused: \(fused != nil))")
+      decodeStep(view)
       if useGraphs {
         CUDA.synchronize()
-        EngineEnvironment.log("capturing the decode step")
-        graph = CUDA.Graph { decodeStep() }
+        EngineEnvironment.log("capturing the decode step over \(bucket) slots")
+        graphs[bucket] = CUDA.Graph { decodeStep(view) }
         EngineEnvironment.log("captured")
       }
     }
-    for slot in 0..<slots { hostLengths[slot] += 1; hostSteps[slot] += 1 }
+    for slot in 0..<bucket { hostLengths[slot] += 1; hostSteps[slot] += 1 }
     timings.decodeSteps += 1
+    if bucket < slots { timings.bucketSteps += 1 }
   }
 
   /// Embeds each slot's last token, runs the decoder over the slot cache, chooses the next token
   /// and records it. Only device work: no host reads, fixed shapes.
-  func decodeStep() {
-    if let fused, let fusedInputs {
-      fusedDecodeStep(fused, fusedInputs)
+  func decodeStep(_ view: StepView) {
+    if let fused, view.fusedInputs != nil {
+      fusedDecodeStep(fused, view)
       return
     }
+    let cache = view.cache
     let maxLength = cache.maxLength
-    cache.writePositions.copy_(slotLengths.clamp(max: Double(maxLength - 1)))
+    cache.writePositions.copy_(view.lengths.clamp(max: Double(maxLength - 1)))
     cache.keyLengths.copy_(cache.writePositions + 1)
     cache.keyLengths32.copy_(cache.keyLengths.to(.int32))
     cache.stepTextMass?.zero_()
     cache.stepVisionMass?.zero_()
-    let positions = (slotLengths + slotDelta).view(1, slots, 1).expand(3, slots, 1)
+    let positions = (view.lengths + view.delta).view(1, view.count, 1).expand(3, view.count, 1)
     let language = model.language
-    let embeddings = language.embed(slotTokens.unsqueeze(1))
+    let embeddings = language.embed(view.tokens.unsqueeze(1))
     let rotary = language.rotary(positions: positions, dtype: embeddings.dtype, frequencies: frequencies)
     let hidden = language(embeddings: embeddings, rotary: rotary, attention: cache).squeeze(1)
-    choose(logits: F.linear(hidden, model.headWeight), fusedSampler: false)
+    choose(view, logits: F.linear(hidden, model.headWeight), fusedSampler: false)
   }
 
   /// The decode step of the fused bf16 kernels: one kernel for the step's inputs (embeddings,
   /// write positions, rotary tables), the fused decoder, the LM head, and the sampler kernel that
   /// also records the token and advances the slots (when the settings allow it).
-  func fusedDecodeStep(_ fused: FusedDecoder, _ inputs: (residual: Tensor, cos: Tensor, sin: Tensor)) {
-    CUDA.FusedKernels.stepInputs(tokens: slotTokens, lengths: slotLengths, deltas: slotDelta,
+  func fusedDecodeStep(_ fused: FusedDecoder, _ view: StepView) {
+    guard let inputs = view.fusedInputs else { return }
+    let cache = view.cache
+    CUDA.FusedKernels.stepInputs(tokens: view.tokens, lengths: view.lengths, deltas: view.delta,
                                  embedding: model.language.embeddingWeight.value, inverseFrequencies: frequencies,
                                  maxLength: cache.maxLength, residual: inputs.residual, writePositions: cache.writePositions,
                                  keyLengths: cache.keyLengths, keyLengths32: cache.keyLengths32, cos: inputs.cos, sin: inputs.sin)
@@ -189,33 +259,33 @@ final class RolloutRun {
     let fusedSampler = sampler.fusable && EngineEnvironment.fusedSampler
     if fusedSampler && outTextMass == nil {
       CUDA.FusedKernels.sampleStep(logits: logits, bias: sampler.suppressionBias, uniforms: uniforms, temperature: sampler.temperature,
-                                   slotSequence: slotSequence, slotStep: slotStep, slotTokens: slotTokens,
-                                   slotLengths: slotLengths, tokens: outTokens, logProbs: outLogProbs)
+                                   slotSequence: view.sequence, slotStep: view.step, slotTokens: view.tokens,
+                                   slotLengths: view.lengths, tokens: outTokens, logProbs: outLogProbs)
       return
     }
-    choose(logits: logits, fusedSampler: fusedSampler)
+    choose(view, logits: logits, fusedSampler: fusedSampler)
   }
 
   /// Chooses each slot's next token from `logits` `[slots, vocab]` and records it (token, log-prob,
   /// attention mass), then advances the slots.
-  func choose(logits: Tensor, fusedSampler: Bool) {
-    let column = slotStep.clamp(max: Double(columns - 1)).to(.int64)  // a float bound promotes to float
-    let target: [(Int, Tensor)] = [(0, slotSequence), (1, column)]
+  func choose(_ view: StepView, logits: Tensor, fusedSampler: Bool) {
+    let column = view.step.clamp(max: Double(columns - 1)).to(.int64)  // a float bound promotes to float
+    let target: [(Int, Tensor)] = [(0, view.sequence), (1, column)]
     let (tokens, logProbs) = fusedSampler
       ? CUDA.FusedKernels.sample(logits: logits, bias: sampler.suppressionBias, uniforms: uniforms.index(target),
                                  temperature: sampler.temperature)
-      : sampler.choose(logits.to(.float32), seen: seen, uniforms: uniforms.index(target))
+      : sampler.choose(logits.to(.float32), seen: view.seen, uniforms: uniforms.index(target))
     outTokens.indexPut_(target, tokens)
     outLogProbs.indexPut_(target, logProbs)
-    if let outTextMass, let outVisionMass, let text = cache.stepTextMass, let vision = cache.stepVisionMass {
-      let layers = Double(cache.recordedLayers.count)
+    if let outTextMass, let outVisionMass, let text = view.cache.stepTextMass, let vision = view.cache.stepVisionMass {
+      let layers = Double(view.cache.recordedLayers.count)
       outTextMass.indexPut_(target, text / layers)
       outVisionMass.indexPut_(target, vision / layers)
     }
-    seen?.indexPut_([(0, cache.slotIndex), (1, tokens)], trueRow)
-    slotTokens.copy_(tokens)
-    slotLengths.add_(1)
-    slotStep.add_(1)
+    view.seen?.indexPut_([(0, view.cache.slotIndex), (1, tokens)], view.trueRow)
+    view.tokens.copy_(tokens)
+    view.lengths.add_(1)
+    view.step.add_(1)
   }
 
   /// Reads the tokens of occupied slots and frees those whose sequence emitted an EOS id or reached

@@ -98,6 +98,8 @@ public struct RolloutTimings: Sendable {
   public var slots: Int = 0
   /// Decode steps replayed from a captured CUDA graph.
   public var graphReplays: Int = 0
+  /// Decode steps run over fewer slots than allocated (after compaction into a smaller bucket).
+  public var bucketSteps: Int = 0
   /// Whether the decode step ran the fused bf16 CUDA kernels, and if not (on CUDA), why not.
   public var fusedKernels = false
   public var fusedUnavailableReason: String? = nil

@@ -81,6 +81,41 @@ final class SlotKVCache: ExternalAttention, SlotAttentionStore {
     stepVisionMass = record ? Tensor.zeros([slots], device: device) : nil
   }
 
+  /// The first `count` slots of `base` as a cache of their own, sharing its storage (a decode step
+  /// over fewer slots: the rollout engine's smaller batch buckets after compaction).
+  init(prefixOf base: SlotKVCache, count: Int) {
+    slots = count
+    maxLength = base.maxLength
+    device = base.device
+    func head(_ t: Tensor) -> Tensor { t.narrow(0, start: 0, length: count) }
+    keys = base.keys.map(head)
+    values = base.values.map(head)
+    slotIndex = head(base.slotIndex)
+    writePositions = head(base.writePositions)
+    keyLengths = head(base.keyLengths)
+    keyLengths32 = head(base.keyLengths32)
+    hostKeySpan = base.hostKeySpan
+    useFlash = base.useFlash
+    cuSeqlensQ = base.cuSeqlensQ?.narrow(0, start: 0, length: count + 1)
+    cuSeqlensK = base.cuSeqlensK?.narrow(0, start: 0, length: count + 1)
+    keyPositions = base.keyPositions
+    let kvHeads = base.keys.first?.size(2) ?? 1
+    attentionKernel = base.attentionKernel.map { ($0.split, $0.workspace, $0.counters.narrow(0, start: 0, length: count * kvHeads)) }
+    recordedLayers = base.recordedLayers
+    textMask = base.textMask.map(head)
+    visionMask = base.visionMask.map(head)
+    stepTextMass = base.stepTextMass.map(head)
+    stepVisionMass = base.stepVisionMass.map(head)
+  }
+
+  /// Moves the sequences in slots `from` into slots `to` (same count, as int64 lists): their keys,
+  /// values and prompt masks, one gather and one scatter per tensor.
+  func move(from: Tensor, to: Tensor) {
+    for tensor in keys + values + [textMask, visionMask].compactMap({ $0 }) {
+      tensor.indexPut_([(0, to)], tensor.indexSelect(0, from))
+    }
+  }
+
   /// Bytes of one slot's keys and values over all layers.
   static func bytesPerSlot(layers: Int, maxLength: Int, kvHeads: Int, headDim: Int, dtype: DType) -> Int {
     2 * layers * maxLength * kvHeads * headDim * dtype.byteSize

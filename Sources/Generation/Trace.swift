@@ -7,13 +7,14 @@ import Torch
 /// sampler on the fused decode path, `VLMRL_DECODE_ATTENTION=flash` keeps flash attention instead of
 /// the decode-attention kernel (`CUDA.FusedKernels.decodeAttention`), `VLMRL_VISION_ALIGNED=0` keeps
 /// the vision MLPs' own weights in the packed prefill (`AlignedVisionMLP`).
-enum EngineEnvironment {
+public enum EngineEnvironment {
   static let environment = ProcessInfo.processInfo.environment
   static let trace = environment["VLMRL_TRACE"] == "1"
   static let packedPrefill: Bool? = environment["VLMRL_PACKED_PREFILL"].map { $0 != "0" }
   static let fusedSampler = environment["VLMRL_FUSED_SAMPLER"] != "0"
   static let decodeAttentionKernel = environment["VLMRL_DECODE_ATTENTION"] != "flash"
   static let alignedVision = environment["VLMRL_VISION_ALIGNED"] != "0"
+  public static let slotBuckets = environment["VLMRL_SLOT_BUCKETS"] != "0"
 
   static func log(_ message: @autoclosure () -> String) {
     guard trace else { return }

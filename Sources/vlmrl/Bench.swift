@@ -27,6 +27,9 @@ struct Bench: ParsableCommand {
     @Flag(help: "Instead of timing: compare greedy engine tokens with the single-prompt path.") var verifyGreedy = false
     @Flag(help: "Instead of timing: compare the fused decode kernels with the plain libtorch decode (greedy).") var verifyFused = false
     @Flag(help: "Decode with the plain libtorch ops instead of the fused kernels.") var noFusedKernels = false
+    @Option(help: "Treat this many ordinary token ids as EOS, so that sequences stop at different steps (0: none, every sequence runs the full length).")
+    var stopIds = 0
+    @Flag(help: "Keep decoding all slots to the end (no compaction into smaller batch buckets).") var noBuckets = false
     func run() throws {
       guard let device = Device(name: device), let dtype = DType(name: dtype) else { throw ValidationError("bad --device or --dtype") }
       if verifyFused {
@@ -42,7 +45,7 @@ struct Bench: ParsableCommand {
       print(try RolloutBench.run(modelDirectory: URL(fileURLWithPath: model), prompts: prompts, samples: samples,
                                  promptTokens: promptTokens, imageSide: imageSize, newTokens: newTokens, dtype: dtype,
                                  device: device, checkEvery: checkEvery, useCUDAGraphs: !noCudaGraphs,
-                                 useFusedKernels: !noFusedKernels))
+                                 useFusedKernels: !noFusedKernels, stopIds: stopIds, useBuckets: !noBuckets))
     }
   }
 

@@ -132,6 +132,36 @@ struct FixturePrompt {
     }
     #expect(timings.generatedTokens == 20 + 3 * 2 + 2 * 3 + 20)
   }
+
+  /// Once the queue is empty, the running sequences are moved into the first slots and the step runs
+  /// over a smaller batch bucket: 7 sequences in 4 slots, the short ones stop at tokens 2 and 3, and
+  /// the last two long ones finish in a bucket of 2. Greedy and sampled completions must be those of
+  /// the same run without buckets, and the greedy ones those of the single-prompt path.
+  @Test func compactionIntoSmallerBucketsChangesNoCompletion() throws {
+    let model = try FixturePrompt.model()
+    let (image, text, twoImages) = try Self.prompts()
+    let eos: Set<Int> = [832]
+    let requests = [twoImages.request(samples: 1, seed: 3), image.request(samples: 3, seed: 4), text.request(samples: 2, seed: 5),
+                    twoImages.request(samples: 1, seed: 6)]
+    let longRun = try singlePrompt(model, twoImages, eos: eos)
+    for temperature in [0.0, 1.0] {
+      let settings = SamplingSettings(maxNewTokens: 20, temperature: temperature, eosTokenIds: eos, suppressedTokenIds: [])
+      let (bucketed, bucketedTimings) = try RolloutEngine(model: model, maxSlots: 4, useBuckets: true).generate(requests, settings: settings)
+      let (plain, plainTimings) = try RolloutEngine(model: model, maxSlots: 4, useBuckets: false).generate(requests, settings: settings)
+      #expect(bucketedTimings.bucketSteps > 0 && plainTimings.bucketSteps == 0, "T=\(temperature): \(bucketedTimings.bucketSteps)")
+      #expect(bucketed.count == 7 && plain.count == 7)
+      for (a, b) in zip(bucketed, plain) {
+        #expect(a.requestIndex == b.requestIndex && a.sampleIndex == b.sampleIndex)
+        #expect(a.tokens == b.tokens && a.finished == b.finished, "T=\(temperature) request \(a.requestIndex) sample \(a.sampleIndex)")
+        #expect(zip(a.logProbs, b.logProbs).allSatisfy { abs($0 - $1) <= 1e-4 })
+      }
+      if temperature == 0 {
+        for completion in bucketed where completion.requestIndex == 0 || completion.requestIndex == 3 {
+          #expect(completion.tokens == longRun.tokens)
+        }
+      }
+    }
+  }
 }
 
 /// The few safetensors entries the fixtures hold (little-endian header length, JSON header, raw
@@ -173,6 +203,6 @@ struct ReferenceTensors {
     let report = try RolloutBench.run(modelDirectory: FixturePrompt.fixtures.appendingPathComponent("qwen25vl_tied"), prompts: 2,
                                       samples: 2, promptTokens: 40, imageSide: 56, newTokens: 4, dtype: .float32, device: .cpu)
     #expect(report.contains("2 prompts x 2 samples = 4 sequences"))
-    #expect(report.contains("slots 4, decode steps 3 (0 graph replays)"), "\(report)")
+    #expect(report.contains("slots 4, decode steps 3 (0 graph replays, 0 over fewer slots)"), "\(report)")
   }
 }
