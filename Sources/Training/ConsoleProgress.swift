@@ -7,8 +7,10 @@ import Darwin
 #endif
 
 /// The console view of a run: a progress bar redrawn in place on a terminal (step/total, ETA,
-/// reward, tokens/s), plain lines when stdout is a file or pipe, and per-step summaries that are
-/// colored only when `colorize_output` is on and stdout is a terminal.
+/// reward, tokens/s), plain lines when stdout is a file or pipe (the first step, the last, and
+/// otherwise at most one every `plainInterval` seconds, so a log file is not one line per step),
+/// and per-step summaries that are colored only when `colorize_output` is on and stdout is a
+/// terminal.
 public final class ConsoleProgress: @unchecked Sendable {
   public let totalSteps: Int
   public let isTerminal: Bool
@@ -17,13 +19,17 @@ public final class ConsoleProgress: @unchecked Sendable {
   private let clock: @Sendable () -> Double
   private var start: (step: Int, time: Double)?
   private var barShown = false
+  private var lastPlainLine: Double?
+  /// Seconds between plain status lines when stdout is not a terminal.
+  public let plainInterval: Double
   private let lock = NSLock()
 
   /// `isTerminal` defaults to `isatty(stdout)`; `write` and `clock` are replaceable for tests.
   public init(totalSteps: Int, colorize: Bool, isTerminal: Bool = ConsoleProgress.stdoutIsTerminal,
               write: @escaping @Sendable (String) -> Void = ConsoleProgress.writeStdout,
-              clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
+              clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }, plainInterval: Double = 10) {
     self.totalSteps = totalSteps
+    self.plainInterval = plainInterval
     self.isTerminal = isTerminal
     self.colorize = colorize && isTerminal
     self.write = write
@@ -48,8 +54,9 @@ public final class ConsoleProgress: @unchecked Sendable {
       if isTerminal {
         write("\r\u{1B}[2K" + Self.bar(step: step, total: totalSteps) + " " + status)
         barShown = true
-      } else {
+      } else if lastPlainLine.map({ now - $0 >= plainInterval }) ?? true || step >= totalSteps {
         write(status + "\n")
+        lastPlainLine = now
       }
     }
   }

@@ -141,10 +141,15 @@ private final class Captured: @unchecked Sendable {
     captured.now += 30  // steps 2 and 3 take 30 s: 15 s per step, 7 steps left
     progress.update(step: 3, reward: 0.75)
     progress.summary(step: 3, metrics: ["loss": 0.125, "reward": -0.5, "kl": 0.01])
+    captured.now += 5  // within 10 s of the last line: no status line
+    progress.update(step: 4)
+    captured.now += 1  // the last step always gets one
+    progress.update(step: 10)
     #expect(captured.text == """
       step 1/10 (10%)  eta --  reward 0.5  tok/s 1234
       step 3/10 (30%)  eta 1m45s  reward 0.75
       step 3  loss 0.125  reward -0.5  kl 0.01
+      step 10/10 (100%)  eta 0s
 
       """)
   }
