@@ -120,6 +120,14 @@ extern "C" __global__ void vlmrl_add_rmsnorm_row(bf16 *residual, const bf16 *del
   }
 }
 
+// The rotary embedding of one head-dimension pair as the unfused ops round it (Qwen2's apply_rotary_pos_emb in bf16):
+// first half x1 * cos + -x2 * sin, second half x2 * cos + x1 * sin, bf16 after each product and sum.
+__device__ __forceinline__ void rotate_pair(float x1, float x2, float c1, float s1, float c2, float s2, bf16 &first,
+                                            bf16 &second) {
+  first = f2b(b2f(f2b(x1 * c1)) + b2f(f2b(-x2 * s1)));
+  second = f2b(b2f(f2b(x2 * c2)) + b2f(f2b(x1 * s2)));
+}
+
 // Rotary embedding of one token per slot and the key/value cache write.
 // qkv: [slots, (heads + 2 * kv_heads) * head_dim] (the fused q/k/v projection output; q is rotated
 // in place), cos/sin: [slots, head_dim], caches: [slots, max_len, kv_heads, head_dim], positions:
@@ -142,9 +150,8 @@ extern "C" __global__ void vlmrl_rotary_kv(bf16 *qkv, const bf16 *cos, const bf1
   const bf16 *c = cos + (int64)slot * head_dim;
   const bf16 *s = sin + (int64)slot * head_dim;
   for (int i = threadIdx.x; i < half; i += blockDim.x) {
-    const float x1 = b2f(x[i]), x2 = b2f(x[i + half]);
-    const bf16 first = f2b(b2f(f2b(x1 * b2f(c[i]))) + b2f(f2b(-x2 * b2f(s[i]))));
-    const bf16 second = f2b(b2f(f2b(x2 * b2f(c[i + half]))) + b2f(f2b(x1 * b2f(s[i + half]))));
+    bf16 first, second;
+    rotate_pair(b2f(x[i]), b2f(x[i + half]), b2f(c[i]), b2f(s[i]), b2f(c[i + half]), b2f(s[i + half]), first, second);
     if (head < heads) {
       x[i] = first;
       x[i + half] = second;
@@ -219,14 +226,6 @@ __device__ __forceinline__ void mma_bf16(float (&d)[4], unsigned a0, unsigned a1
       : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 __device__ __forceinline__ unsigned pack_floats(float a, float b) { return pack(f2b(a), f2b(b)); }
-
-// The rotary embedding of one head-dimension pair as the unfused ops round it (see vlmrl_rotary_kv):
-// first half x1 * cos + -x2 * sin, second half x2 * cos + x1 * sin, bf16 after each product and sum.
-__device__ __forceinline__ void rotate_pair(float x1, float x2, float c1, float s1, float c2, float s2, bf16 &first,
-                                            bf16 &second) {
-  first = f2b(b2f(f2b(x1 * c1)) + b2f(f2b(-x2 * s1)));
-  second = f2b(b2f(f2b(x2 * c2)) + b2f(f2b(x1 * s2)));
-}
 
 template <int ATTN_WARPS>
 __device__ __forceinline__ void decode_attention(const bf16 *qkv, int64 qkv_stride, bf16 *key_cache,

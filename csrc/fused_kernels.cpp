@@ -171,17 +171,14 @@ void launch(CUfunction function, int device, Grid grid, unsigned block, unsigned
         "cuLaunchKernel");
 }
 
-void require_long(const at::Tensor &t, const char *name, int64_t length) {
-  if (!t.is_cuda() || t.scalar_type() != at::kLong || !t.is_contiguous() || t.numel() != length) {
-    throw std::runtime_error(std::string(name) + " must be a contiguous int64 CUDA tensor of " + std::to_string(length));
+void require_vector(const at::Tensor &t, at::ScalarType type, const char *name, int64_t length) {
+  if (!t.is_cuda() || t.scalar_type() != type || !t.is_contiguous() || t.numel() != length) {
+    throw std::runtime_error(std::string(name) + " must be a contiguous " + c10::toString(type) + " CUDA tensor of " +
+                             std::to_string(length));
   }
 }
-
-void require_float(const at::Tensor &t, const char *name, int64_t length) {
-  if (!t.is_cuda() || t.scalar_type() != at::kFloat || !t.is_contiguous() || t.numel() != length) {
-    throw std::runtime_error(std::string(name) + " must be a contiguous float32 CUDA tensor of " + std::to_string(length));
-  }
-}
+void require_long(const at::Tensor &t, const char *name, int64_t length) { require_vector(t, at::kLong, name, length); }
+void require_float(const at::Tensor &t, const char *name, int64_t length) { require_vector(t, at::kFloat, name, length); }
 
 void require(const at::Tensor &t, const char *name, int64_t dim) {
   if (!t.is_cuda()) throw std::runtime_error(std::string(name) + " must be a CUDA tensor");
@@ -413,9 +410,7 @@ vt_tensor vtc_decode_attention(vt_tensor qkv, vt_tensor key_cache, vt_tensor val
       throw std::runtime_error("partial must be a contiguous float32 CUDA tensor of slots * heads * splits * 130");
     }
     const at::Tensor &c = counters->tensor;
-    if (!c.is_cuda() || c.scalar_type() != at::kInt || !c.is_contiguous() || c.numel() != slots * kv_heads) {
-      throw std::runtime_error("counters must be a contiguous int32 CUDA tensor of slots * kv_heads");
-    }
+    require_vector(c, at::kInt, "counters", slots * kv_heads);
     void *cos_pointer = nullptr, *sin_pointer = nullptr;
     if ((cos == nullptr) != (sin == nullptr)) throw std::runtime_error("give both cos and sin or neither");
     if (cos != nullptr) {
@@ -471,9 +466,7 @@ int vtc_step_inputs(vt_tensor tokens, vt_tensor lengths, vt_tensor deltas, vt_te
     require_float(inverse_frequencies->tensor, "inverse frequencies", head_dim / 2);
     for (auto t : {tokens, lengths, deltas, write_positions, key_lengths}) require_long(t->tensor, "slot state", slots);
     const at::Tensor &k32 = key_lengths32->tensor;
-    if (!k32.is_cuda() || k32.scalar_type() != at::kInt || !k32.is_contiguous() || k32.numel() != slots) {
-      throw std::runtime_error("key_lengths32 must be a contiguous int32 CUDA tensor of length slots");
-    }
+    require_vector(k32, at::kInt, "key_lengths32", slots);
     const int device = r.get_device();
     void *pointers[] = {tokens->tensor.data_ptr(), lengths->tensor.data_ptr(), deltas->tensor.data_ptr(), e.data_ptr(),
                         inverse_frequencies->tensor.data_ptr(), r.data_ptr(), write_positions->tensor.data_ptr(),

@@ -32,7 +32,7 @@ extension RolloutRun {
       }
     }
     for group in groups { place(prompt: group.prompt, slots: group.slots, sequences: group.sequences) }
-    if !groups.isEmpty { EngineEnvironment.mark("placed \(groups.count) prompt(s) in slots", device: device) }
+    if !groups.isEmpty { StageTrace.mark("placed \(groups.count) prompt(s) in slots", device: device) }
   }
 
   /// Puts sequences of one prompt in slots: the prompt's keys and values, length, rope delta,
@@ -101,9 +101,9 @@ extension RolloutRun {
     let start = DispatchTime.now().uptimeNanoseconds
     defer { timings.prefillSeconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
     let inputs = pending.map { PrefillPrompt(ids: requests[$0].promptIDs, pixelValues: requests[$0].pixelValues, grids: requests[$0].grids) }
-    EngineEnvironment.mark("packed prefill of requests \(pending) starts", device: device)
+    StageTrace.mark("packed prefill of requests \(pending) starts", device: device)
     let result = try model.packedPrefill(inputs, alignedVision: alignedVision)
-    EngineEnvironment.mark("vision + packed prefill", device: device)
+    StageTrace.mark("vision + packed prefill", device: device)
     let logits = F.linear(result.lastHidden, model.headWeight).to(.float32)
     // First tokens of every sample of every pending request in one batch (one host read).
     var rows: [Int] = [], sequences: [Int] = []
@@ -133,7 +133,7 @@ extension RolloutRun {
         textMask: masks?.text, visionMask: masks?.vision, samples: samples)
       offset += samples
     }
-    EngineEnvironment.mark("first tokens", device: device)
+    StageTrace.mark("first tokens", device: device)
   }
 
   /// The first token of every sample of a request, chosen together from the prompt's last logits

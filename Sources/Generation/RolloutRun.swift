@@ -223,8 +223,8 @@ final class RolloutRun {
   /// Embeds each slot's last token, runs the decoder over the slot cache, chooses the next token
   /// and records it. Only device work: no host reads, fixed shapes.
   func decodeStep(_ view: StepView) {
-    if let fused, view.fusedInputs != nil {
-      fusedDecodeStep(fused, view)
+    if let fused, let inputs = view.fusedInputs {
+      fusedDecodeStep(fused, view, inputs)
       return
     }
     let cache = view.cache
@@ -245,8 +245,7 @@ final class RolloutRun {
   /// The decode step of the fused bf16 kernels: one kernel for the step's inputs (embeddings,
   /// write positions, rotary tables), the fused decoder, the LM head, and the sampler kernel that
   /// also records the token and advances the slots (when the settings allow it).
-  func fusedDecodeStep(_ fused: FusedDecoder, _ view: StepView) {
-    guard let inputs = view.fusedInputs else { return }
+  func fusedDecodeStep(_ fused: FusedDecoder, _ view: StepView, _ inputs: (residual: Tensor, cos: Tensor, sin: Tensor)) {
     let cache = view.cache
     CUDA.FusedKernels.stepInputs(tokens: view.tokens, lengths: view.lengths, deltas: view.delta,
                                  embedding: model.language.embeddingWeight.value, inverseFrequencies: frequencies,

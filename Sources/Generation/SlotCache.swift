@@ -66,7 +66,7 @@ final class SlotKVCache: ExternalAttention, SlotAttentionStore {
     }
     if fusedDecode, device.isCUDA, dtype == .bfloat16, headDim == 128, heads % kvHeads == 0, heads / kvHeads <= 8,
       EngineEnvironment.decodeAttentionKernel {
-      let split = CUDA.FusedKernels.decodeAttentionSplit(slots: slots, kvHeads: kvHeads, maxLength: maxLength)
+      let split = CUDA.FusedKernels.decodeAttentionSplit(maxLength: maxLength)
       let size = CUDA.FusedKernels.decodeAttentionWorkspace(slots: slots, heads: heads, maxLength: maxLength, split: split)
       attentionKernel = (split, Tensor.empty([size], dtype: .float32, device: device),
                          Tensor.zeros([slots * kvHeads], dtype: .int32, device: device))
@@ -178,7 +178,7 @@ final class SlotKVCache: ExternalAttention, SlotAttentionStore {
     if recordedLayers.contains(layer) {
       recordMass(query: query.unsqueeze(2), keys: keyCache.transpose(1, 2), visible: visibleKeys(span: maxLength), span: maxLength)
     }
-    if let kernel = attentionKernel, kvHeads > 0, heads % kvHeads == 0, heads / kvHeads <= 8 {
+    if let kernel = attentionKernel {  // made only where the kernel applies (init)
       return CUDA.FusedKernels.decodeAttention(qkv: qkv, keyCache: keyCache, valueCache: valueCache, positions: writePositions,
                                                heads: heads, kvHeads: kvHeads, split: kernel.split,
                                                workspace: kernel.workspace, counters: kernel.counters, rotary: rotary)

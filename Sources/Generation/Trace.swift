@@ -1,5 +1,4 @@
 import Foundation
-import Torch
 
 /// Stage-by-stage progress of the rollout engine on standard error when `VLMRL_TRACE=1` (for
 /// locating a failure on a remote GPU machine), and environment switches of its fast paths:
@@ -21,7 +20,4 @@ public enum EngineEnvironment {
     FileHandle.standardError.write(Data("[engine] \(message())\n".utf8))
   }
 
-
-  /// A stage mark (`StageTrace.mark`).
-  static func mark(_ label: @autoclosure () -> String, device: Device) { StageTrace.mark(label(), device: device) }
 }

@@ -144,7 +144,7 @@ extension CUDA {
     /// through global memory whose latency outweighed the extra parallelism on the H200 at every
     /// batch measured (16, 64 and 256 slots of ~400-640 keys: docs/benchmarks.md); the kernel still
     /// takes any split, and `vlmrl doctor` checks the merge path.
-    public static func decodeAttentionSplit(slots: Int, kvHeads: Int, maxLength: Int) -> Int {
+    public static func decodeAttentionSplit(maxLength: Int) -> Int {
       (maxLength + 63) / 64 * 64
     }
 

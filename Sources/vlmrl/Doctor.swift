@@ -245,7 +245,7 @@ struct DoctorChecks {
       let values = Tensor.randn([slots, maxLength, kvHeads, headDim], generator: g).to(.bfloat16, device: device)
       let positions = Tensor([0, 1, 15, 16, 17, 63, 64, 65, 300, 511, 512, 640, maxLength - 1]).to(device)
       // The engine's split (one block per slot) and a split of 64 keys (merging up to 11 blocks).
-      let splits = [CUDA.FusedKernels.decodeAttentionSplit(slots: slots, kvHeads: kvHeads, maxLength: maxLength), 64]
+      let splits = [CUDA.FusedKernels.decodeAttentionSplit(maxLength: maxLength), 64]
       let workspace = Tensor.empty([CUDA.FusedKernels.decodeAttentionWorkspace(slots: slots, heads: heads, maxLength: maxLength, split: 64)],
                                    dtype: .float32, device: device)
       let counters = Tensor.zeros([slots * kvHeads], dtype: .int32, device: device)
