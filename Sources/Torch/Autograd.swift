@@ -90,9 +90,9 @@ public func checkpoint(_ inputs: [Tensor], outputCount: Int, _ body: @escaping (
     inputs[first] = inputs[first].detach().requiresGrad_()
   }
   // The autograd node keeps only a raw pointer to the closure, so the registry keeps it alive
-  // until the trainer calls `CheckpointRegistry.shared.releaseAll()` after backward.
+  // until the trainer calls `RecomputeRegistry.shared.releaseAll()` after backward.
   let box = CheckpointBox(body)
-  CheckpointRegistry.shared.retain(box)
+  RecomputeRegistry.shared.retain(box)
   let context = Unmanaged.passUnretained(box).toOpaque()
   let handles: [OpaquePointer?] = inputs.map(\.handle)
   var outputs = [OpaquePointer?](repeating: nil, count: outputCount)
@@ -112,8 +112,8 @@ public func checkpoint(_ inputs: [Tensor], outputCount: Int, _ body: @escaping (
 }
 
 /// Keeps checkpoint closures alive until `release` (the trainer clears it after each backward).
-public final class CheckpointRegistry: @unchecked Sendable {
-  public static let shared = CheckpointRegistry()
+public final class RecomputeRegistry: @unchecked Sendable {
+  public static let shared = RecomputeRegistry()
   private var boxes: [AnyObject] = []
   private let lock = NSLockShim()
   func retain(_ box: AnyObject) { lock.locked { boxes.append(box) } }

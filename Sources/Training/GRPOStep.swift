@@ -117,7 +117,7 @@ extension GRPOTrainer {
       let value = loss.item()
       lossSum += value
       if value.isFinite { loss.backward() } else { finite = false }
-      CheckpointRegistry.shared.releaseAll()
+      RecomputeRegistry.shared.releaseAll()
       backwardTime += Date().timeIntervalSince(timer)
       for (key, metric) in [(MetricName.kl, lossMetrics.kl), (MetricName.entropy, lossMetrics.entropy),
                             (MetricName.clipRatioLow, lossMetrics.clipRatioLow), (MetricName.clipRatioHigh, lossMetrics.clipRatioHigh),

@@ -63,7 +63,7 @@ public final class SFTTrainer: @unchecked Sendable {
       let batch = nextBatch()
       if let (loss, count) = try batchLoss(batch) {
         loss.backward()
-        CheckpointRegistry.shared.releaseAll()
+        RecomputeRegistry.shared.releaseAll()
         lossValue = loss.item()
         tokens = count
       }

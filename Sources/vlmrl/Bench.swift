@@ -88,7 +88,7 @@ struct Bench: ParsableCommand {
         let targets = Tensor(sequences.flatMap { Array($0.ids.suffix(completion)) }).to(device)
         let loss = -qwen.tokenLogProbs(hidden: scored, targets: targets).mean()
         loss.backward()
-        CheckpointRegistry.shared.releaseAll()
+        RecomputeRegistry.shared.releaseAll()
         for parameter in qwen.parameters { parameter.grad = nil }
       }
       try step()

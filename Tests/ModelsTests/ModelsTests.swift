@@ -116,7 +116,7 @@ func tinyModel(tied: Bool = true, family: QwenVLFamily = .qwen25VL, seed: UInt64
     let full = (F.linear(hidden, model.headWeight) / 0.7).logSoftmax(dim: -1).gather(1, targets.unsqueeze(1)).squeeze(1)
     #expect(chunked.maxAbsDifference(full) < 1e-12)
     chunked.sum().backward()
-    CheckpointRegistry.shared.releaseAll()
+    RecomputeRegistry.shared.releaseAll()
     let chunkedGrad = hidden.grad!.detach().clone(), headGrad = model.lmHead!.weight.grad!.detach().clone()
     hidden.grad = nil
     model.lmHead!.weight.grad = nil

@@ -99,7 +99,7 @@ extension TinyModelTests {
       var padded: [Float] = []
       for row in weights { padded += row.map(Float.init) + Array(repeating: 0, count: 6 - row.count) }
       (out.logp * Tensor(padded, shape: [6, 6]) * out.mask).sum().backward()
-      CheckpointRegistry.shared.releaseAll()
+      RecomputeRegistry.shared.releaseAll()
       for ((name, want), (_, parameter)) in zip(expectedGrads, model.namedParameters()) {
         guard let want, let got = parameter.grad else { Issue.record("\(name): no gradient"); continue }
         let scale = Swift.max(1e-6, want.abs().max().item())
