@@ -27,7 +27,7 @@ public struct AdvantageStats: Sendable, Equatable {
 /// Bessel-corrected std of the group (or of the batch); a NaN advantage (a group of one) becomes 0.
 ///
 /// Where this differs from TRL on purpose: a nil total (every reward function said "not
-/// applicable") is left out of its group's mean and std and gets advantage 0 (rewards.md). TRL's
+/// applicable") is left out of its group's mean and std and gets advantage 0 (docs/reward-definitions.md). TRL's
 /// `nansum` would count it as a reward of 0 instead.
 public enum Advantages {
   /// The `+ 1e-4` in the denominator (TRL's constant).

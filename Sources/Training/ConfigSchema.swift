@@ -45,8 +45,8 @@ struct ConfigField: Sendable {
 }
 
 /// The keys vlmrl's training config accepts, section by section. Names are TRL's (GRPOConfig,
-/// TrainingArguments, ModelConfig) or the seeds' where they differ; defaults are the spec's
-/// (grpo.md), then TRL's.
+/// TrainingArguments, ModelConfig) or the seeds' where they differ; defaults are those of
+/// docs/grpo.md, then TRL's.
 enum ConfigSchema {
   static let jobTypes = ["grpo", "sft", "cycle"]
   /// Seed names for a GRPO run.

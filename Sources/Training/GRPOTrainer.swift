@@ -8,7 +8,7 @@ import NN
 import Rewards
 import Torch
 
-/// GRPO as specs/grpo.md: rollouts, concurrent rewards, group advantages, the clipped policy loss
+/// GRPO as docs/grpo.md: rollouts, concurrent rewards, group advantages, the clipped policy loss
 /// with optional k3 KL, gradient accumulation, `num_iterations` passes per generation batch, AdamW
 /// with warm-up/schedule and clipping, metrics, rollout logs and atomic checkpoints with exact
 /// resume. Trains the full model, the language model only (`freeze_vision_tower`) or LoRA adapters

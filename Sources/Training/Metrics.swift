@@ -1,7 +1,7 @@
 import Common
 import Foundation
 
-/// Metric names a run logs: TRL's where TRL has one (spec grpo.md), vlmrl's timing split otherwise.
+/// Metric names a run logs: TRL's where TRL has one (docs/grpo.md), vlmrl's timing split otherwise.
 public enum MetricName {
   public static let loss = "loss"
   public static let gradNorm = "grad_norm"

@@ -26,7 +26,7 @@ public struct PolicyPassOutput {
   public var entropies: Tensor
 }
 
-/// Per-token log-probs of completions under a model (specs/grpo.md step 4). The vision tower runs
+/// Per-token log-probs of completions under a model (docs/grpo.md step 4). The vision tower runs
 /// once per prompt and its features serve the prompt's G completions; the sequences (prompt +
 /// completion) are packed without padding into variable-length forwards of at most `tokenBudget`
 /// tokens each (varlen flash attention on CUDA, a block-diagonal causal mask on CPU); the log-probs

@@ -3,7 +3,7 @@ import Datasets
 import NN
 import Foundation
 
-/// The resolved config of a `vlmrl train` / `vlmrl sft` run (spec grpo.md). Decode it with
+/// The resolved config of a `vlmrl train` / `vlmrl sft` run (docs/grpo.md). Decode it with
 /// `TrainingConfig.load(_:overrides:)`; every key has a type and a default (see `ConfigSchema`).
 /// Property names are the file's keys in camelCase (`roll_out_num` is read as `num_generations`).
 public struct TrainingConfig: Sendable, Equatable, Codable {
@@ -95,7 +95,7 @@ public struct TrainingConfig: Sendable, Equatable, Codable {
     public var rewardFuncs: [String]
     /// One weight per reward function; nil: the registry's defaults.
     public var rewardWeights: [Double]?
-    /// Shared reward parameters, and per-function blocks under a function's name (rewards.md).
+    /// Shared reward parameters, and per-function blocks under a function's name (docs/rewards.md).
     public var rewardParameters: [String: JSONValue]
     public var computeAttentionMetrics: Bool
     public var mdiBalanceRatio: Double

@@ -5,7 +5,7 @@ import ModelConfig
 import Torch
 import Training
 
-/// `vlmrl train --config FILE`: GRPO (job_type grpo, alias mmkd_rl_grounding / r1) as specs/grpo.md.
+/// `vlmrl train --config FILE`: GRPO (job_type grpo, alias mmkd_rl_grounding / r1) as docs/grpo.md.
 struct Train: AsyncParsableCommand {
   static let configuration = CommandConfiguration(abstract: "Train with GRPO from a config file (the seeds' format).")
   @Option(help: "Config file (JSON).") var config: String
