@@ -1,7 +1,7 @@
 // swift-tools-version: 6.0
 // vlmrl: GRPO / SFT / evaluation for Qwen-VL models, in Swift over libtorch.
 //
-// Layers (DESIGN.md): CTorch (C++ shim) <- Torch <- NN <- Models <- Generation <- Training <- vlmrl.
+// Layers (docs/design.md): CTorch (C++ shim) <- Torch <- NN <- Models <- Generation <- Training <- vlmrl.
 // Plain-Swift side modules (no Torch): SafeTensors, Tokenizers, Jinja, Imaging, Formats, Datasets,
 // Rewards, ModelConfig.
 //

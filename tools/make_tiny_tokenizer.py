@@ -3,7 +3,7 @@
 
 Requirements: python3 -m pip install tokenizers   (tested with tokenizers 0.23)
 
-It is a byte-level BPE built exactly like Qwen2's `tokenizer.json` (spec qwen-vl.md section 7):
+It is a byte-level BPE built exactly like Qwen2's `tokenizer.json` (docs/qwen-vl.md section 7):
 NFC normalizer, Split on Qwen2's pre-tokenization regex (Isolated) followed by
 ByteLevel(add_prefix_space=False, use_regex=False), ByteLevel post-processor and decoder, then
 Qwen2.5-VL's 22 added tokens in Qwen's order. Training text is generated here, deterministically.
@@ -29,7 +29,7 @@ QWEN2_PATTERN = (
     r"\s*[\r\n]+|\s+(?!\S)|\s+"
 )
 
-# Qwen2.5-VL's added tokens, in id order (spec section 7.1): (content, special).
+# Qwen2.5-VL's added tokens, in id order (docs/qwen-vl.md section 7.1): (content, special).
 QWEN_ADDED_TOKENS = [
     ("<|endoftext|>", True), ("<|im_start|>", True), ("<|im_end|>", True),
     ("<|object_ref_start|>", True), ("<|object_ref_end|>", True),
@@ -163,7 +163,7 @@ def with_added_tokens(tok, qwen_ids):
 
 
 def tokenizer_config(added_tokens, qwen_ids):
-    """A tokenizer_config.json shaped like Qwen2.5-VL's (spec section 7.1), without chat_template."""
+    """A tokenizer_config.json shaped like Qwen2.5-VL's (docs/qwen-vl.md section 7.1), without chat_template."""
     return {
         "add_prefix_space": False,
         "added_tokens_decoder": {

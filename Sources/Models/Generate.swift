@@ -23,7 +23,7 @@ public struct GenerationResult: Sendable {
 }
 
 extension QwenVLModel {
-  /// Generates a completion for one prompt with a KV cache (spec 4.5: decode positions are
+  /// Generates a completion for one prompt with a KV cache (docs/qwen-vl.md 4.5: decode positions are
   /// `cached + delta` on all three M-RoPE channels).
   public func generate(promptIDs: [Int], pixelValues: Tensor? = nil, grids: [[Int]] = [],
                        options: GenerationOptions) throws -> GenerationResult {

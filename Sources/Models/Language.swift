@@ -32,7 +32,7 @@ public protocol ExternalAttention: AnyObject {
   func attend(layer: Int, query: Tensor, keys: Tensor, values: Tensor) -> Tensor
 }
 
-/// Qwen2 decoder with multimodal RoPE (spec section 4).
+/// Qwen2 decoder with multimodal RoPE (docs/qwen-vl.md section 4).
 public final class LanguageModel: Module, @unchecked Sendable {
   public let config: TextConfig
   let embedTokens: Embedding
@@ -59,7 +59,7 @@ public final class LanguageModel: Module, @unchecked Sendable {
 
   public func embed(_ ids: Tensor) -> Tensor { embedTokens(ids) }
 
-  /// cos/sin `[B, L, headDim]` in the model dtype from positions `[3, B, L]` (spec 4.3): float32
+  /// cos/sin `[B, L, headDim]` in the model dtype from positions `[3, B, L]` (docs/qwen-vl.md 4.3): float32
   /// angles, cos/sin in float32, cast to `dtype`, then the M-RoPE sections picked per channel.
   /// `frequencies` is a copy of `ropeInverseFrequencies` already on the positions' device (CUDA-graph
   /// capture allows no host-to-device copy).

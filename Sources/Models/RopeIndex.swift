@@ -1,7 +1,7 @@
 import Foundation
 import ModelConfig
 
-/// Multimodal RoPE position ids, exactly as transformers' `get_rope_index` (spec 4.4), computed on
+/// Multimodal RoPE position ids, exactly as transformers' `get_rope_index` (docs/qwen-vl.md 4.4), computed on
 /// the host from token ids (cheap integer work; the tensors are built once per prompt).
 public struct RopePositions: Sendable, Equatable {
   /// `[3][length]`: temporal, height and width positions of each token.

@@ -58,7 +58,7 @@ public enum ResizeArithmetic: Sendable, Equatable {
 /// Qwen2-VL / Qwen2.5-VL image preprocessing, matching transformers' fast (torchvision) processor,
 /// `Qwen2VLImageProcessorFast` (called `Qwen2VLImageProcessor` from transformers 5):
 /// `smart_resize`, antialiased bicubic resize, fused rescale + normalize, duplication of the image to
-/// `temporalPatchSize` frames, and patches in the merge-window order of spec section 2.5.
+/// `temporalPatchSize` frames, and patches in the merge-window order of docs/qwen-vl.md section 2.5.
 ///
 /// On the CPU the resize runs libtorch's uint8 antialiased bicubic kernel, as torchvision does
 /// for uint8 CPU tensors (rounding and clamping to uint8 between the horizontal and vertical passes).
@@ -234,7 +234,7 @@ public struct QwenImageProcessor: Sendable {
 
   /// float `[3, H, W]` -> `[gridH * gridW, 3 * T * p * p]`. Rows go merge window by merge window
   /// (bh, bw), row-major inside each window (i, j); columns are (channel, frame, py, px), the
-  /// memory order of the Conv3d patch-embedding kernel (spec section 2.5). The single frame is
+  /// memory order of the Conv3d patch-embedding kernel (docs/qwen-vl.md section 2.5). The single frame is
   /// repeated `temporalPatchSize` times, as transformers does for a still image.
   func patchify(_ image: Tensor) -> Tensor {
     let patch = config.patchSize, merge = config.mergeSize, frames = config.temporalPatchSize

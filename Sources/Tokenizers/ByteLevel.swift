@@ -1,4 +1,4 @@
-/// GPT-2's reversible byte <-> printable character table used by byte-level BPE (spec 7.3 step 4).
+/// GPT-2's reversible byte <-> printable character table used by byte-level BPE (docs/qwen-vl.md 7.3 step 4).
 ///
 /// Bytes 33...126, 161...172 and 174...255 stand for themselves; the remaining 68 bytes, in
 /// increasing order, take the code points U+0100, U+0101, ... so every token string is printable.

@@ -1,4 +1,4 @@
-/// Qwen2's pre-tokenization regex, matched by hand (spec 7.3 step 3):
+/// Qwen2's pre-tokenization regex, matched by hand (docs/qwen-vl.md 7.3 step 3):
 ///
 ///     (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|
 ///     \s*[\r\n]+|\s+(?!\S)|\s+

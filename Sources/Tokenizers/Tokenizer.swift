@@ -3,7 +3,7 @@ import Foundation
 import Synchronization
 
 /// A Qwen2-style byte-level BPE tokenizer read from a Hugging Face `tokenizer.json`, producing the
-/// same ids and decoded text as the `tokenizers` library (spec qwen-vl.md section 7).
+/// same ids and decoded text as the `tokenizers` library (docs/qwen-vl.md section 7).
 ///
 /// Encoding: added tokens are split out of the raw text (leftmost-longest), the rest is NFC-normalized
 /// when the file asks for it, cut into pieces by Qwen2's regex, and each piece's bytes are merged by

@@ -1,6 +1,6 @@
 import Foundation
 
-/// The parts of a Hugging Face `tokenizer.json` this implementation reads (spec 7.2). Unknown keys
+/// The parts of a Hugging Face `tokenizer.json` this implementation reads (docs/qwen-vl.md 7.2). Unknown keys
 /// are ignored (the file carries truncation/padding settings and more); components that would
 /// change the ids are checked in `TokenizerPipeline.init` and refused when unsupported.
 struct TokenizerFile: Decodable {

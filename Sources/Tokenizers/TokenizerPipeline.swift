@@ -1,4 +1,4 @@
-/// Checks that a `tokenizer.json` describes the pipeline implemented here (Qwen2's, spec 7.2) and
+/// Checks that a `tokenizer.json` describes the pipeline implemented here (Qwen2's, docs/qwen-vl.md 7.2) and
 /// builds its parts. Anything else is refused with the field at fault rather than tokenized wrongly.
 enum TokenizerPipeline {
   typealias Component = TokenizerFile.Component

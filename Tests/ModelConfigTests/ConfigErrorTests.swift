@@ -24,7 +24,7 @@ import Testing
     }
   }
 
-  /// Trap fields (spec 1.2): their absence must not fall back to a class default.
+  /// Trap fields (docs/qwen-vl.md 1.2): their absence must not fall back to a class default.
   @Test(arguments: ["rms_norm_eps", "vocab_size", "hidden_size", "tie_word_embeddings", "rope_theta", "num_key_value_heads"])
   func missingTextTrapField(field: String) throws {
     var object = try hubObject()

@@ -63,7 +63,7 @@ func temporaryDirectory() throws -> URL {
     #expect(config.visionEndTokenId == expected["vision_end_token_id"] as? Int)
   }
 
-  /// The spec's table (section 1) for the values that are easy to get wrong.
+  /// The table of docs/qwen-vl.md (section 1) for the values that are easy to get wrong.
   @Test func specTableValues() throws {
     let qwen25 = try QwenVLConfig(contentsOf: Fixtures.url("configs/qwen2_5_vl_3b_instruct.tf5.json"))
     #expect(qwen25.family == .qwen25VL)

@@ -29,7 +29,7 @@ import Testing
     #expect(errors > 0)
   }
 
-  /// Worked examples from the spec (section 2.3), computed by hand.
+  /// Worked examples from docs/qwen-vl.md (section 2.3), computed by hand.
   @Test func specExamples() throws {
     #expect(try smartResize(height: 448, width: 448, minPixels: 3136, maxPixels: 12_845_056) == (448, 448))
     #expect(try smartResize(height: 1080, width: 1920, minPixels: 3136, maxPixels: 12_845_056) == (1092, 1932))

@@ -92,7 +92,7 @@ func tinyModel(tied: Bool = true, family: QwenVLFamily = .qwen25VL, seed: UInt64
 
 @Suite struct ModelConsistencyTests {
   /// Greedy decoding with the KV cache must pick, at every step, the argmax of a full forward pass
-  /// over the prompt and the tokens so far (cache positions = cached + delta, spec 4.5).
+  /// over the prompt and the tokens so far (cache positions = cached + delta, docs/qwen-vl.md 4.5).
   @Test func cachedDecodingMatchesFullForward() throws {
     let model = try tinyModel()
     let grids = [[1, 4, 6]]

@@ -31,7 +31,7 @@ func rawProcessor(patch: Int, temporal: Int, merge: Int) -> QwenImageProcessor {
   return QwenImageProcessor(config: config)
 }
 
-/// Spec section 2.5, written out element by element: row = ((bh * mw + bw) * m + i) * m + j,
+/// docs/qwen-vl.md section 2.5, written out element by element: row = ((bh * mw + bw) * m + i) * m + j,
 /// col = (c * T + t) * p² + py * p + px, value = P[t][c, (bh m + i) p + py, (bw m + j) p + px].
 @Test(arguments: [(14, 2, 2, 56, 112), (4, 3, 3, 24, 36)])
 func patchOrderFollowsMergeWindows(_ setting: (Int, Int, Int, Int, Int)) throws {

@@ -123,7 +123,7 @@ import Testing
   let tokenizer = TestFiles.tinyTokenizer
 
   @Test func qwenAddedTokensFollowTheVocabulary() {
-    // 3000 trained tokens, then Qwen2.5-VL's 22 added tokens in Qwen's order (spec 7.1).
+    // 3000 trained tokens, then Qwen2.5-VL's 22 added tokens in Qwen's order (docs/qwen-vl.md 7.1).
     #expect(tokenizer.vocabularySize == 3022)
     #expect(tokenizer.tokenToId("<|endoftext|>") == 3000)
     #expect(tokenizer.tokenToId("<|im_start|>") == 3001)

@@ -31,7 +31,7 @@ import Testing
     #expect(t.outputDir == "./result/" && t.maxLength == 4096 && t.numTrainEpochs == 1)
     #expect(t.perDeviceTrainBatchSize == 8 && t.numGenerations == 8 && t.saveSteps == 400 && t.loggingSteps == 4)
     #expect(t.learningRate == 1e-6 && t.maxPixels == 12_845_056)
-    // Defaults from the spec.
+    // Defaults from docs/grpo.md.
     #expect(t.beta == 0.04 && t.epsilon == 0.2 && t.epsilonHigh == nil && t.lossType == .grpo)
     #expect(t.scaleRewards == .group && t.importanceSamplingLevel == .token && t.maxCompletionLength == 256)
     #expect(t.temperature == 1 && t.minPixels == 3136 && t.bf16 && t.numIterations == 1)

@@ -287,7 +287,7 @@ def encode_pixels(pixel_values, table):
 
 
 def patchify_bytes(image):
-    """Independent check of the processor's patch order (spec 2.5) on an image that needs no resize:
+    """Independent check of the processor's patch order (docs/qwen-vl.md 2.5) on an image that needs no resize:
     row = ((bh * mw + bw) * 2 + i) * 2 + j, column = c * 196 + py * 14 + px (first temporal frame)."""
     arr = np.asarray(image, dtype=np.uint8)  # H, W, 3
     mh, mw = arr.shape[0] // 28, arr.shape[1] // 28
@@ -300,7 +300,7 @@ def check_patch_order(codes, images, grids):
     for image, (t, h, w) in zip(images, grids.tolist()):
         rows = t * h * w
         if (image.height, image.width) == (h * 14, w * 14):  # no resize: the bytes are the PNG's
-            assert torch.equal(codes[start:start + rows], patchify_bytes(image)), "patch order differs from spec 2.5"
+            assert torch.equal(codes[start:start + rows], patchify_bytes(image)), "patch order differs from docs/qwen-vl.md 2.5"
         start += rows
 
 

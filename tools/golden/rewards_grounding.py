@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Golden values for the grounding / IoU rewards (specs/rewards.md), computed independently with
+"""Golden values for the grounding / IoU rewards (docs/reward-definitions.md), computed independently with
 numpy and scipy's linear_sum_assignment.  Requirements: numpy, scipy.
 Writes Tests/RewardsTests/Fixtures/grounding_golden.json (deterministic)."""
 import json, math, os, random
