@@ -1,4 +1,3 @@
-import CTorch
 import Foundation
 import Torch
 
@@ -77,15 +76,9 @@ public final class AdamW: @unchecked Sendable {
       let state = indices.map { states[$0]! }
       let values = indices.map { states[$0]!.master ?? parameters[$0].value }
       let grads = indices.map { states[$0]!.master != nil ? parameters[$0].grad!.to(.float32) : parameters[$0].grad! }
-      let p: [OpaquePointer?] = values.map(\.handleForShim)
-      let g: [OpaquePointer?] = grads.map(\.handleForShim)
-      let m: [OpaquePointer?] = state.map(\.expAvg.handleForShim)
-      let v: [OpaquePointer?] = state.map(\.expAvgSq.handleForShim)
-      let s: [OpaquePointer?] = state.map(\.step.handleForShim)
-      let status = withExtendedLifetime((values, grads, state)) {
-        vt_fused_adamw(p, g, m, v, s, Int32(p.count), lr, hyper.beta1, hyper.beta2, hyper.weightDecay, hyper.eps)
-      }
-      if status != 0 { fatalError("libtorch _fused_adamw_ failed: \(String(cString: vt_last_error()))") }
+      Torch.Optim.fusedAdamW(parameters: values, grads: grads, expAvgs: state.map(\.expAvg),
+                             expAvgSqs: state.map(\.expAvgSq), steps: state.map(\.step), learningRate: lr,
+                             beta1: hyper.beta1, beta2: hyper.beta2, weightDecay: hyper.weightDecay, eps: hyper.eps)
       withNoGrad {
         for index in indices { if let master = states[index]!.master { parameters[index].value.copy_(master) } }
       }
@@ -114,18 +107,10 @@ public final class AdamW: @unchecked Sendable {
 public func clipGradNorm(_ parameters: [Parameter], maxNorm: Double) -> Double {
   let grads = parameters.compactMap { $0.trainable ? $0.grad : nil }
   guard !grads.isEmpty else { return 0 }
-  let handles: [OpaquePointer?] = grads.map(\.handleForShim)
-  let norm = withExtendedLifetime(grads) { Tensor.fromShim(vt_global_norm(handles, Int32(handles.count)), "global_norm") }
-  let value = norm.item()
+  let value = Tensor.globalNorm(grads).item()
   guard value.isFinite, maxNorm > 0 else { return value }
   let scale = Swift.min(1.0, maxNorm / (value + 1e-6))
-  if scale < 1 {
-    let scaleTensor = Tensor.full([], scale, dtype: .float64, device: grads[0].device)
-    let status = withExtendedLifetime((grads, scaleTensor)) {
-      vt_mul_list_(handles, Int32(handles.count), scaleTensor.handleForShim)
-    }
-    if status != 0 { fatalError("libtorch _foreach_mul_ failed: \(String(cString: vt_last_error()))") }
-  }
+  if scale < 1 { Tensor.foreachMul_(grads, by: Tensor.full([], scale, dtype: .float64, device: grads[0].device)) }
   return value
 }
 

@@ -210,12 +210,3 @@ public enum Torch {
     set { vt_set_num_threads(Int32(newValue)) }
   }
 }
-
-// MARK: - Shim access for sibling modules (NN's fused optimizer calls)
-
-extension Tensor {
-  /// The raw shim handle, for modules that call CTorch directly (borrowed: keep `self` alive).
-  public var handleForShim: OpaquePointer { handle }
-  /// Wraps a handle returned by a CTorch call, trapping with libtorch's message on NULL.
-  public static func fromShim(_ handle: OpaquePointer?, _ op: String) -> Tensor { make(handle, op) }
-}
