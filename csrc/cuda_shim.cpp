@@ -1,7 +1,11 @@
 // libvlmrl_cuda.so: the CUDA-only part of the shim (device properties, synchronisation, caching
 // allocator statistics, streams, CUDA graphs). Linked against libtorch_cuda / libc10_cuda and
 // dlopen-ed by the Swift `Torch` module only when a GPU is present, so CPU machines never need the
-// CUDA libraries. Same error convention as ctorch.h: catch-all, thread-local message.
+// CUDA libraries. Same error convention as ctorch.h: catch-all, thread-local message. The
+// functions' C types are declared in vlmrl_cuda.h, which the Swift side casts `dlsym` results to.
+#define VLMRL_CUDA_IMPLEMENTATION
+#include "vlmrl_cuda.h"
+
 #include <ATen/cuda/CUDAGraph.h>
 #include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAGuard.h>

@@ -3,7 +3,10 @@
 // loaded and launched through the driver API on libtorch's current stream, so the launches are
 // captured by CUDA graphs like any libtorch kernel. NVRTC (libnvrtc.so.13, shipped with PyTorch's
 // CUDA wheels) and the driver (libcuda.so.1) are dlopen-ed: nothing here is needed at build time
-// beyond the CUDA runtime headers.
+// beyond the CUDA runtime headers. The exported functions' C types are declared in vlmrl_cuda.h.
+#define VLMRL_CUDA_IMPLEMENTATION
+#include "vlmrl_cuda.h"
+
 #include <ATen/ATen.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
@@ -17,10 +20,10 @@
 #include <string>
 #include <vector>
 
+// The handle layout of ctorch.cpp: a vt_tensor from the Swift side points at one of these.
 struct vt_tensor_opaque {
   at::Tensor tensor;
 };
-typedef struct vt_tensor_opaque *vt_tensor;
 
 namespace {
 

@@ -16,35 +16,24 @@ public enum CUDA {
   }
 
   struct Shim: @unchecked Sendable {
-    typealias IntFn = @convention(c) (Int32) -> Int32
-    typealias VoidIntFn = @convention(c) () -> Int32
-    typealias NameFn = @convention(c) (Int32, UnsafeMutablePointer<CChar>?, Int32) -> Int32
-    typealias CapabilityFn = @convention(c) (Int32, UnsafeMutablePointer<Int32>?, UnsafeMutablePointer<Int32>?) -> Int32
-    typealias MemInfoFn = @convention(c) (Int32, UnsafeMutablePointer<Int>?, UnsafeMutablePointer<Int>?) -> Int32
-    typealias StatsFn = @convention(c) (Int32, UnsafeMutablePointer<Int64>?) -> Int32
-    typealias NewFn = @convention(c) (Int32) -> UnsafeMutableRawPointer?
-    typealias StreamNewFn = @convention(c) (Int32, Int32) -> UnsafeMutableRawPointer?
-    typealias HandleFn = @convention(c) (UnsafeMutableRawPointer?) -> Int32
-    typealias FreeFn = @convention(c) (UnsafeMutableRawPointer?) -> Void
-    typealias ErrorFn = @convention(c) () -> UnsafePointer<CChar>?
-
-    let lastError: ErrorFn
-    let synchronize: IntFn
-    let deviceName: NameFn
-    let capability: CapabilityFn
-    let memInfo: MemInfoFn
-    let memoryStats: StatsFn
-    let resetPeak: IntFn
-    let emptyCache: VoidIntFn
-    let streamNew: StreamNewFn
-    let streamCurrent: NewFn
-    let streamFree: FreeFn
-    let streamSetCurrent: HandleFn
-    let streamSynchronize: HandleFn
-    let graphBegin: NewFn
-    let graphEnd: HandleFn
-    let graphReplay: HandleFn
-    let graphFree: FreeFn
+    // The function types come from vlmrl_cuda.h, which the library's C++ is compiled against.
+    let lastError: vtc_last_error_fn
+    let synchronize: vtc_synchronize_fn
+    let deviceName: vtc_device_name_fn
+    let capability: vtc_device_capability_fn
+    let memInfo: vtc_mem_info_fn
+    let memoryStats: vtc_memory_stats_fn
+    let resetPeak: vtc_reset_peak_memory_fn
+    let emptyCache: vtc_empty_cache_fn
+    let streamNew: vtc_stream_new_fn
+    let streamCurrent: vtc_stream_current_fn
+    let streamFree: vtc_stream_free_fn
+    let streamSetCurrent: vtc_stream_set_current_fn
+    let streamSynchronize: vtc_stream_synchronize_fn
+    let graphBegin: vtc_graph_capture_begin_fn
+    let graphEnd: vtc_graph_capture_end_fn
+    let graphReplay: vtc_graph_replay_fn
+    let graphFree: vtc_graph_free_fn
     /// The fused decode kernels (`csrc/fused_kernels.cpp`); nil when the library predates them.
     var kernels: FusedKernelSymbols? = nil
 
@@ -66,23 +55,23 @@ public enum CUDA {
           guard let pointer = dlsym(library, name) else { return nil }
           return unsafeBitCast(pointer, to: T.self)
         }
-        guard let lastError = symbol("vtc_last_error", ErrorFn.self),
-          let synchronize = symbol("vtc_synchronize", IntFn.self),
-          let deviceName = symbol("vtc_device_name", NameFn.self),
-          let capability = symbol("vtc_device_capability", CapabilityFn.self),
-          let memInfo = symbol("vtc_mem_info", MemInfoFn.self),
-          let memoryStats = symbol("vtc_memory_stats", StatsFn.self),
-          let resetPeak = symbol("vtc_reset_peak_memory", IntFn.self),
-          let emptyCache = symbol("vtc_empty_cache", VoidIntFn.self),
-          let streamNew = symbol("vtc_stream_new", StreamNewFn.self),
-          let streamCurrent = symbol("vtc_stream_current", NewFn.self),
-          let streamFree = symbol("vtc_stream_free", FreeFn.self),
-          let streamSetCurrent = symbol("vtc_stream_set_current", HandleFn.self),
-          let streamSynchronize = symbol("vtc_stream_synchronize", HandleFn.self),
-          let graphBegin = symbol("vtc_graph_capture_begin", NewFn.self),
-          let graphEnd = symbol("vtc_graph_capture_end", HandleFn.self),
-          let graphReplay = symbol("vtc_graph_replay", HandleFn.self),
-          let graphFree = symbol("vtc_graph_free", FreeFn.self)
+        guard let lastError = symbol("vtc_last_error", vtc_last_error_fn.self),
+          let synchronize = symbol("vtc_synchronize", vtc_synchronize_fn.self),
+          let deviceName = symbol("vtc_device_name", vtc_device_name_fn.self),
+          let capability = symbol("vtc_device_capability", vtc_device_capability_fn.self),
+          let memInfo = symbol("vtc_mem_info", vtc_mem_info_fn.self),
+          let memoryStats = symbol("vtc_memory_stats", vtc_memory_stats_fn.self),
+          let resetPeak = symbol("vtc_reset_peak_memory", vtc_reset_peak_memory_fn.self),
+          let emptyCache = symbol("vtc_empty_cache", vtc_empty_cache_fn.self),
+          let streamNew = symbol("vtc_stream_new", vtc_stream_new_fn.self),
+          let streamCurrent = symbol("vtc_stream_current", vtc_stream_current_fn.self),
+          let streamFree = symbol("vtc_stream_free", vtc_stream_free_fn.self),
+          let streamSetCurrent = symbol("vtc_stream_set_current", vtc_stream_set_current_fn.self),
+          let streamSynchronize = symbol("vtc_stream_synchronize", vtc_stream_synchronize_fn.self),
+          let graphBegin = symbol("vtc_graph_capture_begin", vtc_graph_capture_begin_fn.self),
+          let graphEnd = symbol("vtc_graph_capture_end", vtc_graph_capture_end_fn.self),
+          let graphReplay = symbol("vtc_graph_replay", vtc_graph_replay_fn.self),
+          let graphFree = symbol("vtc_graph_free", vtc_graph_free_fn.self)
         else {
           errors.append("\(path): missing symbols")
           continue

@@ -7,45 +7,32 @@ import Glibc
 
 /// Entry points of the fused decode kernels in `libvlmrl_cuda.so`.
 struct FusedKernelSymbols: @unchecked Sendable {
-  typealias ErrorFn = @convention(c) () -> UnsafePointer<CChar>?
-  typealias LoadFn = @convention(c) (Int32) -> Int32
-  typealias AddNormFn = @convention(c) (OpaquePointer?, OpaquePointer?, OpaquePointer?, Double) -> OpaquePointer?
-  typealias RotaryFn = @convention(c) (OpaquePointer?, OpaquePointer?, OpaquePointer?, OpaquePointer?, OpaquePointer?,
-                                       OpaquePointer?, Int32, Int32, Int32) -> Int32
-  typealias UnaryFn = @convention(c) (OpaquePointer?) -> OpaquePointer?
-  typealias SampleFn = @convention(c) (OpaquePointer?, OpaquePointer?, OpaquePointer?, Double, OpaquePointer?, OpaquePointer?) -> Int32
-  typealias SampleStepFn = @convention(c) (OpaquePointer?, OpaquePointer?, OpaquePointer?, Double, OpaquePointer?, OpaquePointer?,
-                                           OpaquePointer?, OpaquePointer?, OpaquePointer?, OpaquePointer?) -> Int32
-  typealias AttentionFn = @convention(c) (OpaquePointer?, OpaquePointer?, OpaquePointer?, OpaquePointer?, Int32, Int32, Int32,
-                                          OpaquePointer?, OpaquePointer?, OpaquePointer?, OpaquePointer?) -> OpaquePointer?
-  typealias StepInputsFn = @convention(c) (OpaquePointer?, OpaquePointer?, OpaquePointer?, OpaquePointer?, OpaquePointer?, Int32,
-                                           OpaquePointer?, OpaquePointer?, OpaquePointer?, OpaquePointer?, OpaquePointer?,
-                                           OpaquePointer?) -> Int32
-  typealias VisionRotaryFn = @convention(c) (OpaquePointer?, OpaquePointer?, OpaquePointer?, Int32, Int32, OpaquePointer?,
-                                             OpaquePointer?) -> Int32
-
-  let lastError: ErrorFn
-  let load: LoadFn
-  let addRMSNorm: AddNormFn
-  let rotaryKV: RotaryFn
-  let swiGLU: UnaryFn
-  let sample: SampleFn
-  let sampleStep: SampleStepFn
-  let decodeAttention: AttentionFn
-  let stepInputs: StepInputsFn
-  let visionRotary: VisionRotaryFn
+  // The function types come from vlmrl_cuda.h, which the library's C++ is compiled against.
+  let lastError: vtc_kernels_last_error_fn
+  let load: vtc_kernels_load_fn
+  let addRMSNorm: vtc_add_rmsnorm_fn
+  let rotaryKV: vtc_rotary_kv_fn
+  let swiGLU: vtc_swiglu_fn
+  let sample: vtc_sample_fn
+  let sampleStep: vtc_sample_step_fn
+  let decodeAttention: vtc_decode_attention_fn
+  let stepInputs: vtc_step_inputs_fn
+  let visionRotary: vtc_vision_rotary_fn
 
   init?(library: UnsafeMutableRawPointer) {
     func symbol<T>(_ name: String, _: T.Type) -> T? {
       dlsym(library, name).map { unsafeBitCast($0, to: T.self) }
     }
-    guard let lastError = symbol("vtc_kernels_last_error", ErrorFn.self), let load = symbol("vtc_kernels_load", LoadFn.self),
-      let addRMSNorm = symbol("vtc_add_rmsnorm", AddNormFn.self), let rotaryKV = symbol("vtc_rotary_kv", RotaryFn.self),
-      let swiGLU = symbol("vtc_swiglu", UnaryFn.self), let sample = symbol("vtc_sample", SampleFn.self),
-      let sampleStep = symbol("vtc_sample_step", SampleStepFn.self),
-      let decodeAttention = symbol("vtc_decode_attention", AttentionFn.self),
-      let stepInputs = symbol("vtc_step_inputs", StepInputsFn.self),
-      let visionRotary = symbol("vtc_vision_rotary", VisionRotaryFn.self)
+    guard let lastError = symbol("vtc_kernels_last_error", vtc_kernels_last_error_fn.self),
+      let load = symbol("vtc_kernels_load", vtc_kernels_load_fn.self),
+      let addRMSNorm = symbol("vtc_add_rmsnorm", vtc_add_rmsnorm_fn.self),
+      let rotaryKV = symbol("vtc_rotary_kv", vtc_rotary_kv_fn.self),
+      let swiGLU = symbol("vtc_swiglu", vtc_swiglu_fn.self),
+      let sample = symbol("vtc_sample", vtc_sample_fn.self),
+      let sampleStep = symbol("vtc_sample_step", vtc_sample_step_fn.self),
+      let decodeAttention = symbol("vtc_decode_attention", vtc_decode_attention_fn.self),
+      let stepInputs = symbol("vtc_step_inputs", vtc_step_inputs_fn.self),
+      let visionRotary = symbol("vtc_vision_rotary", vtc_vision_rotary_fn.self)
     else { return nil }
     self.visionRotary = visionRotary
     (self.lastError, self.load, self.addRMSNorm, self.rotaryKV, self.swiGLU) = (lastError, load, addRMSNorm, rotaryKV, swiGLU)

@@ -7,6 +7,8 @@
 //    C++ message in a thread-local that `vt_last_error` returns (and `vt_clear_error` clears).
 //    The Swift wrapper reads it immediately after the call, on the same thread.
 //  - dtype codes: see VT_DTYPE_*; device: type (0 cpu, 1 cuda) + index.
+//
+// The CUDA-only library (libvlmrl_cuda.so, loaded at run time) declares its functions in vlmrl_cuda.h.
 #ifndef CTORCH_H
 #define CTORCH_H
 
