@@ -11,7 +11,7 @@ extension ExampleBuilder {
   func conversation(_ fields: Fields, kind: RecordKind, location: RecordLocation) throws -> Example {
     let turns = try conversationTurns(fields)
     let imageKey = fields.has("image") ? "image" : (fields.has("image_path") ? "image_path" : nil)
-    let images = try imageKey.map { try fields.images($0, resolver: resolver, location: location) } ?? []
+    let images = try imageKey.map { try fields.images($0, resolver: resolver, location: location, allowEmpty: true) } ?? []
     if kind == .regionCaption, images.isEmpty {
       throw RecordProblem(.missingField, field: "image", "region captioning needs an image")
     }

@@ -83,8 +83,10 @@ public enum DataFiles {
       var _data_files: [File]?
     }
     let decoded: State
-    do { decoded = try JSONDecoder().decode(State.self, from: Data(contentsOf: state)) } catch {
-      throw DatasetError.invalidFile(state.path, reason: "not a save_to_disk state file (\(error))")
+    let data = try readFile(state)
+    do { decoded = try JSONDecoder().decode(State.self, from: data) } catch {
+      let why = JSONSyntax.firstProblem(data).map { "\($0)" } ?? "'_data_files' is not a list of {filename}"
+      throw DatasetError.invalidFile(state.path, reason: "not a save_to_disk state file: \(why)")
     }
     if let files = decoded._data_files, !files.isEmpty {
       return files.map { folder.appendingPathComponent($0.filename) }
@@ -149,9 +151,9 @@ public enum DataFiles {
   // MARK: Sniffing
 
   private static func firstByte(_ url: URL) throws -> UInt8? {
-    guard let handle = try? FileHandle(forReadingFrom: url) else { throw DatasetError.fileNotFound(url.path) }
+    let handle = try openForReading(url)
     defer { try? handle.close() }
-    while let chunk = try handle.read(upToCount: 4096), !chunk.isEmpty {
+    while case let chunk = try readChunk(handle, url, upTo: 4096), !chunk.isEmpty {
       if let byte = chunk.first(where: { ![0x20, 0x09, 0x0A, 0x0D, 0xEF, 0xBB, 0xBF].contains($0) }) { return byte }
     }
     return nil

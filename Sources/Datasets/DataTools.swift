@@ -47,6 +47,9 @@ public enum DataTools {
         lines.append("\(key): \(preview(value, limit: 200))")
       }
     }
+    if loaded.summary.loaded == 0, loaded.summary.skipped == 0 {
+      lines.append("no records: the dataset is empty")
+    }
     return lines + loaded.summary.lines
   }
 
@@ -66,38 +69,60 @@ public enum DataTools {
   // MARK: convert
 
   /// `vlmrl data convert IN OUT.jsonl`: every record as one JSON line; embedded images are written
-  /// to `<OUT stem>_images/` and replaced by their relative path. Unreadable records are skipped
-  /// and counted in `skipped`.
-  public static func convert(input: String, output: URL) throws -> ConvertResult {
-    let reader = try DataFiles.reader(at: input)
+  /// to `<OUT stem>_images/` and replaced by their relative path. An output that is one of the
+  /// inputs is refused; an existing output (or image folder) is replaced only with `overwrite`.
+  /// Both are written under temporary names and renamed into place when every record converted,
+  /// so a failed or killed run leaves no partial output. Unreadable records stop the conversion
+  /// (naming the first) rather than being dropped.
+  public static func convert(input: String, output: URL, overwrite: Bool = false) throws -> ConvertResult {
+    let output = output.standardizedFileURL
+    try SafeOutput.refuseInputs(output, inputs: try DataFiles.files(at: input))
     let stem = output.deletingPathExtension().lastPathComponent
     let imageFolder = output.deletingLastPathComponent().appendingPathComponent("\(stem)_images")
-    guard FileManager.default.createFile(atPath: output.path, contents: nil),
-      let handle = try? FileHandle(forWritingTo: output)
-    else { throw DatasetError.invalidFile(output.path, reason: "cannot create the output file") }
-    defer { try? handle.close() }
+    try SafeOutput.refuseInputs(imageFolder, inputs: try DataFiles.files(at: input))
+    try SafeOutput.refuseExisting(output, overwrite: overwrite)
+    try SafeOutput.refuseExisting(imageFolder, overwrite: overwrite)
+    let reader = try DataFiles.reader(at: input)
+    let temporaryFile = try SafeOutput.temporarySibling(of: output)
+    let temporaryImages = try SafeOutput.temporarySibling(of: imageFolder)
+    defer {
+      try? FileManager.default.removeItem(at: temporaryFile)
+      try? FileManager.default.removeItem(at: temporaryImages)
+    }
+    guard FileManager.default.createFile(atPath: temporaryFile.path, contents: nil),
+      let handle = try? FileHandle(forWritingTo: temporaryFile)
+    else { throw DatasetError.output(output.path, reason: "cannot create a file in \(output.deletingLastPathComponent().path)") }
     var result = ConvertResult(output: output, records: 0, imagesExtracted: 0, imageFolder: imageFolder)
     var problems: [BadRecord] = []
-    try reader.forEach(.all) { index, item in
-      switch item.record {
-      case .failure(let problem):
-        problems.append(BadRecord(location: item.location, field: problem.field, reason: problem.reason, detail: problem.detail))
-      case .success(let raw):
-        var extracted = 0
-        var fields: [String: JSONValue] = [:]
-        for (key, value) in raw.fields {
-          fields[key] = try extractImages(value, raw: raw, folder: imageFolder, prefix: "\(index)_\(key)",
-                                          relativeTo: stem + "_images", count: &extracted)
+    do {
+      defer { try? handle.close() }
+      try reader.forEach(.all) { index, item in
+        switch item.record {
+        case .failure(let problem):
+          problems.append(BadRecord(location: item.location, field: problem.field, reason: problem.reason, detail: problem.detail))
+        case .success(let raw):
+          var extracted = 0
+          var fields: [String: JSONValue] = [:]
+          for (key, value) in raw.fields {
+            fields[key] = try extractImages(value, raw: raw, folder: temporaryImages, prefix: "\(index)_\(key)",
+                                            relativeTo: stem + "_images", count: &extracted)
+          }
+          result.imagesExtracted += extracted
+          do { try handle.write(contentsOf: Data((JSONValue.object(fields).jsonString + "\n").utf8)) } catch {
+            throw DatasetError.output(output.path, reason: "write failed: \(writeProblem(error))")
+          }
+          result.records += 1
         }
-        result.imagesExtracted += extracted
-        handle.write(Data((JSONValue.object(fields).jsonString + "\n").utf8))
-        result.records += 1
+        return true
       }
-      return true
     }
     if let first = problems.first {
       throw DatasetError.badRecord(first)  // conversion must not lose records silently
     }
+    if FileManager.default.fileExists(atPath: temporaryImages.path) {
+      try SafeOutput.install(temporaryImages, at: imageFolder)
+    }
+    try SafeOutput.install(temporaryFile, at: output)
     return result
   }
 
@@ -106,9 +131,13 @@ public enum DataTools {
     _ value: JSONValue, raw: RawRecord, folder: URL, prefix: String, relativeTo: String, count: inout Int
   ) throws -> JSONValue {
     if let data = raw.blob(value) ?? value["bytes"].flatMap(raw.blob) {
-      try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
       let name = "\(prefix)_\(count).\(ImageLoader.fileExtension(of: data) ?? "bin")"
-      try data.write(to: folder.appendingPathComponent(name))
+      do {
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try data.write(to: folder.appendingPathComponent(name))
+      } catch {
+        throw DatasetError.output(folder.path, reason: "cannot write \(name): \(writeProblem(error))")
+      }
       count += 1
       return .string("\(relativeTo)/\(name)")
     }

@@ -47,7 +47,9 @@ public struct DatasetConfig: Sendable, Equatable {
 
   /// Reads a dataset YAML file.
   public static func load(_ url: URL) throws -> DatasetConfig {
-    guard let text = try? String(contentsOf: url, encoding: .utf8) else { throw DatasetError.fileNotFound(url.path) }
+    guard let text = String(data: try readFile(url), encoding: .utf8) else {
+      throw DatasetError.invalidConfig(url.path, reason: "not UTF-8 text")
+    }
     return try parse(text, name: url.path, baseFolder: url.deletingLastPathComponent())
   }
 
@@ -57,7 +59,7 @@ public struct DatasetConfig: Sendable, Equatable {
     do { document = try Yams.compose(yaml: text) } catch {
       throw DatasetError.invalidConfig(name, reason: "not valid YAML (\(error))")
     }
-    guard let top = document.flatMap(mapping) else {
+    guard let document, let top = try mapping(document, name: name) else {
       throw DatasetError.invalidConfig(name, reason: "expected a mapping with a 'datasets' list")
     }
     try checkKeys(top, known: topKeys, name: name, context: "top level")
@@ -75,20 +77,28 @@ public struct DatasetConfig: Sendable, Equatable {
     return DatasetConfig(entries: entries, dataSeed: seed, baseFolder: baseFolder)
   }
 
-  /// A YAML mapping with string keys (nil for other nodes).
-  private static func mapping(_ node: Node) -> [String: Node]? {
+  /// A YAML mapping with string keys (nil for other nodes). A key written twice is an error
+  /// naming it and both lines: YAML parsers differ on which copy wins, so none is guessed.
+  private static func mapping(_ node: Node, name: String) throws -> [String: Node]? {
     guard let pairs = node.mapping else { return nil }
     var map: [String: Node] = [:]
+    var lines: [String: Int] = [:]
     for (key, value) in pairs {
-      guard let name = key.string else { return nil }
-      map[name] = value
+      guard let keyName = key.string else { return nil }
+      let line = key.mark?.line ?? 0
+      if map[keyName] != nil {
+        let first = lines[keyName].map { " (first at line \($0))" } ?? ""
+        throw DatasetError.invalidConfig(name, reason: "duplicate key '\(keyName)' at line \(line)\(first)")
+      }
+      map[keyName] = value
+      lines[keyName] = line
     }
     return map
   }
 
   private static func entry(_ node: Node, index: Int, name: String) throws -> DatasetEntry {
     let context = "datasets[\(index)]"
-    guard let map = mapping(node) else {
+    guard let map = try mapping(node, name: name) else {
       throw DatasetError.invalidConfig(name, reason: "\(context) must be a mapping")
     }
     try checkKeys(map, known: entryKeys, name: name, context: context)

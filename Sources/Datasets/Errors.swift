@@ -16,6 +16,8 @@ public enum BadRecordReason: String, Sendable, CaseIterable, Comparable {
   case imageTooBig = "image too big"
   case promptTooLong = "prompt too long"
   case invalidLabel = "invalid label"
+  case visionTokenInText = "vision token in text"
+  case imageSizeMismatch = "stated image size differs from the file"
 
   public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
 }
@@ -58,6 +60,10 @@ public enum DatasetError: Error, Sendable, CustomStringConvertible {
   case invalidConfig(String, reason: String)
   case badRecord(BadRecord)
   case image(String, reason: String)
+  /// A file or folder exists but cannot be read (permission denied, a folder where a file belongs, ...).
+  case unreadable(String, reason: String)
+  /// An output path that would overwrite an input or a non-empty folder, or could not be written.
+  case output(String, reason: String)
 
   public var description: String {
     switch self {
@@ -67,6 +73,8 @@ public enum DatasetError: Error, Sendable, CustomStringConvertible {
     case .invalidConfig(let path, let reason): return "invalid dataset config \(path): \(reason)"
     case .badRecord(let record): return "bad record \(record)"
     case .image(let name, let reason): return "image \(name): \(reason)"
+    case .unreadable(let path, let reason): return "cannot read \(path): \(reason)"
+    case .output(let path, let reason): return "output \(path): \(reason)"
     }
   }
 }
@@ -81,5 +89,56 @@ struct RecordProblem: Error {
     self.field = field
     self.reason = reason
     self.detail = detail
+  }
+}
+
+/// Why a file could not be read, in a few plain words ("no such file", "permission denied", "is a
+/// directory"), from the file system rather than from Foundation's error text.
+public func fileProblem(_ path: String, error: Error? = nil) -> String {
+  var isFolder: ObjCBool = false
+  guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else { return "no such file" }
+  if isFolder.boolValue { return "is a directory" }
+  if !FileManager.default.isReadableFile(atPath: path) { return "permission denied" }
+  if let error, let code = posixCode(error) { return String(cString: strerror(code)).lowercased() }
+  return "read failed"
+}
+
+/// Why a write failed, in plain words ("no space left on device", "permission denied", ...).
+func writeProblem(_ error: Error) -> String {
+  posixCode(error).map { String(cString: strerror($0)).lowercased() } ?? "write failed"
+}
+
+/// The POSIX error number under a Foundation file error, when there is one.
+private func posixCode(_ error: Error) -> Int32? {
+  let nsError = error as NSError
+  if nsError.domain == NSPOSIXErrorDomain { return Int32(nsError.code) }
+  if let underlying = nsError.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
+    return Int32(underlying.code)
+  }
+  return nil
+}
+
+/// Reads a whole file; failures are `DatasetError.fileNotFound` or `.unreadable` with a plain reason.
+func readFile(_ url: URL) throws -> Data {
+  do { return try Data(contentsOf: url) } catch {
+    let problem = fileProblem(url.path, error: error)
+    if problem == "no such file" { throw DatasetError.fileNotFound(url.path) }
+    throw DatasetError.unreadable(url.path, reason: problem)
+  }
+}
+
+/// Opens a file for streaming; failures as in `readFile`.
+func openForReading(_ url: URL) throws -> FileHandle {
+  do { return try FileHandle(forReadingFrom: url) } catch {
+    let problem = fileProblem(url.path, error: error)
+    if problem == "no such file" { throw DatasetError.fileNotFound(url.path) }
+    throw DatasetError.unreadable(url.path, reason: problem)
+  }
+}
+
+/// Reads the next chunk of an open file; a read failure names the file with a plain reason.
+func readChunk(_ handle: FileHandle, _ url: URL, upTo count: Int) throws -> Data {
+  do { return try handle.read(upToCount: count) ?? Data() } catch {
+    throw DatasetError.unreadable(url.path, reason: fileProblem(url.path, error: error))
   }
 }

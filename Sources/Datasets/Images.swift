@@ -37,9 +37,17 @@ public enum ImageLoader {
     case .bytes(let data, _): return data
     case .file(let url):
       do { return try Data(contentsOf: url) } catch {
-        throw DatasetError.image(url.path, reason: "cannot read the file (\(error.localizedDescription))")
+        throw DatasetError.image(url.path, reason: "cannot read the file: \(fileProblem(url.path, error: error))")
       }
     }
+  }
+
+  /// Checks that an image can be used without decoding its pixels: the file exists and is
+  /// readable, the format is JPEG, PNG or WebP, and the header gives a usable size. Returns the
+  /// size (EXIF orientation applied). Throws `DatasetError.image` naming the image.
+  @discardableResult
+  public static func probe(_ source: ImageSource) throws -> (width: Int, height: Int) {
+    try size(source)
   }
 
   /// Decodes an image to RGB8.
@@ -57,15 +65,24 @@ public enum ImageLoader {
     case .bytes(let data, let name):
       return try headerSize(data, name: name)
     case .file(let url):
-      guard let handle = try? FileHandle(forReadingFrom: url) else {
-        throw DatasetError.image(url.path, reason: "file not found")
+      let handle: FileHandle
+      do { handle = try FileHandle(forReadingFrom: url) } catch {
+        throw DatasetError.image(url.path, reason: fileProblem(url.path, error: error))
       }
       defer { try? handle.close() }
-      let prefix = (try? handle.read(upToCount: 256 * 1024)) ?? Data()
+      let prefix: Data
+      do { prefix = try handle.read(upToCount: headerPrefix) ?? Data() } catch {
+        throw DatasetError.image(url.path, reason: "cannot read the file: \(fileProblem(url.path, error: error))")
+      }
       if let size = try? imageSize(prefix, source: url.path) { return size }
+      if prefix.count < headerPrefix { return try headerSize(prefix, name: url.path) }  // the whole file
       return try headerSize(encodedBytes(source), name: url.path)
     }
   }
+
+  /// Bytes read first when probing a file's header (most headers end in the first few KiB; JPEGs
+  /// with large EXIF thumbnails may need the whole file, which is read then).
+  static let headerPrefix = 64 * 1024
 
   private static func headerSize(_ data: Data, name: String) throws -> (width: Int, height: Int) {
     do { return try imageSize(data, source: name) } catch {
@@ -92,9 +109,10 @@ public enum ImageLoader {
 extension Fields {
   /// The images of an image field: a path, a `data:image/...;base64,` URL, a `{bytes, path}`
   /// struct (Hugging Face Image feature), raw bytes, or a list of those.
-  func images(_ key: String, resolver: PathResolver, location: RecordLocation) throws -> [ImageSource] {
+  func images(_ key: String, resolver: PathResolver, location: RecordLocation, allowEmpty: Bool = false) throws -> [ImageSource] {
     let value = try value(key)
     if let items = value.arrayValue {
+      if items.isEmpty, !allowEmpty { throw RecordProblem(.missingField, field: key, "empty image list") }
       return try items.enumerated().map { offset, item in
         try image(item, field: key, resolver: resolver, label: "\(location) image \(offset)")
       }
@@ -131,5 +149,35 @@ extension Fields {
       throw RecordProblem(.unreadableImage, field: field, "data URL is not base64 image data")
     }
     return data
+  }
+}
+
+// MARK: - Checks a trainer can run mid-run
+
+extension Example {
+  /// Decodes every image of the example. A failure throws `DatasetError.badRecord` naming this
+  /// record, the image and why (missing file, unknown format, truncated or corrupt data), so a
+  /// caller can count the record as bad and skip it under its bad-record policy.
+  public func decodeImages() throws -> [RGBImage] {
+    try images.enumerated().map { offset, image in
+      do { return try ImageLoader.decode(image.source) } catch {
+        throw imageProblem(offset, image, error)
+      }
+    }
+  }
+
+  /// Checks every image of the example without keeping the pixels (a full decode: headers alone
+  /// do not catch truncated data). Throws as `decodeImages` does.
+  public func validateImages() throws {
+    _ = try decodeImages()
+  }
+
+  private func imageProblem(_ offset: Int, _ image: ImageInfo, _ error: Error) -> DatasetError {
+    let missing: Bool
+    if case .file(let url) = image.source { missing = !FileManager.default.fileExists(atPath: url.path) } else { missing = false }
+    let detail = "\(error)"
+    let label = images.count > 1 ? "image \(offset): " : ""
+    return .badRecord(BadRecord(
+      location: source, field: nil, reason: missing ? .imageNotFound : .unreadableImage, detail: label + detail))
   }
 }

@@ -84,11 +84,10 @@ struct JSONArrayReader: RecordReader {
   var name: String { url.path }
 
   private func load() throws -> [JSONValue] {
-    let data: Data
-    do { data = try Data(contentsOf: url) } catch { throw DatasetError.fileNotFound(url.path) }
+    let data = try readFile(url)
     let value: JSONValue
     do { value = try JSONValue.parse(data) } catch {
-      throw DatasetError.invalidFile(url.path, reason: "not valid JSON (\(error))")
+      throw DatasetError.invalidFile(url.path, reason: "not valid JSON: \(JSONSyntax.describe(data, fallback: "a value cannot be decoded"))")
     }
     switch value {
     case .array(let records): return records
@@ -144,7 +143,8 @@ struct JSONLinesReader: RecordReader {
         record = value.objectValue.map { .success(RawRecord(fields: $0)) }
           ?? .failure(RecordProblem(.notAnObject, field: nil, "line \(lineNumber) is not a JSON object"))
       } catch {
-        record = .failure(RecordProblem(.malformedJSON, field: nil, "line \(lineNumber) is not valid JSON"))
+        let column = JSONSyntax.firstProblem(Data(line)).map { ", column \($0.column): \($0.message)" } ?? ""
+        record = .failure(RecordProblem(.malformedJSON, field: nil, "line \(lineNumber) is not valid JSON\(column)"))
       }
       return try body(index, RawRecordItem(location: location, record: record))
     }
@@ -160,12 +160,12 @@ enum LineStream {
   static func forEachLine(
     _ url: URL, chunkSize: Int = LineStream.chunkSize, _ body: (Int, ArraySlice<UInt8>) throws -> Bool
   ) throws {
-    guard let handle = try? FileHandle(forReadingFrom: url) else { throw DatasetError.fileNotFound(url.path) }
+    let handle = try openForReading(url)
     defer { try? handle.close() }
     var buffer: [UInt8] = []
     var lineNumber = 0
     while true {
-      let chunk = try handle.read(upToCount: chunkSize) ?? Data()
+      let chunk = try readChunk(handle, url, upTo: chunkSize)
       let atEnd = chunk.isEmpty
       buffer.append(contentsOf: chunk)
       var start = 0

@@ -38,6 +38,7 @@ struct ExampleBuilder {
       let names = fields.keys.sorted().joined(separator: ", ")
       throw RecordProblem(.unknownKind, field: nil, "fields [\(names)] match no record kind (see docs/data.md)")
     }
+    try Self.rejectVisionTokens(raw)
     switch kind {
     case .singleBox, .multiBox: return try grounding(fields, kind: kind, location: location)
     case .rec: return try rec(fields, location: location)
@@ -165,6 +166,32 @@ struct ExampleBuilder {
 
   // MARK: Helpers
 
+  /// The special tokens the processor places around and for images and videos. Text that holds
+  /// one would be tokenized as the token itself and break the image-token count.
+  static let visionTokens = [
+    "<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>", "<|vision_pad|>",
+  ]
+
+  /// Rejects a record whose text (any string field, nested ones included) holds a vision token.
+  static func rejectVisionTokens(_ raw: RawRecord) throws {
+    func find(_ value: JSONValue) -> String? {
+      switch value {
+      case .string(let text):
+        guard text.contains("<|") else { return nil }
+        return visionTokens.first { text.contains($0) }
+      case .array(let items): return items.lazy.compactMap(find).first
+      case .object(let object): return object.keys.sorted().lazy.compactMap { find(object[$0]!) }.first
+      default: return nil
+      }
+    }
+    for key in raw.fields.keys.sorted() {
+      if let token = find(raw.fields[key]!) {
+        throw RecordProblem(
+          .visionTokenInText, field: key, "text contains the special token \(token) (the processor inserts image tokens itself)")
+      }
+    }
+  }
+
   func imageParts(_ images: [ImageSource]) -> [PromptPart] { images.map { .image($0) } }
 
   /// Sizes of the images: stated by the record, read from headers, or unknown (probing off).
@@ -175,7 +202,10 @@ struct ExampleBuilder {
       {
         throw RecordProblem(.imageNotFound, field: field, "no image file at \(url.path)")
       }
-      if let statedSize { return ImageInfo(source: source, width: statedSize.0, height: statedSize.1) }
+      if let statedSize {
+        if options.probeImageSizes { try checkStatedSize(source, field: field, stated: statedSize) }
+        return ImageInfo(source: source, width: statedSize.0, height: statedSize.1)
+      }
       guard options.probeImageSizes else { return ImageInfo(source: source) }
       do {
         let size = try ImageLoader.size(source)
@@ -183,6 +213,23 @@ struct ExampleBuilder {
       } catch {
         throw RecordProblem(.unreadableImage, field: field, "\(error)")
       }
+    }
+  }
+}
+
+extension ExampleBuilder {
+  /// A record's `width`/`height` must match the image: boxes are checked and rewarded in that frame.
+  /// Either orientation is accepted (annotations may predate the EXIF rotation).
+  func checkStatedSize(_ source: ImageSource, field: String, stated: (Int, Int)) throws {
+    let size: (width: Int, height: Int)
+    do { size = try ImageLoader.size(source) } catch {
+      throw RecordProblem(.unreadableImage, field: field, "\(error)")
+    }
+    let matches = (size.width == stated.0 && size.height == stated.1) || (size.width == stated.1 && size.height == stated.0)
+    guard matches else {
+      throw RecordProblem(
+        .imageSizeMismatch, field: "width",
+        "the record states \(stated.0)x\(stated.1) but \(source.name) is \(size.width)x\(size.height)")
     }
   }
 }

@@ -108,12 +108,18 @@ public enum SyntheticTasks {
   /// Writes `count` records of `task` to `directory`: PNG images under `images/` and the data file
   /// (`single_box.json`, `multi_box.json`, `counting.jsonl`, `multiple_choice.json`), whose URL is
   /// returned. The same seed gives the same files.
+  /// Largest image side `write` draws (a 4096x4096 PNG is 48 MiB of pixels before compression).
+  public static let maxImageSize = 4096
+
   @discardableResult
   public static func write(
     task: SyntheticTask, count: Int, seed: UInt64, imageSize: Int = 224, to directory: URL
   ) throws -> URL {
-    guard imageSize >= 32 else {
-      throw DatasetError.invalidConfig("synthetic", reason: "image size \(imageSize) is below 32 pixels")
+    guard imageSize >= 32, imageSize <= maxImageSize else {
+      throw DatasetError.invalidConfig("synthetic", reason: "image size \(imageSize) is outside 32...\(maxImageSize) pixels")
+    }
+    guard count >= 0 else {
+      throw DatasetError.invalidConfig("synthetic", reason: "record count \(count) is negative")
     }
     let images = directory.appendingPathComponent("images")
     try FileManager.default.createDirectory(at: images, withIntermediateDirectories: true)

@@ -130,8 +130,17 @@ func readImageFile(_ url: URL) throws -> Data {
   do {
     return try Data(contentsOf: url)
   } catch {
-    throw ImagingError.unreadable(source: url.path, detail: error.localizedDescription)
+    throw ImagingError.unreadable(source: url.path, detail: plainFileProblem(url.path))
   }
+}
+
+/// Why a file cannot be read, in plain words (never Foundation's error text).
+func plainFileProblem(_ path: String) -> String {
+  var isFolder: ObjCBool = false
+  guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else { return "no such file" }
+  if isFolder.boolValue { return "is a directory" }
+  if !FileManager.default.isReadableFile(atPath: path) { return "permission denied" }
+  return "read failed"
 }
 
 func requireFormat(_ data: Data, source: String) throws -> ImageFormat {
