@@ -21,18 +21,25 @@ struct JSONFields {
   static func load(_ url: URL) throws -> JSONFields {
     let data: Data
     do { data = try Data(contentsOf: url) } catch {
-      if !FileManager.default.fileExists(atPath: url.path) { throw ModelConfigError.fileMissing(path: url.path) }
-      throw ModelConfigError.unreadable(path: url.path, reason: "\(error.localizedDescription)")
+      var isFolder: ObjCBool = false
+      if !FileManager.default.fileExists(atPath: url.path, isDirectory: &isFolder) { throw ModelConfigError.fileMissing(path: url.path) }
+      let reason = isFolder.boolValue ? "is a directory"
+        : FileManager.default.isReadableFile(atPath: url.path) ? "read failed" : "permission denied"
+      throw ModelConfigError.unreadable(path: url.path, reason: reason)
     }
     let value: JSONValue
     do { value = try JSONValue.parse(data) } catch {
-      throw ModelConfigError.invalidJSON(path: url.path, reason: "\(error)")
+      throw ModelConfigError.invalidJSON(path: url.path, reason: JSONSyntax.describe(data, fallback: unparsedReason))
     }
     guard case .object(let members) = value else {
       throw ModelConfigError.invalidJSON(path: url.path, reason: "expected an object at the top level")
     }
     return JSONFields(members, file: url.lastPathComponent)
   }
+
+  /// What to say when Foundation refuses a document the syntax scanner accepts (in practice a
+  /// number too large for a Double, such as 1e999).
+  static let unparsedReason = "a value cannot be decoded (a number out of range?)"
 
   func fieldPath(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
 
@@ -116,5 +123,23 @@ struct JSONFields {
     let value = try required(key, int)
     guard value > 0 else { throw ModelConfigError.invalidValue(file: file, field: fieldPath(key), reason: "must be positive, got \(value)") }
     return value
+  }
+
+  /// A required integer in `range`; an error naming the field otherwise.
+  func int(_ key: String, in range: ClosedRange<Int>) throws -> Int {
+    let value = try required(key, int)
+    try check(key, value, in: range)
+    return value
+  }
+
+  func check(_ key: String, _ value: Int, in range: ClosedRange<Int>) throws {
+    guard range.contains(value) else {
+      throw ModelConfigError.invalidValue(
+        file: file, field: fieldPath(key), reason: "\(value) is outside the supported range \(range.lowerBound)...\(range.upperBound)")
+    }
+  }
+
+  func invalid(_ key: String, _ reason: String) -> ModelConfigError {
+    .invalidValue(file: file, field: fieldPath(key), reason: reason)
   }
 }

@@ -114,7 +114,9 @@ extension QwenVLConfig {
   /// Decodes a config from JSON text (`file` names it in errors).
   public init(jsonText: String, file: String = "config.json") throws {
     let value: JSONValue
-    do { value = try JSONValue.parse(jsonText) } catch { throw ModelConfigError.invalidJSON(path: file, reason: "\(error)") }
+    do { value = try JSONValue.parse(jsonText) } catch {
+      throw ModelConfigError.invalidJSON(path: file, reason: JSONSyntax.describe(Data(jsonText.utf8), fallback: JSONFields.unparsedReason))
+    }
     guard case .object(let members) = value else { throw ModelConfigError.invalidJSON(path: file, reason: "expected an object") }
     try self.init(fields: JSONFields(members, file: file))
   }
@@ -142,6 +144,19 @@ extension QwenVLConfig {
     eosTokenIds = try Self.optionalFirst(textSources, "eos_token_id") { (f, k) in try f.intOrInts(k) } ?? []
     torchDtype = try Self.optionalFirst([top] + textSources, "torch_dtype") { (f, k) in try f.string(k) }
       ?? Self.optionalFirst([top] + textSources, "dtype") { (f, k) in try f.string(k) }
+    let vocabulary = text.vocabSize
+    let primary = textSources.reversed().first ?? top
+    for (key, id) in [("image_token_id", imageTokenId), ("video_token_id", videoTokenId),
+                      ("vision_start_token_id", visionStartTokenId), ("vision_end_token_id", visionEndTokenId),
+                      ("vision_token_id", visionTokenId), ("bos_token_id", bosTokenId)] {
+      guard let id else { continue }
+      guard (0..<vocabulary).contains(id) else {
+        throw primary.invalid(key, "token id \(id) is outside the vocabulary (vocab_size \(vocabulary))")
+      }
+    }
+    if let bad = eosTokenIds.first(where: { !(0..<vocabulary).contains($0) }) {
+      throw primary.invalid("eos_token_id", "token id \(bad) is outside the vocabulary (vocab_size \(vocabulary))")
+    }
     guard vision.outHiddenSize == text.hiddenSize else {
       throw ModelConfigError.invalidValue(
         file: top.file, field: family == .qwen2VL ? "vision_config.hidden_size" : "vision_config.out_hidden_size",
@@ -172,28 +187,80 @@ extension QwenVLConfig {
     func double(_ key: String) throws -> Double {
       try first(sources, key) { (f, k) in try f.double(k) }
     }
-    let hiddenSize = try int("hidden_size")
-    let heads = try int("num_attention_heads")
-    let kvHeads = try int("num_key_value_heads")
-    let primary = sources.first ?? top
-    guard heads > 0, kvHeads > 0, heads % kvHeads == 0, hiddenSize % heads == 0 else {
-      throw ModelConfigError.invalidValue(
-        file: primary.file, field: primary.fieldPath("num_key_value_heads"),
-        reason: "hidden_size \(hiddenSize), \(heads) heads and \(kvHeads) key/value heads do not divide evenly")
+    /// A required integer within `range`, the error naming the file and field that holds it.
+    func int(_ key: String, in range: ClosedRange<Int>) throws -> Int {
+      let value = try int(key)
+      let holder = sources.first { $0.has(key) } ?? top
+      try holder.check(key, value, in: range)
+      return value
+    }
+    func holder(_ key: String) -> JSONFields { sources.first { $0.has(key) } ?? sources.first ?? top }
+    let limits = Limits.self
+    let hiddenSize = try int("hidden_size", in: 1...limits.width)
+    let heads = try int("num_attention_heads", in: 1...limits.heads)
+    let kvHeads = try int("num_key_value_heads", in: 1...heads)
+    guard heads % kvHeads == 0 else {
+      throw holder("num_key_value_heads").invalid(
+        "num_key_value_heads", "\(heads) attention heads are not a multiple of \(kvHeads) key/value heads")
+    }
+    guard hiddenSize % heads == 0 else {
+      throw holder("hidden_size").invalid(
+        "hidden_size", "\(hiddenSize) is not divisible by num_attention_heads \(heads)")
     }
     let headDim = try optionalFirst(sources, "head_dim") { (f, k) in try f.int(k) } ?? hiddenSize / heads
+    guard headDim > 0, headDim % 2 == 0, headDim <= limits.headDim else {
+      throw holder("head_dim").invalid("head_dim", "\(headDim) must be even and in 2...\(limits.headDim)")
+    }
     let rope = try decodeRope(sources, headDim: headDim)
+    let eps = try double("rms_norm_eps")
+    guard eps.isFinite, eps >= 0, eps < 1 else {
+      throw holder("rms_norm_eps").invalid("rms_norm_eps", "\(eps) must be a finite number in [0, 1)")
+    }
+    let activation = try optionalFirst(sources, "hidden_act") { (f, k) in try f.string(k) } ?? "silu"
+    try checkActivation(activation, holder("hidden_act"), "hidden_act")
+    let dropout = try optionalFirst(sources, "attention_dropout") { (f, k) in try f.double(k) } ?? 0
+    guard dropout.isFinite, dropout >= 0, dropout < 1 else {
+      throw holder("attention_dropout").invalid("attention_dropout", "\(dropout) must be in [0, 1)")
+    }
+    let slidingWindow = try optionalFirst(sources, "sliding_window") { (f, k) in try f.int(k) }
+    if let slidingWindow, slidingWindow < 0 {
+      throw holder("sliding_window").invalid("sliding_window", "\(slidingWindow) must not be negative")
+    }
+    let maxWindowLayers = try optionalFirst(sources, "max_window_layers") { (f, k) in try f.int(k) }
+    if let maxWindowLayers, maxWindowLayers < 0 {
+      throw holder("max_window_layers").invalid("max_window_layers", "\(maxWindowLayers) must not be negative")
+    }
     return TextConfig(
-      hiddenSize: hiddenSize, intermediateSize: try int("intermediate_size"),
-      numHiddenLayers: try int("num_hidden_layers"), numAttentionHeads: heads, numKeyValueHeads: kvHeads,
-      headDim: headDim, vocabSize: try int("vocab_size"), rmsNormEps: try double("rms_norm_eps"),
-      ropeTheta: rope.theta, mropeSection: rope.section,
-      maxPositionEmbeddings: try int("max_position_embeddings"),
-      hiddenAct: try optionalFirst(sources, "hidden_act") { (f, k) in try f.string(k) } ?? "silu",
-      attentionDropout: try optionalFirst(sources, "attention_dropout") { (f, k) in try f.double(k) } ?? 0,
+      hiddenSize: hiddenSize, intermediateSize: try int("intermediate_size", in: 1...limits.intermediate),
+      numHiddenLayers: try int("num_hidden_layers", in: 1...limits.layers), numAttentionHeads: heads,
+      numKeyValueHeads: kvHeads, headDim: headDim, vocabSize: try int("vocab_size", in: 1...limits.vocabulary),
+      rmsNormEps: eps, ropeTheta: rope.theta, mropeSection: rope.section,
+      maxPositionEmbeddings: try int("max_position_embeddings", in: 1...limits.positions),
+      hiddenAct: activation, attentionDropout: dropout,
       useSlidingWindow: try optionalFirst(sources, "use_sliding_window") { (f, k) in try f.bool(k) } ?? false,
-      slidingWindow: try optionalFirst(sources, "sliding_window") { (f, k) in try f.int(k) },
-      maxWindowLayers: try optionalFirst(sources, "max_window_layers") { (f, k) in try f.int(k) })
+      slidingWindow: slidingWindow, maxWindowLayers: maxWindowLayers)
+  }
+
+  /// The activations the model implements (`hidden_act`, text and vision).
+  public static let supportedActivations = ["silu", "swish", "quick_gelu", "gelu", "gelu_pytorch_tanh", "gelu_new"]
+
+  static func checkActivation(_ name: String, _ fields: JSONFields, _ key: String) throws {
+    guard supportedActivations.contains(name) else {
+      throw fields.invalid(key, "'\(name)' is not supported; supported: \(supportedActivations.joined(separator: ", "))")
+    }
+  }
+
+  /// Upper bounds on sizes, far above every released Qwen-VL checkpoint (72B: width 8192, 80
+  /// layers, 64 heads, vocabulary 152064), so a typo or overflow fails at load, not at allocation.
+  public enum Limits {
+    public static let width = 65_536
+    public static let intermediate = 1 << 20
+    public static let layers = 1_024
+    public static let heads = 1_024
+    public static let headDim = 1_024
+    public static let vocabulary = 1 << 24
+    public static let positions = 1 << 26
+    public static let visionDepth = 256
   }
 
   /// Reads theta and the M-RoPE sections from `rope_parameters` (5.x) or `rope_theta` +
@@ -210,14 +277,20 @@ extension QwenVLConfig {
       throw ModelConfigError.invalidValue(file: rope.file, field: rope.fieldPath("rope_type"), reason: "'\(ropeType)' RoPE is not supported (only default/mrope)")
     }
     let section = try rope.required("mrope_section", rope.ints)
-    guard section.count == 3, section.allSatisfy({ $0 > 0 }), section.reduce(0, +) * 2 == headDim else {
+    guard section.count == 3, section.allSatisfy({ $0 > 0 && $0 <= headDim }), section.reduce(0, +) * 2 == headDim else {
       throw ModelConfigError.invalidValue(file: rope.file, field: rope.fieldPath("mrope_section"), reason: "\(section) must be 3 positive sizes summing to head_dim / 2 = \(headDim / 2)")
     }
     let theta: Double
+    let thetaHolder: JSONFields
     if let value = try rope.double("rope_theta") {
       theta = value
+      thetaHolder = rope
     } else {
       theta = try first(sources, "rope_theta") { (f, k) in try f.double(k) }
+      thetaHolder = sources.first { $0.has("rope_theta") } ?? primary
+    }
+    guard theta.isFinite, theta > 0 else {
+      throw thetaHolder.invalid("rope_theta", "\(theta) must be a positive finite number")
     }
     return (theta, section)
   }
@@ -235,7 +308,11 @@ extension QwenVLConfig {
       config.embedDim = try fields.positive("embed_dim")
       let ratio = try fields.required("mlp_ratio", fields.double)
       config.mlpRatio = ratio
-      config.intermediateSize = Int((Double(config.embedDim) * ratio).rounded(.towardZero))
+      let width = Double(config.embedDim) * ratio
+      guard ratio.isFinite, ratio > 0, width < Double(Limits.intermediate) else {
+        throw fields.invalid("mlp_ratio", "\(ratio) must be a positive finite number with embed_dim x mlp_ratio <= \(Limits.intermediate)")
+      }
+      config.intermediateSize = Int(width.rounded(.towardZero))
       config.outHiddenSize = try fields.positive("hidden_size")
       // Not written in the Hub files: the architecture's activation (transformers' class default).
       config.hiddenAct = try fields.string("hidden_act") ?? "quick_gelu"
@@ -250,6 +327,26 @@ extension QwenVLConfig {
     }
     guard config.embedDim % config.numHeads == 0 else {
       throw ModelConfigError.invalidValue(file: fields.file, field: fields.fieldPath("num_heads"), reason: "\(config.numHeads) heads do not divide width \(config.embedDim)")
+    }
+    let embedKey = family == .qwen2VL ? "embed_dim" : "hidden_size"
+    try fields.check("depth", config.depth, in: 1...Limits.visionDepth)
+    try fields.check("num_heads", config.numHeads, in: 1...Limits.heads)
+    try fields.check(embedKey, config.embedDim, in: 1...Limits.width)
+    try fields.check(family == .qwen2VL ? "mlp_ratio" : "intermediate_size", config.intermediateSize, in: 1...Limits.intermediate)
+    try fields.check(fields.has("in_chans") ? "in_chans" : "in_channels", config.inChannels, in: 3...3)
+    try fields.check(fields.has("patch_size") ? "patch_size" : "spatial_patch_size", config.patchSize, in: 1...1024)
+    try fields.check("temporal_patch_size", config.temporalPatchSize, in: 1...64)
+    try fields.check("spatial_merge_size", config.spatialMergeSize, in: 1...64)
+    try checkActivation(config.hiddenAct, fields, "hidden_act")
+    if let window = config.windowSize, window % (config.patchSize * config.spatialMergeSize) != 0 {
+      throw fields.invalid(
+        "window_size", "\(window) is not a multiple of patch_size x spatial_merge_size = \(config.patchSize * config.spatialMergeSize)")
+    }
+    if let blocks = config.fullAttentionBlockIndexes, let bad = blocks.first(where: { !(0..<config.depth).contains($0) }) {
+      throw fields.invalid("fullatt_block_indexes", "block \(bad) is not one of the \(config.depth) blocks (0...\(config.depth - 1))")
+    }
+    if let rate = config.tokensPerSecond, rate <= 0 {
+      throw fields.invalid("tokens_per_second", "\(rate) must be positive")
     }
     return config
   }
