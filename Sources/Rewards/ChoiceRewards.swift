@@ -1,22 +1,19 @@
-// Multiple-choice and attention-balance rewards of the TRL MDI fork (specs/rewards.md).
+// Multiple-choice and attention-balance rewards of the TRL MDI fork (docs/rewards.md).
 import Common
 import Foundation
 
 public enum ChoiceParsing {
   static let letters: [Character] = ["A", "B", "C", "D", "E", "F", "G", "H", "I", "J"]
 
-  /// Full-width letters and punctuation as their ASCII forms (Ａ -> A, （ -> (, ： -> :, ． -> .).
-  static func foldFullWidth(_ text: String) -> String {
-    String(String.UnicodeScalarView(text.unicodeScalars.map { scalar in
-      if (0xFF01...0xFF5E).contains(scalar.value), let ascii = Unicode.Scalar(scalar.value - 0xFEE0) {
-        return ascii
-      }
-      return scalar
-    }))
-  }
+  /// Full-width letters, digits and punctuation as their ASCII forms (Ａ -> A, （ -> (, ： -> :), the
+  /// folding every numeric reward uses (`NumericText.fold`).
+  static func foldFullWidth(_ text: String) -> String { NumericText.fold(text) }
 
   /// The chosen option index (A = 0 ... J = 9), recognizing in order: `Answer: X`, `答案: X`,
-  /// `选项: X`, `(X)`, `X.` / `X)` at the start, a lone letter; else the text equal to a choice.
+  /// `选项: X`, `(X)`, `X.` / `X)` at the start, the answer being just the letter; then the text
+  /// equal to a choice; then the last lone letter A-J in the text ("the answer is B", "答案是B"): a
+  /// capital not touching another ASCII letter or digit, so the B of "Because" does not count, nor
+  /// the pronoun "I" followed by a lower-case word.
   public static func choiceIndex(in answer: String, choices: [String]) -> Int? {
     let text = foldFullWidth(answer).trimmed
     for regex in letterPatterns {
@@ -26,7 +23,33 @@ public enum ChoiceParsing {
     }
     let wanted = normalizedChoice(text)
     guard !wanted.isEmpty else { return nil }
-    return choices.firstIndex { normalizedChoice($0) == wanted || normalizedChoice(strippingLetter($0)) == wanted }
+    if let index = choices.firstIndex(where: { normalizedChoice($0) == wanted || normalizedChoice(strippingLetter($0)) == wanted }) {
+      return index
+    }
+    return lastLoneLetter(in: text)
+  }
+
+  /// The index of the last capital A-J with no ASCII letter or digit on either side (an "I" followed
+  /// by a space and a lower-case letter is the pronoun and is skipped).
+  static func lastLoneLetter(in text: String) -> Int? {
+    let bytes = Array(text.utf8)
+    func isAlphanumeric(_ byte: UInt8) -> Bool {
+      AnswerParsing.isDigit(byte) || (byte >= 65 && byte <= 90) || (byte >= 97 && byte <= 122)
+    }
+    var index = bytes.count - 1
+    while index >= 0 {
+      let byte = bytes[index]
+      if byte >= UInt8(ascii: "A"), byte <= UInt8(ascii: "J"),
+        index == 0 || !isAlphanumeric(bytes[index - 1]),
+        index + 1 == bytes.count || !isAlphanumeric(bytes[index + 1])
+      {
+        let pronoun = byte == UInt8(ascii: "I") && index + 2 < bytes.count && bytes[index + 1] == UInt8(ascii: " ")
+          && bytes[index + 2] >= 97 && bytes[index + 2] <= 122
+        if !pronoun { return Int(byte - UInt8(ascii: "A")) }
+      }
+      index -= 1
+    }
+    return nil
   }
 
   /// The recognized forms, in priority order (compiled once).
@@ -60,7 +83,7 @@ public enum ChoiceParsing {
   /// letter in `ground_truth`/`answer`.
   static func correctIndex(_ fields: [String: JSONValue]) -> Int? {
     for key in ["label_idx", "correct_choice_idx"] {
-      if let value = fields[key], let index = value.intValue ?? value.stringValue.flatMap({ Int($0.trimmed) }) {
+      if let value = fields[key], let index = value.intValue ?? value.stringValue.flatMap({ Int(NumericText.fold($0).trimmed) }) {
         return index
       }
     }

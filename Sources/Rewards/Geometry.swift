@@ -1,4 +1,4 @@
-// Box overlap and the Gaussian box similarities of GUI-G2 (specs/rewards.md, "Grounding").
+// Box overlap and the Gaussian box similarities of GUI-G2 (docs/rewards.md, "Grounding").
 import Foundation
 
 public enum BoxMath {

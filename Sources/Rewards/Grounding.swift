@@ -1,4 +1,4 @@
-// Grounding rewards of mmkd_rl_grounding / GUI-G2 (specs/rewards.md, "Grounding").
+// Grounding rewards of mmkd_rl_grounding / GUI-G2 (docs/rewards.md, "Grounding").
 import Common
 import Foundation
 
@@ -10,16 +10,19 @@ enum SingleBox {
     for key in ["bbox", "solution"] {
       guard let value = sample.fields[key] else { continue }
       if let box = Box(json: value) { return box }
-      if let text = value.stringValue, let box = AnswerParsing.firstBox(in: AnswerParsing.answer(in: text)) {
+      if let text = value.stringValue,
+        let box = AnswerParsing.firstBox(in: NumericText.fold(AnswerParsing.answer(in: text)))
+      {
         return box
       }
     }
     return nil
   }
 
-  /// The first 4-number box of the answer, converted to original pixels.
+  /// The first 4-number box of the answer (Unicode digits and minus signs folded), converted to
+  /// original pixels.
   static func predicted(_ sample: RewardSample, frame: BoxFrame) -> Box? {
-    AnswerParsing.firstBox(in: AnswerParsing.answer(in: sample.completion))
+    AnswerParsing.firstBox(in: NumericText.fold(AnswerParsing.answer(in: sample.completion)))
       .map { frame.toOriginal($0, image: sample.images.first) }
   }
 }
@@ -29,7 +32,8 @@ enum GroundingRewards {
   static func format(_ p: RewardParameters) throws -> any RewardFunction {
     let allowDecimals = try p.bool("allow_decimals", default: false)
     return SampleReward(name: p.reward) { sample in
-      AnswerParsing.isBareBox(AnswerParsing.answer(in: sample.completion), allowDecimals: allowDecimals) ? 1 : 0
+      AnswerParsing.isBareBox(NumericText.fold(AnswerParsing.answer(in: sample.completion)), allowDecimals: allowDecimals)
+        ? 1 : 0
     }
   }
 
@@ -46,13 +50,12 @@ enum GroundingRewards {
     }
   }
 
-  /// `multi_box_format_reward`: the answer parses into label -> list of boxes.
+  /// `multi_box_format_reward`: the answer parses into label -> list of boxes (`MultiBox.predicted`,
+  /// the same parser `multi_gaussian_*` score).
   static func multiFormat(_ p: RewardParameters) throws -> any RewardFunction {
     SampleReward(name: p.reward) { sample in
-      let truth = MultiBox.truth(sample)
-      let text = LiteralParser.stripCodeFence(AnswerParsing.answer(in: sample.completion))
-      guard let value = LiteralParser.parse(text) else { return 0 }
-      return MultiBox.mapping(value, truthLabels: truth.map { Array($0.keys) }, strict: true) == nil ? 0 : 1
+      let truthLabels = MultiBox.truth(sample).map { Array($0.keys) }
+      return MultiBox.predicted(sample.completion, truthLabels: truthLabels) == nil ? 0 : 1
     }
   }
 
@@ -63,9 +66,7 @@ enum GroundingRewards {
     let matchIoU = try p.double("match_iou", default: 0.5)
     return SampleReward(name: p.reward) { sample in
       guard let truth = MultiBox.truth(sample) else { return nil }
-      guard let parsed = LiteralParser.parseLenient(AnswerParsing.answer(in: sample.completion)),
-        let predicted = MultiBox.mapping(parsed, truthLabels: Array(truth.keys), strict: false)
-      else { return 0 }
+      guard let predicted = MultiBox.predicted(sample.completion, truthLabels: Array(truth.keys)) else { return 0 }
       let image = sample.images.first
       let converted = predicted.mapValues { boxes in boxes.map { frame.toOriginal($0, image: image) } }
       let pair: (Box, Box) -> Double = { predictedBox, truthBox in
@@ -83,8 +84,22 @@ public enum MultiBox {
   /// The record's `abs_box` (label -> list of boxes, original pixels); nil when absent or malformed.
   public static func truth(_ sample: RewardSample) -> [String: [Box]]? {
     guard let value = sample.fields["abs_box"] else { return nil }
-    let parsed = value.stringValue.flatMap(LiteralParser.parse) ?? value
+    let parsed = value.stringValue.flatMap { LiteralParser.parse(NumericText.fold($0)) } ?? value
     return mapping(parsed, truthLabels: nil, strict: false)
+  }
+
+  /// The boxes of a multi-box answer: the one parser behind `multi_box_format_reward` and
+  /// `multi_gaussian_*`, so an answer the format reward accepts is exactly one the Gaussian rewards
+  /// can score. The answer (`<answer>` content, else the completion; Unicode digits and minus signs
+  /// folded; a Markdown code fence removed) must parse as a whole, as JSON or a Python literal, into
+  /// label -> list of 4-number lists, or a bare list of such lists when the truth has one label;
+  /// at most `RewardLimits.boxes` boxes in all. Else nil.
+  public static func predicted(_ completion: String, truthLabels: [String]?) -> [String: [Box]]? {
+    let text = LiteralParser.stripCodeFence(NumericText.fold(AnswerParsing.answer(in: completion)))
+    guard let value = LiteralParser.parse(text), let boxes = mapping(value, truthLabels: truthLabels, strict: true),
+      boxes.values.reduce(0, { $0 + $1.count }) <= RewardLimits.boxes
+    else { return nil }
+    return boxes
   }
 
   /// Reads label -> list of 4-number lists. A bare list of boxes counts as label "0" when the

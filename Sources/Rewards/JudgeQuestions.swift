@@ -1,6 +1,6 @@
 // DLC-Bench-style questions generated from a record's reference caption by the judge model, for
 // records that ship none (`llm_judge` with `generate_questions: true`). describe-anything itself
-// ships fixed questions; this is vlmrl's explicit option (specs/rewards.md, "llm_judge").
+// ships fixed questions; this is vlmrl's explicit option (docs/rewards.md, "llm_judge").
 import Common
 import Foundation
 

@@ -1,5 +1,5 @@
 // `llm_judge`: DLC-Bench-style caption scoring by a judge model behind an OpenAI-compatible
-// /v1/chat/completions endpoint (specs/rewards.md, "Region <-> caption").
+// /v1/chat/completions endpoint (docs/rewards.md, "Region <-> caption").
 import AsyncHTTPClient
 import Common
 import Foundation
@@ -129,7 +129,9 @@ public struct LLMJudgeReward: RewardFunction {
     let jobs: [(sample: Int, question: JudgeQuestion)] = questionSets.enumerated().flatMap { index, questions in
       questions.map { (index, $0) }
     }
-    let descriptions = batch.map { AnswerParsing.answer(in: $0.completion) }
+    let descriptions = batch.map {
+      String(AnswerParsing.answer(in: $0.completion).prefix(RewardLimits.judgeDescriptionCharacters))
+    }
     let scores = await Self.boundedMap(jobs.indices.map { $0 }, limit: maxConcurrency) { job in
       await self.ask(jobs[job].question, description: descriptions[jobs[job].sample])
     }
@@ -152,7 +154,9 @@ public struct LLMJudgeReward: RewardFunction {
     return (max(-1, min(1, mean)) + 1) / 2
   }
 
-  /// The chosen option's score; 0 when the reply names no option; nil when the judge is down.
+  /// The chosen option's score; nil (counted in `failures`) when the judge is down, its reply is
+  /// malformed (no message text) or names no option: a reply that cannot be read is a failure, not
+  /// a verdict.
   func ask(_ question: JudgeQuestion, description: String) async -> Double? {
     let body = JSONValue.object([
       "model": .string(model), "temperature": .int(0), "max_tokens": .int(16),
@@ -164,17 +168,37 @@ public struct LLMJudgeReward: RewardFunction {
     }
     guard let index = ChoiceParsing.choiceIndex(in: text, choices: question.optionTexts),
       index < question.optionScores.count
-    else { return 0 }
+    else {
+      failures.increment()
+      Self.report(name, "judge reply names no option: \(text.prefix(200))")
+      return nil
+    }
     return question.optionScores[index]
   }
 
-  /// The reply's message text ("" when the reply has none); nil when the judge failed after the
-  /// bounded retries.
+  /// The reply's message text; nil when the judge failed after the bounded retries or its reply has
+  /// no `choices[0].message.content` string (the failure is printed once per distinct message).
   func chat(_ body: JSONValue) async -> String? {
     let headers = apiKey.map { ["Authorization": "Bearer \($0)"] } ?? [:]
-    guard let reply = try? await JSONPost.send(
-      url: endpoint, body: body, headers: headers, timeout: timeout, retries: retries, backoff: backoff, reward: name)
-    else { return nil }
-    return reply["choices"]?.arrayValue?.first?["message"]?["content"]?.stringValue ?? ""
+    let reply: JSONValue
+    do {
+      reply = try await JSONPost.send(
+        url: endpoint, body: body, headers: headers, timeout: timeout, retries: retries, backoff: backoff, reward: name)
+    } catch RewardError.external(_, let message) {
+      Self.report(name, message)
+      return nil
+    } catch {
+      Self.report(name, String(describing: error))
+      return nil
+    }
+    guard let text = reply["choices"]?.arrayValue?.first?["message"]?["content"]?.stringValue else {
+      Self.report(name, "malformed judge reply (no choices[0].message.content): \(reply.jsonString.prefix(200))")
+      return nil
+    }
+    return text
+  }
+
+  static func report(_ reward: String, _ message: String) {
+    ErrorReporter.shared.report(reward: reward, message: message)
   }
 }

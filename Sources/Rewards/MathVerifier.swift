@@ -1,4 +1,4 @@
-// Math-answer equivalence for the `accuracy` reward (specs/rewards.md, "R1-style").
+// Math-answer equivalence for the `accuracy` reward (docs/rewards.md, "R1-style").
 import Foundation
 
 /// Decides whether a model's answer and a reference solution are mathematically the same.
@@ -12,6 +12,9 @@ import Foundation
 public enum MathVerifier {
   /// True when `answer` and `solution` are equivalent.
   public static func equivalent(_ answer: String, _ solution: String) -> Bool {
+    // A final answer is short; longer text is not compared (bounds the cost for any completion).
+    guard answer.utf8.count <= RewardLimits.mathAnswerBytes, solution.utf8.count <= RewardLimits.mathAnswerBytes
+    else { return false }
     let left = normalize(answer)
     let right = normalize(solution)
     if let a = evaluate(left), let b = evaluate(right) {
@@ -61,7 +64,7 @@ public enum MathVerifier {
 
   /// Removes typesetting, units and a leading `name =`, so only the value is left.
   public static func normalize(_ raw: String) -> String {
-    var text = raw.trimmed
+    var text = NumericText.fold(raw).trimmed
     if let boxed = AnswerParsing.lastBoxed(in: text) { text = boxed }
     text = text.replacingOccurrences(of: "\\dfrac", with: "\\frac")
       .replacingOccurrences(of: "\\tfrac", with: "\\frac")
@@ -211,6 +214,9 @@ enum MathTokenizer {
 /// Recursive descent over `MathToken`s: expression := term (+|- term)*, term := unary ((*|/|implicit)
 /// unary)*, unary := -unary | power, power := postfix (^ unary)?, postfix := primary %?.
 struct MathExpressionParser {
+  /// Nesting deeper than this (counting brackets, signs, `\sqrt`, `\frac` and powers) is not
+  /// evaluated: the expression gives nil, never a stack overflow.
+  static let maxDepth = 96
   let tokens: [MathToken]
   var index = 0
   var depth = 0
@@ -227,7 +233,7 @@ struct MathExpressionParser {
   private mutating func expression() -> Double? {
     depth += 1
     defer { depth -= 1 }
-    guard depth < 64, var value = term() else { return nil }
+    guard depth < Self.maxDepth, var value = term() else { return nil }
     while case .op(let symbol)? = current, symbol == "+" || symbol == "-" {
       index += 1
       guard let rhs = term() else { return nil }
@@ -262,7 +268,7 @@ struct MathExpressionParser {
   private mutating func unary() -> Double? {
     depth += 1
     defer { depth -= 1 }
-    guard depth < 64 else { return nil }
+    guard depth < Self.maxDepth else { return nil }
     if case .op(let symbol)? = current, symbol == "-" || symbol == "+" {
       index += 1
       return unary().map { symbol == "-" ? -$0 : $0 }
@@ -288,7 +294,11 @@ struct MathExpressionParser {
   }
 
   private mutating func primary() -> Double? {
-    guard let token = current else { return nil }
+    // Every recursive path (`\sqrt\sqrt...`, `\frac\frac...`, brackets, signs, powers) passes
+    // through `primary`, `unary` or `expression`, so this bounds the stack for any input.
+    depth += 1
+    defer { depth -= 1 }
+    guard depth < Self.maxDepth, let token = current else { return nil }
     index += 1
     switch token {
     case .number(let value): return value

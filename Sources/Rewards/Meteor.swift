@@ -16,15 +16,37 @@ public struct Meteor: Sendable {
     self.wordNet = wordNet
   }
 
+  /// Tokens longer than this many characters skip the stem and synonym stages (no English word is
+  /// that long; it keeps a runaway "word" from costing per-character work in every stage).
+  public static let maxStemmedTokenLength = 64
+
   /// Lower-cased whitespace tokens.
   public static func tokens(_ text: String) -> [String] {
     text.lowercased().split(whereSeparator: \.isWhitespace).map(String.init)
   }
 
-  /// The best score over the references.
+  /// At most `limit` lower-cased whitespace tokens, and whether the text has more.
+  static func tokens(_ text: String, limit: Int) -> (tokens: [String], truncated: Bool) {
+    var result: [String] = []
+    for piece in text.split(whereSeparator: \.isWhitespace) {
+      if result.count == limit { return (result, true) }
+      result.append(piece.lowercased())
+    }
+    return (result, false)
+  }
+
+  /// The best score over the references. A hypothesis longer than `RewardLimits.meteorTokens`
+  /// tokens scores 0; references are cut to that many tokens.
   public func score(hypothesis: String, references: [String]) -> Double {
-    let hypothesisTokens = Self.tokens(hypothesis)
-    return references.map { single(hypothesis: hypothesisTokens, reference: Self.tokens($0)) }.max() ?? 0
+    let (hypothesisTokens, tooLong) = Self.tokens(hypothesis, limit: RewardLimits.meteorTokens)
+    guard !tooLong else { return 0 }
+    return references.map {
+      single(hypothesis: hypothesisTokens, reference: Self.tokens($0, limit: RewardLimits.meteorTokens).tokens)
+    }.max() ?? 0
+  }
+
+  static func stem(_ word: String) -> String {
+    word.count > maxStemmedTokenLength ? word : PorterStemmer.stem(word)
   }
 
   /// nltk's `single_meteor_score` on token lists.
@@ -32,8 +54,8 @@ public struct Meteor: Sendable {
     var hyp = Array(hypothesis.enumerated()).map { ($0.offset, $0.element) }
     var ref = Array(reference.enumerated()).map { ($0.offset, $0.element) }
     var matches = Self.matchEqual(&hyp, &ref)
-    hyp = hyp.map { ($0.0, PorterStemmer.stem($0.1)) }
-    ref = ref.map { ($0.0, PorterStemmer.stem($0.1)) }
+    hyp = hyp.map { ($0.0, Self.stem($0.1)) }
+    ref = ref.map { ($0.0, Self.stem($0.1)) }
     matches += Self.matchEqual(&hyp, &ref)
     if let wordNet { matches += Self.matchSynonyms(&hyp, &ref, wordNet: wordNet) }
     matches.sort { $0.0 < $1.0 }
@@ -56,7 +78,8 @@ public struct Meteor: Sendable {
 
   static func matchSynonyms(_ hyp: inout Enumerated, _ ref: inout Enumerated, wordNet: WordNet) -> [(Int, Int)] {
     matchBy(&hyp, &ref) { word in
-      wordNet.synonyms(of: word).filter { !$0.contains("_") }.union([word])
+      guard word.count <= maxStemmedTokenLength else { return [word] }
+      return wordNet.synonyms(of: word).filter { !$0.contains("_") }.union([word])
     }
   }
 

@@ -1,4 +1,4 @@
-// Finding the answer and the boxes in a completion (specs/rewards.md, "Finding the answer").
+// Finding the answer and the boxes in a completion (docs/rewards.md, "Finding the answer").
 import Common
 import Foundation
 

@@ -52,6 +52,21 @@ extension RLEMask {
     self.init(height: height, width: width, counts: counts)
   }
 
+  /// The number of outline points `init(height:width:polygon:)` generates (each edge's longer side in
+  /// 5x upsampled pixels, plus one); infinity for non-finite coordinates.
+  public static func outlinePoints(_ polygon: [Double]) -> Double {
+    let vertexCount = polygon.count / 2
+    guard vertexCount > 0 else { return 0 }
+    var total = 0.0
+    for j in 0..<vertexCount {
+      let next = (j + 1) % vertexCount
+      let dx = abs(polygon[2 * next] - polygon[2 * j]) * 5
+      let dy = abs(polygon[2 * next + 1] - polygon[2 * j + 1]) * 5
+      total += max(dx, dy) + 2
+    }
+    return total.isFinite ? total : .infinity
+  }
+
   /// The union of several polygons (COCO `segmentation` lists).
   public init(height: Int, width: Int, polygons: [[Double]]) {
     var mask = RLEMask(height: height, width: width, counts: [max(0, height * width)])

@@ -29,27 +29,54 @@ public enum PorterStemmer {
     return String(w)
   }
 
+  /// A `y` is a consonant at the start or after a vowel, a vowel after a consonant. Walks back over
+  /// the run of `y`s (no recursion: a word of 100,000 `y`s must not overflow the stack).
   static func isConsonant(_ w: [Character], _ i: Int) -> Bool {
     switch w[i] {
     case "a", "e", "i", "o", "u": return false
-    case "y": return i == 0 ? true : !isConsonant(w, i - 1)
+    case "y":
+      var start = i
+      while start > 0, w[start - 1] == "y" { start -= 1 }
+      // The first `y` of the run: a consonant at the start of the word or after a vowel.
+      let firstIsConsonant = start == 0 || "aeiou".contains(w[start - 1])
+      return (i - start) % 2 == 0 ? firstIsConsonant : !firstIsConsonant
     default: return true
     }
   }
 
-  /// Number of vowel-consonant sequences.
+  /// Number of vowel-consonant sequences (one pass: each `y` decided from its predecessor).
   static func measure(_ w: [Character]) -> Int {
     var count = 0
     var previousVowel = false
+    var previousConsonant = true
     for i in w.indices {
-      let consonant = isConsonant(w, i)
+      let consonant: Bool
+      switch w[i] {
+      case "a", "e", "i", "o", "u": consonant = false
+      case "y": consonant = i == 0 ? true : !previousConsonant
+      default: consonant = true
+      }
       if consonant && previousVowel { count += 1 }
       previousVowel = !consonant
+      previousConsonant = consonant
     }
     return count
   }
 
-  static func containsVowel(_ w: [Character]) -> Bool { w.indices.contains { !isConsonant(w, $0) } }
+  static func containsVowel(_ w: [Character]) -> Bool {
+    var previousConsonant = true
+    for i in w.indices {
+      let consonant: Bool
+      switch w[i] {
+      case "a", "e", "i", "o", "u": return true
+      case "y": consonant = i == 0 ? true : !previousConsonant
+      default: consonant = true
+      }
+      if !consonant { return true }
+      previousConsonant = consonant
+    }
+    return false
+  }
 
   static func endsDoubleConsonant(_ w: [Character]) -> Bool {
     w.count >= 2 && w[w.count - 1] == w[w.count - 2] && isConsonant(w, w.count - 1)

@@ -1,4 +1,4 @@
-// R1-style rewards of VLM-R1, R1-V and PaddleMIX r1_mllm (specs/rewards.md, "R1-style").
+// R1-style rewards of VLM-R1, R1-V and PaddleMIX r1_mllm (docs/rewards.md, "R1-style").
 import Common
 import Foundation
 
@@ -31,7 +31,7 @@ enum R1Rewards {
   static func recFormat(_ p: RewardParameters) -> any RewardFunction {
     SampleReward(name: p.reward) { sample in
       guard matchesThinkAnswer(sample.completion) else { return 0 }
-      return AnswerParsing.firstBox(in: AnswerParsing.answer(in: sample.completion)) == nil ? 0 : 1
+      return AnswerParsing.firstBox(in: NumericText.fold(AnswerParsing.answer(in: sample.completion))) == nil ? 0 : 1
     }
   }
 
@@ -80,20 +80,25 @@ enum R1Rewards {
   /// `counting_accuracy`: the first integer of the answer equals the ground-truth integer.
   static func countingAccuracy(_ p: RewardParameters) -> any RewardFunction {
     SampleReward(name: p.reward) { sample in
-      guard let truthText = reference(sample), let truth = firstInteger(in: truthText) else { return nil }
-      guard let answer = firstInteger(in: AnswerParsing.answer(in: sample.completion)) else { return 0 }
+      guard let truthText = reference(sample), let truth = firstInteger(in: NumericText.fold(truthText)) else {
+        return nil
+      }
+      guard let answer = firstInteger(in: NumericText.fold(AnswerParsing.answer(in: sample.completion))) else {
+        return 0
+      }
       return answer == truth ? 1 : 0
     }
   }
 
-  /// The first run of ASCII digits (with a directly preceding minus sign), or a number word.
+  /// The first run of ASCII digits (with a directly preceding minus sign), or a number word. Callers
+  /// fold Unicode digits and minus signs first (`NumericText.fold`).
   static func firstInteger(in text: String) -> Int? {
-    if let word = MathVerifier.numberWords[text.trimmed.lowercased()] { return Int(word) }
-    let characters = Array(text)
-    guard let start = characters.firstIndex(where: { $0.isASCII && $0.isNumber }) else { return nil }
+    if text.utf8.count <= 64, let word = MathVerifier.numberWords[text.trimmed.lowercased()] { return Int(word) }
+    let bytes = Array(text.utf8)
+    guard let start = bytes.firstIndex(where: AnswerParsing.isDigit) else { return nil }
     var end = start
-    while end < characters.count, characters[end].isASCII, characters[end].isNumber { end += 1 }
-    guard end - start <= 18, let value = Int(String(characters[start..<end])) else { return nil }
-    return start > 0 && characters[start - 1] == "-" ? -value : value
+    while end < bytes.count, AnswerParsing.isDigit(bytes[end]) { end += 1 }
+    guard end - start <= 18, let value = Int(String(decoding: bytes[start..<end], as: UTF8.self)) else { return nil }
+    return start > 0 && bytes[start - 1] == UInt8(ascii: "-") ? -value : value
   }
 }

@@ -1,4 +1,4 @@
-// Region rewards of the Sa2VA plan: `box_iou`, `mask_iou` (specs/rewards.md, "Region <-> caption").
+// Region rewards of the Sa2VA plan: `box_iou`, `mask_iou` (docs/rewards.md, "Region <-> caption").
 import Common
 import Foundation
 
@@ -16,7 +16,7 @@ enum RegionRewards {
       let image = sample.images.first
       guard let truth = mask(from: truthValue, height: image?.originalHeight, width: image?.originalWidth)
       else { return nil }
-      guard let parsed = LiteralParser.parseLenient(AnswerParsing.answer(in: sample.completion)),
+      guard let parsed = LiteralParser.parseLenient(NumericText.fold(AnswerParsing.answer(in: sample.completion))),
         let predicted = mask(from: parsed, height: truth.height, width: truth.width)
       else { return 0 }
       return RLEMask.iou(predicted, truth)
@@ -30,7 +30,7 @@ enum RegionRewards {
       return mask(from: inner, height: height, width: width)
     }
     if value.objectValue != nil { return RLEMask(json: value) }
-    guard let items = value.arrayValue else { return nil }
+    guard let items = value.arrayValue, items.count <= RewardLimits.maskParts else { return nil }
     if items.allSatisfy({ $0.objectValue != nil }), let first = items.first.flatMap(RLEMask.init(json:)) {
       var merged = first
       for item in items.dropFirst() {
@@ -40,12 +40,19 @@ enum RegionRewards {
       return merged
     }
     guard let height, let width, height > 0, width > 0, height <= 1 << 15, width <= 1 << 15 else { return nil }
-    if let flat = numbers(items) { return RLEMask(height: height, width: width, polygons: [flat]) }
     var polygons: [[Double]] = []
-    for item in items {
-      guard let polygon = item.arrayValue.flatMap(numbers) else { return nil }
-      polygons.append(polygon)
+    if let flat = numbers(items) {
+      polygons = [flat]
+    } else {
+      for item in items {
+        guard let polygon = item.arrayValue.flatMap(numbers) else { return nil }
+        polygons.append(polygon)
+      }
     }
+    // Rasterizing costs one point per upsampled pixel of outline: a polygon with far-away vertices
+    // would cost gigabytes, so past the budget the answer is not a valid mask.
+    guard polygons.reduce(0.0, { $0 + RLEMask.outlinePoints($1) }) <= Double(RewardLimits.polygonOutlinePoints)
+    else { return nil }
     return RLEMask(height: height, width: width, polygons: polygons)
   }
 

@@ -21,8 +21,8 @@ public enum RewardRegistry {
   static let singleBoxKeys = ["box_frame", "alpha"]
   static let iouKeys = ["box_frame", "pixel_inclusive"]
 
-  /// Canonical name -> entry (grounding, R1 and multiple-choice families; the others in Extra.swift).
-  static let coreEntries: [String: Entry] = [
+  /// Canonical name -> entry (grounding, R1 and multiple-choice families; the others in RegistryRegionCaptionExternal.swift).
+  static let ruleEntries: [String: Entry] = [
     "format": Entry(["allow_decimals"]) { try GroundingRewards.format($0) },
     "gaussian_point": Entry(singleBoxKeys) { try GroundingRewards.gaussian($0, plane: false) },
     "gaussian_plane": Entry(singleBoxKeys) { try GroundingRewards.gaussian($0, plane: true) },
@@ -41,14 +41,22 @@ public enum RewardRegistry {
   ]
 
   /// Every entry by canonical name.
-  static let entries: [String: Entry] = coreEntries.merging(extraEntries) { core, _ in core }
+  static let entries: [String: Entry] = ruleEntries.merging(regionCaptionExternalEntries) { core, _ in core }
 
-  /// Alias -> canonical name.
+  /// Alias -> canonical name: the names the reference systems' own configs and scripts use
+  /// (docs/rewards.md, "Names from the reference systems").
   static let aliases: [String: String] = [
+    // EasyDistill mmkd_rl_grounding.
     "multi_gaussian_plane_reward": "multi_gaussian_plane",
+    // VLM-R1 / R1-V / PaddleMIX r1_mllm reward functions.
     "format_reward": "think_format",
     "r1_format": "think_format",
+    "accuracy_reward": "accuracy",
     "math_accuracy": "accuracy",
+    // The TRL MDI fork's reward functions.
+    "mc_idx_reward": "mc_idx",
+    "think_format_reward": "think_tag_format",
+    "mdi_reward": "mdi",
   ]
 
   /// Weights used when a config gives none (the TRL MDI fork weighs `mc_idx` 4.0).
@@ -57,8 +65,13 @@ public enum RewardRegistry {
   /// Every name a config may use (canonical names and aliases), sorted.
   public static var names: [String] { (Array(entries.keys) + Array(aliases.keys)).sorted() }
 
-  /// The canonical name of `name` (itself when it is not an alias).
-  public static func canonicalName(_ name: String) -> String { aliases[name] ?? name }
+  /// The canonical name of `name` (itself when it is not an alias). A labelled name `base:label`
+  /// (`command:length`, two differently configured rewards of one kind in one run) is its base's
+  /// canonical name; the reward reports the labelled name as its metric name.
+  public static func canonicalName(_ name: String) -> String {
+    let base = name.firstIndex(of: ":").map { String(name[..<$0]) } ?? name
+    return aliases[base] ?? base
+  }
 
   /// The default mixing weight of a reward (1.0 unless the reference system says otherwise).
   public static func defaultWeight(for name: String) -> Double {
@@ -71,6 +84,10 @@ public enum RewardRegistry {
   }
 
   static func entry(_ name: String) throws -> Entry {
+    if let colon = name.firstIndex(of: ":"), name[name.index(after: colon)...].isEmpty || name[..<colon].isEmpty {
+      throw RewardError.badParameter(
+        reward: name, parameter: "reward_funcs", message: "a labelled reward name is 'base:label', both non-empty")
+    }
     guard let entry = entries[canonicalName(name)] else { throw RewardError.unknownReward(name: name, known: names) }
     return entry
   }

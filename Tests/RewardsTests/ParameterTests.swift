@@ -15,6 +15,7 @@ import Testing
     "generate_questions": .bool(true), "num_questions": .int(3), "question_cache_size": .int(10),
     "generation_max_tokens": .int(256), "beta": .double(3), "gamma": .double(0.5), "wordnet": .bool(false),
     "meteor_weight": .double(0.5), "judge_weight": .double(0.5), "judge_fallback": .string("meteor"),
+    "mode": .string("persistent"),
   ]
 
   @Test func everyRewardBuildsWithAllItsDeclaredKeys() throws {

@@ -9,7 +9,12 @@ final class TestHTTPServer: @unchecked Sendable {
   struct Reply: Sendable {
     var status: Int = 200
     var body: String
+    /// Seconds before anything of the reply is sent.
     var delay: Double = 0
+    /// Extra response headers (e.g. `Location`).
+    var headers: [String: String] = [:]
+    /// Seconds between the head plus the first half of the body and the rest (a slow body).
+    var trickle: Double = 0
   }
   typealias Responder = @Sendable (_ body: String, _ requestNumber: Int) -> Reply
 
@@ -85,10 +90,24 @@ final class TestHTTPServer: @unchecked Sendable {
       var headers = HTTPHeaders()
       headers.add(name: "Content-Type", value: "application/json")
       headers.add(name: "Content-Length", value: String(reply.body.utf8.count))
+      for (name, value) in reply.headers { headers.add(name: name, value: value) }
       let status = HTTPResponseStatus(statusCode: reply.status)
       context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
-      context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: reply.body)))), promise: nil)
-      context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+      guard reply.trickle > 0 else {
+        context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: reply.body)))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        return
+      }
+      let bytes = Array(reply.body.utf8)
+      let half = bytes.count / 2
+      context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: bytes[..<half])))), promise: nil)
+      let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+      let rest = Array(bytes[half...])
+      context.eventLoop.scheduleTask(in: .milliseconds(Int64(reply.trickle * 1000))) {
+        let (handler, context) = bound.value
+        context.write(handler.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: rest)))), promise: nil)
+        context.writeAndFlush(handler.wrapOutboundOut(.end(nil)), promise: nil)
+      }
     }
   }
 }

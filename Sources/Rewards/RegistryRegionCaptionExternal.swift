@@ -1,4 +1,5 @@
-// Registry entries of the region, caption and external reward families.
+// Registry entries of the region, caption and external reward families (the rule-based ones are in
+// Registry.swift).
 import Common
 import Foundation
 
@@ -9,10 +10,10 @@ extension RewardRegistry {
     "generate_questions", "num_questions", "question_cache_size", "generation_max_tokens",
   ]
 
-  static let extraEntries: [String: Entry] = [
+  static let regionCaptionExternalEntries: [String: Entry] = [
     "box_iou": Entry(iouKeys) { try RegionRewards.boxIoU($0) },
     "mask_iou": Entry([]) { try RegionRewards.maskIoU($0) },
-    "command": Entry(["command", "timeout", "name"]) { try CommandReward(parameters: $0) },
+    "command": Entry(["command", "timeout", "name", "mode"]) { try CommandReward(parameters: $0) },
     "http": Entry(["url", "timeout", "retries", "name"]) { try HTTPReward(parameters: $0) },
     "llm_judge": Entry(judgeKeys) { try LLMJudgeReward(parameters: $0) },
     "caption": Entry(meteorKeys + judgeKeys + ["meteor_weight", "judge_weight", "judge_fallback"]) {

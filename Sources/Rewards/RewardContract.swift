@@ -1,4 +1,5 @@
-// The reward contract (specs/rewards.md, "Contract"): a batch in, one optional value per sample out.
+// The reward contract (docs/rewards.md, "Contract"): what a reward receives (`RewardSample`), what it
+// returns (`RewardFunction`), and the errors of reward construction and external rewards.
 import Common
 import Foundation
 
@@ -65,6 +66,15 @@ public protocol RewardFunction: Sendable {
   var name: String { get }
   /// Scores a batch; the result has exactly one entry per sample.
   func score(_ batch: [RewardSample]) async throws -> [Double?]
+  /// Scores a batch and reports extra metrics of the batch (name -> value; a persistent `command`
+  /// reward passes on its program's). The default: `score` and no metrics.
+  func scoreWithMetrics(_ batch: [RewardSample]) async throws -> (values: [Double?], metrics: [String: Double])
+}
+
+extension RewardFunction {
+  public func scoreWithMetrics(_ batch: [RewardSample]) async throws -> (values: [Double?], metrics: [String: Double]) {
+    (try await score(batch), [:])
+  }
 }
 
 /// Errors of reward construction and of external rewards. Scoring errors never reach training:
@@ -116,108 +126,42 @@ public struct SampleReward: RewardFunction {
   }
 }
 
-// MARK: - Runner
+/// Prints reward failures to stderr once per distinct (reward, message): a reward that fails the
+/// same way every batch says so once, not thousands of times. The runner still counts every
+/// failure (`RewardScores.errorCounts`). At most `capacity` distinct messages are remembered; past
+/// that, one line says further messages are not printed.
+public final class ErrorReporter: @unchecked Sendable {
+  public static let shared = ErrorReporter { line in FileHandle.standardError.write(Data(line.utf8)) }
 
-/// Scores of one batch by every configured function.
-public struct RewardScores: Sendable, Equatable {
-  /// Function name -> one value per sample (nil = not applicable).
-  public var perFunction: [String: [Double?]]
-  /// Weighted sum per sample over the functions that gave a value; nil when every function said nil.
-  public var total: [Double?]
-  /// Function name -> number of failed calls in this batch (each failure scored 0).
-  public var errorCounts: [String: Int]
-  /// The message of the first failure per function (for logs).
-  public var errorMessages: [String: String]
+  private let lock = NSLock()
+  private let write: @Sendable (String) -> Void
+  private let capacity: Int
+  private var seen: Set<String> = []
+  private var printedLines: [String] = []
+  private var saturated = false
 
-  public init(
-    perFunction: [String: [Double?]], total: [Double?], errorCounts: [String: Int],
-    errorMessages: [String: String] = [:]
-  ) {
-    self.perFunction = perFunction
-    self.total = total
-    self.errorCounts = errorCounts
-    self.errorMessages = errorMessages
-  }
-}
-
-/// Runs several rewards concurrently and mixes them: `total = sum_k w_k * r_k` over non-nil values.
-public struct RewardRunner: Sendable {
-  public let functions: [any RewardFunction]
-  public let weights: [Double]
-
-  /// `weights` defaults to each function's registry default (1.0, `mc_idx` 4.0). A list of the wrong
-  /// length is padded with those defaults or cut; `validated` rejects it instead.
-  public init(functions: [any RewardFunction], weights: [Double]? = nil) {
-    self.functions = functions
-    self.weights = functions.enumerated().map { index, function in
-      weights?[safe: index] ?? RewardRegistry.defaultWeight(for: function.name)
-    }
+  public init(capacity: Int = 256, write: @escaping @Sendable (String) -> Void) {
+    self.capacity = capacity
+    self.write = write
   }
 
-  /// A runner whose weights list must match the functions one to one.
-  public static func validated(functions: [any RewardFunction], weights: [Double]?) throws -> RewardRunner {
-    if let weights, weights.count != functions.count {
-      throw RewardError.badParameter(
-        reward: "runner", parameter: "reward_weights",
-        message: "\(weights.count) weights for \(functions.count) reward functions")
-    }
-    if let bad = weights?.first(where: { !$0.isFinite }) {
-      throw RewardError.badParameter(reward: "runner", parameter: "reward_weights", message: "weight \(bad) is not finite")
-    }
-    return RewardRunner(functions: functions, weights: weights)
-  }
+  /// The lines printed so far (newest last).
+  public var printed: [String] { lock.withLock { printedLines } }
 
-  /// Scores the batch with every function at once. A function that throws (or returns the wrong
-  /// number of values) scores 0 for the whole batch and is counted in `errorCounts`.
-  public func score(_ batch: [RewardSample]) async -> RewardScores {
-    let results = await withTaskGroup(of: (Int, Result<[Double?], Error>).self) { group in
-      for (index, function) in functions.enumerated() {
-        group.addTask {
-          do {
-            let values = try await function.score(batch)
-            guard values.count == batch.count else {
-              throw RewardError.wrongCount(reward: function.name, expected: batch.count, got: values.count)
-            }
-            return (index, .success(values.map { v in v.map { $0.isFinite ? $0 : 0 } }))
-          } catch {
-            return (index, .failure(error))
-          }
-        }
+  public func report(reward: String, message: String) {
+    let key = "\(reward)\u{0}\(message)"
+    let line: String? = lock.withLock {
+      if seen.contains(key) { return nil }
+      guard seen.count < capacity else {
+        if saturated { return nil }
+        saturated = true
+        return "vlmrl: reward errors: more than \(capacity) distinct messages; further ones are not printed\n"
       }
-      var collected = [Result<[Double?], Error>?](repeating: nil, count: functions.count)
-      for await (index, result) in group { collected[index] = result }
-      return collected
+      seen.insert(key)
+      let line = "vlmrl: reward '\(reward)' failed: \(message)\n"
+      printedLines.append(line)
+      return line
     }
-    return combine(results, batchSize: batch.count)
-  }
-
-  /// The function's name, with `#2`, `#3`... for repeated names (two `command` rewards).
-  public func metricKey(_ index: Int) -> String {
-    let name = functions[index].name
-    let earlier = functions[..<index].filter { $0.name == name }.count
-    return earlier == 0 ? name : "\(name)#\(earlier + 1)"
-  }
-
-  private func combine(_ results: [Result<[Double?], Error>?], batchSize: Int) -> RewardScores {
-    var scores = RewardScores(
-      perFunction: [:], total: Array(repeating: nil, count: batchSize), errorCounts: [:])
-    for index in functions.indices {
-      let key = metricKey(index)
-      let values: [Double?]
-      switch results[index] {
-      case .success(let v)?: values = v
-      case .failure(let error)?:
-        scores.errorCounts[key, default: 0] += 1
-        if scores.errorMessages[key] == nil { scores.errorMessages[key] = String(describing: error) }
-        values = Array(repeating: 0, count: batchSize)
-      case nil: values = Array(repeating: 0, count: batchSize)
-      }
-      scores.perFunction[key] = values
-      for sample in 0..<batchSize {
-        guard let value = values[sample] else { continue }
-        scores.total[sample] = (scores.total[sample] ?? 0) + weights[index] * value
-      }
-    }
-    return scores
+    if let line { write(line) }
   }
 }
