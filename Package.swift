@@ -60,6 +60,7 @@ let swiftSettings: [SwiftSetting] = [.swiftLanguageMode(.v6)]
 let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
 let yams = Target.Dependency.product(name: "Yams", package: "Yams")
 let asyncHTTP = Target.Dependency.product(name: "AsyncHTTPClient", package: "async-http-client")
+let nioCore = Target.Dependency.product(name: "NIOCore", package: "swift-nio")
 let nioHTTP = Target.Dependency.product(name: "NIOHTTP1", package: "swift-nio")
 let nioPosix = Target.Dependency.product(name: "NIOPosix", package: "swift-nio")
 
@@ -93,18 +94,17 @@ let specs: [Spec] = [
   Spec(name: "Common", kind: .library),
   Spec(name: "SafeTensors", kind: .library),
   Spec(name: "Jinja", kind: .library),
-  Spec(name: "Tokenizers", kind: .library, deps: ["Jinja"]),
+  Spec(name: "Tokenizers", kind: .library),
   Spec(name: "Imaging", kind: .library, deps: ["CJPEG", "CPNG", "CWebP", "CZlib"],
        link: codecLink(["jpeg", "png16", "webp", "z"]) + [.linkedLibrary("m")]),
-  Spec(name: "ModelConfig", kind: .library, deps: ["Common", "Jinja"]),
+  Spec(name: "ModelConfig", kind: .library, deps: ["Common"]),
   Spec(name: "Formats", kind: .library, deps: ["CZstd", "CSnappy", "CZlib"], link: codecLink(["zstd", "snappy", "z"])),
   Spec(name: "Datasets", kind: .library, deps: ["Common", "Formats", "Imaging"], external: [yams]),
-  Spec(name: "Rewards", kind: .library, deps: ["Common"], external: [asyncHTTP]),
+  Spec(name: "Rewards", kind: .library, deps: ["Common"], external: [asyncHTTP, nioCore]),
 
   // Models and above.
   Spec(name: "Processor", kind: .library, deps: ["Torch", "Imaging", "ModelConfig"]),
-  Spec(name: "Models", kind: .library,
-       deps: ["Common", "Torch", "NN", "SafeTensors", "ModelConfig", "Tokenizers", "Jinja", "Imaging", "Processor"]),
+  Spec(name: "Models", kind: .library, deps: ["Torch", "NN", "SafeTensors", "ModelConfig"]),
   Spec(name: "Generation", kind: .library, deps: ["Torch", "NN", "Models", "ModelConfig"]),
   Spec(name: "Training", kind: .library,
        deps: ["Common", "Torch", "NN", "Models", "Generation", "Rewards", "Datasets", "ModelConfig", "Tokenizers",
@@ -127,14 +127,14 @@ let specs: [Spec] = [
   Spec(name: "ImagingTests", kind: .test, deps: ["Imaging"]),
   Spec(name: "ModelConfigTests", kind: .test, deps: ["ModelConfig", "Common"]),
   Spec(name: "FormatsTests", kind: .test, deps: ["Formats"]),
-  Spec(name: "DatasetsTests", kind: .test, deps: ["Datasets", "Common", "Formats", "Imaging"]),
+  Spec(name: "DatasetsTests", kind: .test, deps: ["Datasets", "Common", "Imaging"]),
   Spec(name: "ProcessorTests", kind: .test, deps: ["Processor", "Torch", "Imaging", "ModelConfig"]),
-  Spec(name: "ModelsTests", kind: .test, deps: ["Models", "Torch", "NN", "SafeTensors", "ModelConfig", "Tokenizers", "Jinja", "Processor"]),
-  Spec(name: "GenerationTests", kind: .test, deps: ["Generation", "Models", "Torch", "NN", "ModelConfig"]),
+  Spec(name: "ModelsTests", kind: .test, deps: ["Models", "Torch", "NN", "SafeTensors", "ModelConfig"]),
+  Spec(name: "GenerationTests", kind: .test, deps: ["Generation", "Models", "Torch", "ModelConfig"]),
   Spec(name: "TrainingTests", kind: .test, deps: ["Training", "Common", "Torch", "NN", "Rewards", "Models", "Datasets"]),
   Spec(name: "EvaluationTests", kind: .test,
        deps: ["Evaluation", "Training", "Common", "Torch", "Models", "Generation", "Rewards", "Datasets", "ModelConfig"]),
-  Spec(name: "RewardsTests", kind: .test, deps: ["Rewards", "Common"], external: [nioHTTP, nioPosix]),
+  Spec(name: "RewardsTests", kind: .test, deps: ["Rewards", "Common"], external: [nioCore, nioHTTP, nioPosix]),
 ]
 
 // VLMRL_ONLY: keep the named targets and their local dependency closure.
