@@ -18,6 +18,9 @@ public enum RewardCommand {
   ) async throws -> [String] {
     let functions = try RewardRegistry.make(funcs, parameters: parameters)
     let runner = try RewardRunner.validated(functions: functions, weights: weights)
+    // Columns by metric key: a `name` parameter, labels (`command:length`) and repeated names
+    // (`command#2`) each get their own.
+    let keys = runner.metricKeys
     let samples = try readSamples(dataFile)
     var lines: [String] = []
     var sums: [String: (total: Double, count: Int)] = [:]
@@ -29,18 +32,18 @@ public enum RewardCommand {
       errors.merge(scores.errorCounts, uniquingKeysWith: +)
       messages.merge(scores.errorMessages) { old, _ in old }
       for offset in batch.indices {
-        let values = funcs.map { scores.perFunction[$0]?[offset] ?? nil }
-        for (name, value) in zip(funcs, values) {
+        let values = keys.map { scores.perFunction[$0]?[offset] ?? nil }
+        for (name, value) in zip(keys, values) {
           if let value { sums[name, default: (0, 0)].total += value; sums[name, default: (0, 0)].count += 1 }
         }
-        lines.append(format(index: start + offset, names: funcs, values: values, total: scores.total[offset], json: json))
+        lines.append(format(index: start + offset, names: keys, values: values, total: scores.total[offset], json: json))
       }
     }
     if json {
       if !errors.isEmpty { lines.append(JSONValue.object(["errors": .object(errors.mapValues(JSONValue.int))]).jsonString) }
       return lines
     }
-    let means = funcs.map { name in
+    let means = keys.map { name in
       sums[name].map { "\(name)=\(decimal($0.total / Double($0.count)))" } ?? "\(name)=nil"
     }
     lines.append("mean over \(samples.count) records: " + means.joined(separator: "  "))

@@ -34,6 +34,14 @@ import Testing
     #expect(try JSONValue.parse(lines[2])["total"]?.doubleValue == 0)
   }
 
+  @Test func columnsFollowMetricKeys() async throws {
+    let file = try write(#"{"completion": "[0, 0, 10, 10]", "bbox": [0, 0, 10, 10]}"# + "\n")
+    defer { try? FileManager.default.removeItem(at: file) }
+    // A repeated plain name, a labelled name and a renamed one: one column each.
+    let lines = try await RewardRunnerColumns.run(file: file)
+    #expect(lines[0] == "#0  command=1.0000  command#2=1.0000  command:b=3.0000  mine=4.0000  total=9.0000")
+  }
+
   @Test func badRecordsNameFileAndLine() async throws {
     let file = try write("{\"completion\": \"x\"}\n{\"prompt\": \"no completion\"}\n")
     defer { try? FileManager.default.removeItem(at: file) }
@@ -46,5 +54,17 @@ import Testing
     await #expect(throws: RewardError.self) {
       _ = try await RewardCommand.run(funcs: ["format"], weights: [1, 2], parameters: [:], dataFile: file, json: false)
     }
+  }
+}
+
+enum RewardRunnerColumns {
+  static func run(file: URL) async throws -> [String] {
+    try await RewardCommand.run(
+      funcs: ["command", "command", "command:b", "command:c"], weights: nil,
+      parameters: [
+        "command": .string("cat > /dev/null; echo 1"),
+        "command:b": .object(["command": .string("cat > /dev/null; echo 3")]),
+        "command:c": .object(["command": .string("cat > /dev/null; echo 4"), "name": .string("mine")]),
+      ], dataFile: file, json: false)
   }
 }
