@@ -105,15 +105,19 @@ let specs: [Spec] = [
   // Models and above.
   Spec(name: "Processor", kind: .library, deps: ["Torch", "Imaging", "ModelConfig"]),
   Spec(name: "Models", kind: .library, deps: ["Torch", "NN", "SafeTensors", "ModelConfig"]),
-  Spec(name: "Generation", kind: .library, deps: ["Torch", "NN", "Models", "ModelConfig"]),
+  // The prompt layer: a record's messages -> rendered prompt, processed images, token ids, stop
+  // tokens; and the rollout record every consumer of a completion reads.
+  Spec(name: "Prompting", kind: .library,
+       deps: ["Common", "Datasets", "Imaging", "Jinja", "ModelConfig", "Processor", "Rewards", "Tokenizers", "Torch"]),
+  Spec(name: "Generation", kind: .library, deps: ["Torch", "NN", "Models", "ModelConfig", "Prompting", "Rewards"]),
   Spec(name: "Training", kind: .library,
-       deps: ["Common", "Torch", "NN", "Models", "Generation", "Rewards", "Datasets", "ModelConfig", "Tokenizers",
+       deps: ["Common", "Torch", "NN", "Models", "Generation", "Prompting", "Rewards", "Datasets", "ModelConfig", "Tokenizers",
               "Jinja", "Processor", "Imaging", "SafeTensors"], external: [yams]),
   Spec(name: "Evaluation", kind: .library,
-       deps: ["Common", "Torch", "Models", "Generation", "Training", "Rewards", "Datasets", "ModelConfig", "Tokenizers",
+       deps: ["Common", "Torch", "Models", "Generation", "Prompting", "Rewards", "Datasets", "ModelConfig", "Tokenizers",
               "Processor", "Imaging"]),
   Spec(name: "vlmrl", kind: .executable,
-       deps: ["Common", "Torch", "NN", "Models", "Generation", "Training", "Evaluation", "Processor", "Jinja", "SafeTensors", "Tokenizers", "Imaging", "ModelConfig",
+       deps: ["Common", "Torch", "NN", "Models", "Generation", "Prompting", "Training", "Evaluation", "Processor", "Jinja", "SafeTensors", "Tokenizers", "Imaging", "ModelConfig",
               "Formats", "Datasets", "Rewards"],
        external: [argumentParser]),
 
@@ -131,9 +135,11 @@ let specs: [Spec] = [
   Spec(name: "ProcessorTests", kind: .test, deps: ["Processor", "Torch", "Imaging", "ModelConfig"]),
   Spec(name: "ModelsTests", kind: .test, deps: ["Models", "Torch", "NN", "SafeTensors", "ModelConfig"]),
   Spec(name: "GenerationTests", kind: .test, deps: ["Generation", "Models", "Torch", "ModelConfig"]),
-  Spec(name: "TrainingTests", kind: .test, deps: ["Training", "Common", "Torch", "NN", "Rewards", "Models", "Datasets"]),
+  Spec(name: "TrainingTests", kind: .test,
+       deps: ["Training", "Evaluation", "Prompting", "Common", "Torch", "NN", "Rewards", "Models", "Datasets", "ModelConfig"]),
+  Spec(name: "PromptingTests", kind: .test, deps: ["Prompting", "Jinja"]),
   Spec(name: "EvaluationTests", kind: .test,
-       deps: ["Evaluation", "Training", "Common", "Torch", "Models", "Generation", "Rewards", "Datasets", "ModelConfig"]),
+       deps: ["Evaluation", "Prompting", "Common", "Torch", "Models", "Generation", "Rewards", "Datasets", "ModelConfig"]),
   Spec(name: "RewardsTests", kind: .test, deps: ["Rewards", "Common"], external: [nioCore, nioHTTP, nioPosix]),
 ]
 

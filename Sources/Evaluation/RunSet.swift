@@ -2,8 +2,8 @@ import Common
 import Datasets
 import Foundation
 import ModelConfig
+import Prompting
 import Rewards
-import Training
 
 extension EvalRunner {
   /// How many skipped records a set lists by name (all are counted).
@@ -48,20 +48,20 @@ extension EvalRunner {
       guard outputs.count == prepared.count else {
         throw EvalError.invalidArgument("generator returned \(outputs.count) outputs for \(prepared.count) prompts")
       }
-      let items = zip(prepared, outputs).map { (example: $0.example, truth: $0.truth, images: $0.prompt.images, output: $1) }
+      let items = zip(prepared, outputs).map { (example: $0.example, truth: $0.truth, output: $1) }
       let scores = await scorer.score(items)
       for (item, score) in zip(items, scores) {
-        stats.tokens += item.output.tokens
-        if !item.output.finished { stats.truncated += 1 }
+        stats.tokens += item.output.tokens.count
+        if item.output.truncated { stats.truncated += 1 }
         records.append(SampleRecord(
-          set: name, source: item.example.source.description, prompt: item.example.renderedPrompt, output: item.output.text,
+          set: name, source: item.example.source.description, prompt: item.output.question, output: item.output.text,
           extracted: score.extracted, groundTruth: item.truth.json(item.example), correct: score.correct,
-          values: score.values, finished: item.output.finished))
+          values: score.values, finished: !item.output.truncated))
       }
       log("\(name): \(records.count)/\(usable.count)")
     }
     let metrics = Aggregate.metrics(records.map { ($0.correct, $0.values, $0.extracted != nil) }, task: settings.task,
-                                    rewardNames: scorer.rewards?.functions.map(\.name) ?? [])
+                                    rewardNames: scorer.rewards.map { $0.functions.indices.map($0.metricKey) } ?? [])
     let result = SetResult(
       name: name, data: path, available: loaded.summary.sources.first?.available, evaluated: records.count,
       skipped: skipped, skippedRecords: Array(skippedRecords.prefix(listedSkips)), metrics: metrics,

@@ -5,13 +5,14 @@ import Generation
 import ModelConfig
 import Models
 import Rewards
+import Prompting
+import Models
 import Torch
-import Training
 
 /// Turns prepared prompts into outputs (the rollout engine; tests may pass canned outputs).
 public protocol EvalGenerator: Sendable {
-  /// One output per prompt, in prompt order.
-  func generate(_ prompts: [PreparedPrompt], maxNewTokens: Int) throws -> [GeneratedOutput]
+  /// One rollout record per prompt, in prompt order.
+  func generate(_ prompts: [PreparedPrompt], maxNewTokens: Int) throws -> [RolloutRecord]
 }
 
 /// Greedy decoding through the batched rollout engine: temperature 0, one sample per prompt, stop at
@@ -20,29 +21,17 @@ public final class EngineGenerator: EvalGenerator, @unchecked Sendable {
   public let model: QwenVLModel
   let engine: RolloutEngine
   let builder: PromptBuilder
-  let endTokens: Set<Int>
 
-  public init(model: QwenVLModel, builder: PromptBuilder, folder: ModelFolder) {
+  public init(model: QwenVLModel, builder: PromptBuilder) {
     self.model = model
     self.builder = builder
     engine = RolloutEngine(model: model)
-    endTokens = Set(model.config.eosTokenIds + folder.eosTokenIds
-      + [builder.tokenizer.tokenToId("<|im_end|>"), builder.tokenizer.tokenToId("<|endoftext|>")].compactMap { $0 })
   }
 
-  public func generate(_ prompts: [PreparedPrompt], maxNewTokens: Int) throws -> [GeneratedOutput] {
-    let requests = prompts.map {
-      RolloutRequest(promptIDs: $0.ids, pixelValues: $0.pixelValues?.to(model.device), grids: $0.grids, samples: 1, seed: 0)
-    }
-    let settings = SamplingSettings.greedy(maxNewTokens: maxNewTokens, eosTokenIds: endTokens)
-    let (completions, _) = try engine.generate(requests, settings: settings)
-    var outputs = [GeneratedOutput?](repeating: nil, count: prompts.count)
-    for completion in completions where outputs.indices.contains(completion.requestIndex) {
-      outputs[completion.requestIndex] = GeneratedOutput(
-        text: builder.tokenizer.decode(completion.tokens, skipSpecialTokens: true), tokens: completion.tokens.count,
-        finished: completion.finished)
-    }
-    return outputs.map { $0 ?? GeneratedOutput(text: "", tokens: 0, finished: false) }
+  public func generate(_ prompts: [PreparedPrompt], maxNewTokens: Int) throws -> [RolloutRecord] {
+    let settings = SamplingSettings.greedy(maxNewTokens: maxNewTokens, eosTokenIds: builder.stopTokenIds)
+    return try engine.rollouts(prompts, builder: builder, samples: 1, settings: settings,
+                               seeds: Array(repeating: 0, count: prompts.count)).records
   }
 }
 
@@ -56,8 +45,8 @@ public struct EvalRun: Sendable {
 /// prompts as training does, decodes greedily in batches, scores, and collects the report.
 public enum EvalRunner {
   /// Loads the model named by the settings and runs every set.
-  public static func run(_ settings: EvalSettings, log: @escaping @Sendable (String) -> Void = { print($0) }) async throws
-    -> EvalRun {
+  public static func run(_ settings: EvalSettings, switches: KernelSwitches = KernelSwitches(),
+                         log: @escaping @Sendable (String) -> Void = { print($0) }) async throws -> EvalRun {
     guard let device = Device(name: settings.device) else {
       throw EvalError.invalidArgument("--device: unknown device '\(settings.device)' (cpu, cuda, cuda:N)")
     }
@@ -67,6 +56,7 @@ public enum EvalRunner {
     let folder = try ModelFolder(directory: try EvalModelFolder.resolve(settings.model))
     let builder = try PromptBuilder(folder: folder, minPixels: settings.minPixels, maxPixels: settings.maxPixels)
     let model = try QwenVLModel.load(directory: folder.directory, dtype: dtype, device: device)
+    model.switches = switches
     if let adapter = settings.adapter {
       do {
         try model.loadAdapter(directory: URL(fileURLWithPath: adapter))
@@ -74,7 +64,7 @@ public enum EvalRunner {
         throw EvalError.invalidFile(adapter, "cannot load the LoRA adapter (adapter_config.json + adapter_model.safetensors): \(error)")
       }
     }
-    let generator = EngineGenerator(model: model, builder: builder, folder: folder)
+    let generator = EngineGenerator(model: model, builder: builder)
     return try await run(settings, folder: folder, builder: builder, generator: generator, log: log)
   }
 
@@ -111,7 +101,7 @@ public enum EvalRunner {
       settings: settings, modelFamily: folder.config.family.rawValue,
       boxFrame: settings.task == .rec ? frame.rawValue : nil, sets: sets,
       overall: Aggregate.metrics(samples.map { ($0.correct, $0.values, $0.extracted != nil) }, task: settings.task,
-                                 rewardNames: rewards?.functions.map(\.name) ?? []),
+                                 rewardNames: rewards.map { $0.functions.indices.map($0.metricKey) } ?? []),
       totalSeconds: Date().timeIntervalSince(started), finishedAt: ISO8601DateFormatter().string(from: Date()), notes: notes)
     return EvalRun(report: report, samples: samples)
   }

@@ -1,21 +1,8 @@
 import Common
 import Datasets
 import Foundation
+import Prompting
 import Rewards
-
-/// What the generator made of one prompt.
-public struct GeneratedOutput: Sendable, Equatable {
-  public var text: String
-  public var tokens: Int
-  /// false when cut at the token limit.
-  public var finished: Bool
-
-  public init(text: String, tokens: Int, finished: Bool) {
-    self.text = text
-    self.tokens = tokens
-    self.finished = finished
-  }
-}
 
 /// The ground truth of a record, read once so a record without a usable one is skipped (and
 /// reported) before any generation.
@@ -87,13 +74,13 @@ struct TaskScorer: Sendable {
   }
 
   /// Scores a batch of outputs (grounding runs its rewards concurrently over the batch).
-  func score(_ items: [(example: Example, truth: GroundTruth, images: [ImageGeometry], output: GeneratedOutput)]) async
+  func score(_ items: [(example: Example, truth: GroundTruth, output: RolloutRecord)]) async
     -> [SampleScore] {
     if task == .grounding, let rewards { return await groundingScores(items, rewards: rewards) }
     return items.map { item in
       switch item.truth {
       case .box(let box):
-        return RECScoring.score(output: item.output.text, truth: box, image: item.images.first, method: method, frame: frame)
+        return RECScoring.score(output: item.output.text, truth: box, image: item.output.images.first, method: method, frame: frame)
       case .integer(let value): return CountingScoring.score(output: item.output.text, truth: value)
       case .math(let text): return GeoQAScoring.score(output: item.output.text, truth: text)
       case .choice(let truth): return AOKVQAScoring.score(output: item.output.text, truth: truth)
@@ -103,18 +90,15 @@ struct TaskScorer: Sendable {
   }
 
   private func groundingScores(
-    _ items: [(example: Example, truth: GroundTruth, images: [ImageGeometry], output: GeneratedOutput)],
+    _ items: [(example: Example, truth: GroundTruth, output: RolloutRecord)],
     rewards: RewardRunner
   ) async -> [SampleScore] {
-    let samples = items.map {
-      RewardSample(prompt: $0.example.renderedPrompt, completion: $0.output.text, images: $0.images,
-                   fields: $0.example.rewardFields, attention: nil)
-    }
+    let samples = items.map(\.output.rewardSample)
     let scores = await rewards.score(samples)
     return items.indices.map { index in
       var values: [String: Double] = [:]
-      for function in rewards.functions {
-        if let value = scores.perFunction[function.name]?[index] ?? nil { values[function.name] = value }
+      for key in rewards.functions.indices.map(rewards.metricKey) {
+        if let value = scores.perFunction[key]?[index] ?? nil { values[key] = value }
       }
       let answer = AnswerParsing.answer(in: items[index].output.text)
       return SampleScore(extracted: answer.isEmpty ? nil : .string(answer), correct: nil, values: values)

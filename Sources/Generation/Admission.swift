@@ -66,7 +66,7 @@ extension RolloutRun {
     defer { timings.prefillSeconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
     let input = requests[request]
     let ids = input.promptIDs
-    EngineEnvironment.log("prefill of request \(request)")
+    engine.trace("prefill of request \(request)")
     let kv = KVCache(layers: model.config.text.numHiddenLayers)
     let positions = model.ropePositions(promptIDs: ids, imageGrids: input.grids)
     let embeddings = try model.embed(ids: ids, pixelValues: input.pixelValues, grids: input.grids)

@@ -7,12 +7,13 @@ import Torch
 /// model folder (random weights with the real config will do). Returns a printable report; the
 /// transformers peer is timed by a separate script on the same workload.
 public enum RolloutBench {
-  public static func run(modelDirectory: URL, prompts: Int, samples: Int, promptTokens: Int = 380, imageSide: Int = 448,
+  public static func run(modelDirectory: URL, switches: KernelSwitches = KernelSwitches(), prompts: Int, samples: Int, promptTokens: Int = 380, imageSide: Int = 448,
                          newTokens: Int = 256, dtype: DType = .bfloat16, device: Device = .cuda(0),
                          maxSlots: Int? = nil, checkEvery: Int? = nil, useCUDAGraphs: Bool = true,
                          useFusedKernels: Bool = true, stopIds: Int = 0, useBuckets: Bool = true,
                          bandwidthBytesPerSecond: Double = 4.8e12) throws -> String {
     let model = try QwenVLModel.load(directory: modelDirectory, dtype: dtype, device: device)
+    model.switches = switches
     let engine = RolloutEngine(model: model, maxSlots: maxSlots, checkEvery: checkEvery, useCUDAGraphs: useCUDAGraphs,
                                useFusedKernels: useFusedKernels, useBuckets: useBuckets)
     let requests = try syntheticRequests(model: model, prompts: prompts, samples: samples, promptTokens: promptTokens,
@@ -88,8 +89,9 @@ extension RolloutBench {
   /// single-prompt KV-cache path (`QwenVLModel.generate`) for the same synthetic prompts. In bf16 the
   /// two paths use different attention kernels, so late tokens may part where two logits are within
   /// rounding; the report gives the first divergence per sequence.
-  public static func verifyGreedy(modelDirectory: URL, prompts: Int, newTokens: Int, dtype: DType, device: Device) throws -> String {
+  public static func verifyGreedy(modelDirectory: URL, switches: KernelSwitches = KernelSwitches(), prompts: Int, newTokens: Int, dtype: DType, device: Device) throws -> String {
     let model = try QwenVLModel.load(directory: modelDirectory, dtype: dtype, device: device)
+    model.switches = switches
     let requests = try syntheticRequests(model: model, prompts: prompts, samples: 2, promptTokens: 380, imageSide: 448)
     let engine = RolloutEngine(model: model)
     let (completions, _) = try engine.generate(requests, settings: .greedy(maxNewTokens: newTokens))
@@ -114,8 +116,9 @@ extension RolloutBench {
   /// The fused decode kernels against the plain libtorch decode step, both through the engine on the
   /// same synthetic prompts: greedy tokens (first divergence per sequence) and the greedy log-probs of
   /// the tokens before any divergence (max |difference|).
-  public static func verifyFused(modelDirectory: URL, prompts: Int, samples: Int, newTokens: Int, device: Device) throws -> String {
+  public static func verifyFused(modelDirectory: URL, switches: KernelSwitches = KernelSwitches(), prompts: Int, samples: Int, newTokens: Int, device: Device) throws -> String {
     let model = try QwenVLModel.load(directory: modelDirectory, dtype: .bfloat16, device: device)
+    model.switches = switches
     let requests = try syntheticRequests(model: model, prompts: prompts, samples: samples, promptTokens: 380, imageSide: 448)
     let settings = SamplingSettings.greedy(maxNewTokens: newTokens)
     func ordered(_ c: [Completion]) -> [Completion] { c.sorted { ($0.requestIndex, $0.sampleIndex) < ($1.requestIndex, $1.sampleIndex) } }

@@ -23,21 +23,31 @@ public final class RolloutEngine: @unchecked Sendable {
   /// where it runs on varlen flash attention (CUDA, half precision). Per-prompt prefill otherwise.
   public let packedPrefill: Bool?
   /// Once no sequence waits, compact the running ones into the first slots and decode only the
-  /// smallest batch bucket that holds them (halvings of the slot count, down to 64 on CUDA;
-  /// `VLMRL_SLOT_BUCKETS=0` off).
+  /// smallest batch bucket that holds them (halvings of the slot count, down to 64 on CUDA).
   public let useBuckets: Bool
+  /// The fast-path switches (the model's unless given; `packedPrefill` and `useBuckets` override theirs).
+  public let switches: KernelSwitches
 
   public init(model: QwenVLModel, maxSlots: Int? = nil, checkEvery: Int? = nil, useCUDAGraphs: Bool = true,
               memoryFraction: Double = 0.85, useFusedKernels: Bool = true, packedPrefill: Bool? = nil,
-              useBuckets: Bool = EngineEnvironment.slotBuckets) {
+              useBuckets: Bool? = nil, switches: KernelSwitches? = nil) {
+    let switches = switches ?? model.switches
+    self.switches = switches
     self.model = model
     self.maxSlots = maxSlots
     self.checkEvery = Swift.max(1, checkEvery ?? (model.device.isCUDA ? 8 : 1))
     self.useCUDAGraphs = useCUDAGraphs
     self.memoryFraction = memoryFraction
     self.useFusedKernels = useFusedKernels
-    self.packedPrefill = packedPrefill ?? EngineEnvironment.packedPrefill
-    self.useBuckets = useBuckets
+    self.packedPrefill = packedPrefill ?? switches.packedPrefill
+    self.useBuckets = useBuckets ?? switches.slotBuckets
+  }
+
+  /// Stage-by-stage progress on standard error when `switches.trace` is on (for locating a failure
+  /// on a remote GPU machine).
+  func trace(_ message: @autoclosure () -> String) {
+    guard switches.trace else { return }
+    FileHandle.standardError.write(Data("[engine] \(message())\n".utf8))
   }
 
   /// The model's vision special tokens (suppressed unless the settings say otherwise).
@@ -58,9 +68,9 @@ public final class RolloutEngine: @unchecked Sendable {
     // Made before planning: its packed weights are part of what the free memory has to hold.
     let fused: (decoder: FusedDecoder?, reason: String?) = useFusedKernels && model.device.isCUDA
       ? withNoGrad { FusedDecoder.make(model.language) } : (nil, useFusedKernels ? nil : "disabled")
-    EngineEnvironment.log("fused decoder: \(fused.decoder != nil ? "yes" : "no") \(fused.reason ?? "")")
+    trace("fused decoder: \(fused.decoder != nil ? "yes" : "no") \(fused.reason ?? "")")
     let slots = try plannedSlots(sequences: sequenceCount, maxLength: maxLength, maxPrompt: maxPrompt)
-    EngineEnvironment.log("\(sequenceCount) sequences, \(slots) slots, max length \(maxLength)")
+    trace("\(sequenceCount) sequences, \(slots) slots, max length \(maxLength)")
     let run = RolloutRun(engine: self, requests: requests, settings: settings, slots: slots, maxLength: maxLength,
                          fused: fused.decoder)
     run.timings.fusedKernels = fused.decoder != nil

@@ -6,6 +6,7 @@ import Torch
 /// request `r` (request-major order); its tokens, log-probs and uniforms live in row `s` of
 /// `[sequences + 1, columns]` device buffers whose last row absorbs the writes of idle slots.
 final class RolloutRun {
+  let engine: RolloutEngine
   let model: QwenVLModel
   let requests: [RolloutRequest]
   let settings: SamplingSettings
@@ -61,11 +62,12 @@ final class RolloutRun {
   let fused: FusedDecoder?
   let fusedInputs: (residual: Tensor, cos: Tensor, sin: Tensor)?
   /// Padded vision MLP weights for the packed prefill (`AlignedVisionMLP`; CUDA half precision,
-  /// `VLMRL_VISION_ALIGNED=0` turns it off), made once per `generate` call.
+  /// `KernelSwitches.alignedVision` off), made once per `generate` call.
   let alignedVision: [AlignedVisionMLP]?
 
   init(engine: RolloutEngine, requests: [RolloutRequest], settings: SamplingSettings, slots: Int, maxLength: Int,
        fused: FusedDecoder? = nil) {
+    self.engine = engine
     model = engine.model
     self.fused = fused
     self.requests = requests
@@ -80,7 +82,8 @@ final class RolloutRun {
                            vocabSize: text.vocabSize, device: device)
     cache = SlotKVCache(layers: text.numHiddenLayers, slots: slots, maxLength: maxLength, heads: text.numAttentionHeads,
                         kvHeads: text.numKeyValueHeads, headDim: text.headDim, dtype: model.dtype, device: device,
-                        recordedLayers: Set(settings.recordAttentionLayers), fusedDecode: fused != nil)
+                        recordedLayers: Set(settings.recordAttentionLayers), fusedDecode: fused != nil,
+                        decodeAttentionKernel: engine.switches.decodeAttentionKernel)
     var owner: [Int] = [], first: [Int] = []
     for (index, request) in requests.enumerated() {
       first.append(owner.count)
@@ -110,7 +113,7 @@ final class RolloutRun {
     slotSequence = Tensor.full([slots], Double(owner.count), dtype: .int64, device: device)
     slotStep = Tensor.zeros([slots], dtype: .int64, device: device)
     let visual = engine.model.visual
-    alignedVision = device.isCUDA && engine.model.dtype != .float32 && EngineEnvironment.alignedVision && packedPrefill
+    alignedVision = device.isCUDA && engine.model.dtype != .float32 && engine.switches.alignedVision && packedPrefill
       ? withNoGrad { visual.alignedMLPs() } : nil
     if fused != nil {
       fusedInputs = (Tensor.empty([slots, text.hiddenSize], dtype: model.dtype, device: device),
@@ -193,7 +196,7 @@ final class RolloutRun {
         slotOwner[source] = nil
       }
     }
-    EngineEnvironment.log("\(running) running: decode over \(target) of \(slots) slots (\(movers.count) moved)")
+    engine.trace("\(running) running: decode over \(target) of \(slots) slots (\(movers.count) moved)")
     bucket = target
   }
 
@@ -206,13 +209,13 @@ final class RolloutRun {
       timings.graphReplays += 1
     } else {
       view.cache.hostKeySpan = (0..<bucket).filter { slotOwner[$0] != nil }.map { hostLengths[$0] + 1 }.max() ?? 1
-      EngineEnvironment.log("eager decode step \(timings.decodeSteps) over \(bucket) slots (fused: \(fused != nil))")
+      engine.trace("eager decode step \(timings.decodeSteps) over \(bucket) slots (fused: \(fused != nil))")
       decodeStep(view)
       if useGraphs {
         CUDA.synchronize()
-        EngineEnvironment.log("capturing the decode step over \(bucket) slots")
+        engine.trace("capturing the decode step over \(bucket) slots")
         graphs[bucket] = CUDA.Graph { decodeStep(view) }
-        EngineEnvironment.log("captured")
+        engine.trace("captured")
       }
     }
     for slot in 0..<bucket { hostLengths[slot] += 1; hostSteps[slot] += 1 }
@@ -255,7 +258,7 @@ final class RolloutRun {
     cache.stepVisionMass?.zero_()
     let hidden = fused(residual: inputs.residual, cos: inputs.cos, sin: inputs.sin, store: cache)
     let logits = F.linear(hidden, model.headWeight)
-    let fusedSampler = sampler.fusable && EngineEnvironment.fusedSampler
+    let fusedSampler = sampler.fusable && engine.switches.fusedSampler
     if fusedSampler && outTextMass == nil {
       CUDA.FusedKernels.sampleStep(logits: logits, bias: sampler.suppressionBias, uniforms: uniforms, temperature: sampler.temperature,
                                    slotSequence: view.sequence, slotStep: view.step, slotTokens: view.tokens,

@@ -32,7 +32,7 @@ final class SlotKVCache: ExternalAttention, SlotAttentionStore {
   /// The fused decode path's attention kernel (`CUDA.FusedKernels.decodeAttention`): keys per
   /// block, float32 workspace and int32 completion counters; nil where flash attention serves (not
   /// bf16 on CUDA, head dim other than 128, more than 8 query heads per key/value head, or
-  /// `VLMRL_DECODE_ATTENTION=flash`).
+  /// `KernelSwitches.decodeAttentionKernel` off).
   let attentionKernel: (split: Int, workspace: Tensor, counters: Tensor)?
 
   /// Attention diagnostics: layers recorded, `[slots, maxLength]` float masks of the prompt's text
@@ -44,7 +44,7 @@ final class SlotKVCache: ExternalAttention, SlotAttentionStore {
   let stepVisionMass: Tensor?
 
   init(layers: Int, slots: Int, maxLength: Int, heads: Int, kvHeads: Int, headDim: Int, dtype: DType, device: Device,
-       recordedLayers: Set<Int>, fusedDecode: Bool = false) {
+       recordedLayers: Set<Int>, fusedDecode: Bool = false, decodeAttentionKernel: Bool = true) {
     self.slots = slots
     self.maxLength = maxLength
     self.device = device
@@ -65,7 +65,7 @@ final class SlotKVCache: ExternalAttention, SlotAttentionStore {
       cuSeqlensK = nil
     }
     if fusedDecode, device.isCUDA, dtype == .bfloat16, headDim == 128, heads % kvHeads == 0, heads / kvHeads <= 8,
-      EngineEnvironment.decodeAttentionKernel {
+      decodeAttentionKernel {
       let split = CUDA.FusedKernels.decodeAttentionSplit(maxLength: maxLength)
       let size = CUDA.FusedKernels.decodeAttentionWorkspace(slots: slots, heads: heads, maxLength: maxLength, split: split)
       attentionKernel = (split, Tensor.empty([size], dtype: .float32, device: device),

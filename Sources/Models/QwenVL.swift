@@ -12,6 +12,11 @@ public final class QwenVLModel: Module, @unchecked Sendable {
   public let language: LanguageModel
   /// nil when the head is tied to the input embeddings.
   let lmHead: Linear?
+  /// Fast-path switches of the model and of the engines that run it (the CLI sets them once from
+  /// the environment; the defaults are the tested fast paths).
+  public var switches = KernelSwitches() {
+    didSet { visual.switches = switches }
+  }
 
   public init(config: QwenVLConfig, dtype: DType = .float32, device: Device = .cpu) {
     self.config = config

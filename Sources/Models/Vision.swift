@@ -3,7 +3,7 @@ import ModelConfig
 import NN
 import Torch
 
-/// The Qwen2-VL and Qwen2.5-VL vision towers (spec section 3). One class serves both families; the
+/// The Qwen2-VL and Qwen2.5-VL vision towers (docs/qwen-vl.md, section 3). One class serves both families; the
 /// differences (norm kind, MLP kind, window attention and reordering) are switched by `family`.
 public final class VisionTower: Module, @unchecked Sendable {
   public let config: VisionConfig
@@ -11,6 +11,10 @@ public final class VisionTower: Module, @unchecked Sendable {
   let patchEmbed: PatchEmbed
   let blocks: ModuleList<VisionBlock>
   let merger: PatchMerger
+  /// The fast-path switches of the tower's attention (set through `QwenVLModel.switches`).
+  public var switches = KernelSwitches() {
+    didSet { for block in blocks.items { block.attn.switches = switches } }
+  }
   /// Vision rotary frequencies, float32 on the CPU as HF builds them (`1/10000^(2i/d)`, d = headDim/2).
   let inverseFrequencies: Tensor
 
@@ -69,7 +73,7 @@ public final class VisionTower: Module, @unchecked Sendable {
     return merged
   }
 
-  /// Per-patch (h, w) rotary angles `[N, headDim/2]` in processor order (spec 3.2), float32.
+  /// Per-patch (h, w) rotary angles `[N, headDim/2]` in processor order (docs/qwen-vl.md 3.2), float32.
   func rotaryAngles(grids: [[Int]], device: Device) -> Tensor {
     var rows: [Int64] = [], cols: [Int64] = []
     let m = config.spatialMergeSize
@@ -104,7 +108,7 @@ public enum VisionLayout {
     grids.flatMap { grid in Array(repeating: grid[1] * grid[2], count: grid[0]) }
   }
 
-  /// `get_window_index` (spec 3.3): the merged-token permutation and the window segment lengths in
+  /// `get_window_index` (docs/qwen-vl.md 3.3): the merged-token permutation and the window segment lengths in
   /// patches, with empty windows dropped (HF's `unique_consecutive` of the cumulative list).
   public static func windows(grids: [[Int]], mergeSize: Int, windowTokens ws: Int) -> (index: [Int], segments: [Int]) {
     var index: [Int] = []
@@ -228,6 +232,8 @@ extension VisionTower {
 }
 
 /// How the vision tower attends inside its windows and frames on CUDA in half precision.
+/// `KernelSwitches.visionAttention` picks it, `sdpaPerWindow` by default (exactness first); the CPU
+/// and float32 always run per-window SDPA.
 public enum VisionAttentionKernel: String, Sendable {
   /// One SDPA call per window or frame, as transformers' `sdpa` implementation does: its exact op sequence.
   case sdpaPerWindow = "sdpa"
@@ -235,10 +241,6 @@ public enum VisionAttentionKernel: String, Sendable {
   /// attention, but whether it gives SDPA's bits depends on the kernels' tiling; the GPU bench measures it.
   case varlenFlash = "varlen"
 
-  /// The kernel in use: `VLMRL_VISION_ATTENTION=sdpa|varlen` at start-up, `sdpaPerWindow` by default (exactness
-  /// first). The CPU and float32 always run per-window SDPA.
-  nonisolated(unsafe) public static var cuda: VisionAttentionKernel =
-    ProcessInfo.processInfo.environment["VLMRL_VISION_ATTENTION"].flatMap(VisionAttentionKernel.init(rawValue:)) ?? .sdpaPerWindow
 }
 
 /// Bidirectional attention inside each segment (window or frame), vision RoPE applied in float32.
@@ -249,6 +251,7 @@ final class VisionAttention: Module, @unchecked Sendable {
   let headDim: Int
   /// `head_dim ** -0.5`, the value transformers passes to SDPA.
   let scale: Double
+  var switches = KernelSwitches()
   init(_ config: VisionConfig, dtype: DType, device: Device) {
     qkv = Linear(config.embedDim, 3 * config.embedDim, bias: true, dtype: dtype, device: device)
     proj = Linear(config.embedDim, config.embedDim, bias: true, dtype: dtype, device: device)
@@ -264,7 +267,7 @@ final class VisionAttention: Module, @unchecked Sendable {
     let parts = projected.reshape(length, 3, heads, headDim).permute(1, 0, 2, 3)
     let dtype = x.dtype
     let q: Tensor, k: Tensor, v = parts[2]
-    if Self.fusedRotary(projected) {
+    if switches.visionFusedRotary && Self.fusedRotary(projected) {
       // One kernel for both, the same bits as the float32 ops below (no autograd: inference only).
       (q, k) = CUDA.FusedKernels.visionRotary(qkv: projected, cos: rotary.cos, sin: rotary.sin, heads: heads, headDim: headDim)
     } else {
@@ -276,7 +279,7 @@ final class VisionAttention: Module, @unchecked Sendable {
       (q, k) = (rotate(parts[0]), rotate(parts[1]))
     }
     let out: Tensor
-    if x.device.isCUDA && dtype != .float32 && VisionAttentionKernel.cuda == .varlenFlash {
+    if x.device.isCUDA && dtype != .float32 && switches.visionAttention == .varlenFlash {
       let cu = Tensor([0] + segments.reduce(into: [Int32]()) { $0.append(($0.last ?? 0) + Int32($1)) }).to(x.device)
       out = F.flashAttentionVarlen(q, k, v, cuSeqlensQ: cu, cuSeqlensK: cu, maxSeqlenQ: segments.max() ?? 0,
                                    maxSeqlenK: segments.max() ?? 0, isCausal: false, scale: scale)
@@ -288,13 +291,10 @@ final class VisionAttention: Module, @unchecked Sendable {
 }
 
 extension VisionAttention {
-  /// `VLMRL_VISION_FUSED_ROTARY=0` keeps the float32 ops on CUDA.
-  static let fusedRotaryEnabled = ProcessInfo.processInfo.environment["VLMRL_VISION_FUSED_ROTARY"] != "0"
-
   /// Whether the rotary embedding of this projection can run as the fused CUDA kernel
   /// (`CUDA.FusedKernels.visionRotary`): bf16 on CUDA, no gradient needed, kernels loaded.
   static func fusedRotary(_ projected: Tensor) -> Bool {
-    guard fusedRotaryEnabled, case .cuda(let index) = projected.device, projected.dtype == .bfloat16,
+    guard case .cuda(let index) = projected.device, projected.dtype == .bfloat16,
       !projected.requiresGrad, projected.isContiguous else { return false }
     return CUDA.FusedKernels.unavailableReason(device: index) == nil
   }
@@ -304,11 +304,6 @@ extension VisionAttention {
   /// separate calls. Longer segments (whole frames) keep one call each, because the kernel's key
   /// split heuristic depends on the batch size.
   static let batchableSegment = 64
-  /// Batch windows on the CPU too (tests of the reshaping; the CPU default keeps one call each).
-  nonisolated(unsafe) static var batchWindowsOnCPU = false
-  /// `VLMRL_VISION_WINDOW_BATCH=0` keeps one call per window on CUDA as well (the GPU bench checks
-  /// that both give the same bits).
-  static let batchWindowsOnCUDA = ProcessInfo.processInfo.environment["VLMRL_VISION_WINDOW_BATCH"] != "0"
 
   /// Attention inside each segment as transformers 5.17's sdpa path computes it (one SDPA call per
   /// segment on `[1, heads, n, d]` views), with runs of equal short windows stacked into one batched
@@ -321,7 +316,7 @@ extension VisionAttention {
       let length = segments[index]
       var run = 1
       while index + run < segments.count && segments[index + run] == length { run += 1 }
-      if run > 1 && length <= Self.batchableSegment && (q.device.isCUDA ? Self.batchWindowsOnCUDA : Self.batchWindowsOnCPU) {
+      if run > 1 && length <= Self.batchableSegment && (q.device.isCUDA ? switches.visionWindowBatchCUDA : switches.visionWindowBatchCPU) {
         func windows(_ t: Tensor) -> Tensor {
           t.narrow(1, start: start, length: run * length).view(heads, run, length, headDim).transpose(0, 1)
         }

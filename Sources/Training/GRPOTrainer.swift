@@ -5,76 +5,90 @@ import Generation
 import ModelConfig
 import Models
 import NN
+import Prompting
 import Rewards
 import Torch
 
-/// GRPO as docs/grpo.md: rollouts, concurrent rewards, group advantages, the clipped policy loss
-/// with optional k3 KL, gradient accumulation, `num_iterations` passes per generation batch, AdamW
-/// with warm-up/schedule and clipping, metrics, rollout logs and atomic checkpoints with exact
-/// resume. Trains the full model, the language model only (`freeze_vision_tower`) or LoRA adapters
-/// (`use_peft`). Each stage is its own unit; this type only sequences them.
+/// GRPO as docs/grpo.md describes it, composed from four stages built once from `GRPOSettings`:
+/// rollout (`RolloutStage`) -> scoring (`ScoringStage`: rewards, group advantages, reward metrics)
+/// -> old/reference log-probs (`LogProbStage`) -> policy update (`PolicyUpdate`: micro-batches,
+/// loss, backward, the shared `OptimizerStepper`). This type only sequences them, per generation
+/// batch, and owns what a run owns: the data order, metrics sinks, rollout logs and checkpoints.
+/// Trains the full model, the language model only (`freeze_vision_tower`) or LoRA adapters (`use_peft`).
 public final class GRPOTrainer: @unchecked Sendable {
   public let config: TrainingConfig
+  public let settings: GRPOSettings
   public let model: QwenVLModel
   /// The frozen reference model when `beta > 0` without LoRA (with LoRA the reference is the
   /// policy with its adapters switched off: no second copy).
   let reference: QwenVLModel?
   let builder: PromptBuilder
   let examples: [Example]
-  let rewards: RewardRunner
-  let rewardNames: [String]
-  let optimizer: AdamW
+  let rollout: RolloutStage
+  let scoring: ScoringStage
+  let logProbs: LogProbStage
+  let update: PolicyUpdate
+  let stepper: OptimizerStepper
   /// Optimizer steps of the run.
   public let totalSteps: Int
-  let schedule: LRSchedule
   public let outputDirectory: URL
   public internal(set) var state: TrainerState
-  var skippedNonFinite = 0
   let modelDirectory: URL
-  let engine: RolloutEngine
   /// The adapter settings when training LoRA.
   let adapter: LoRAConfig?
+  /// Consecutive generation batches in which each reward function failed on every call.
+  var rewardFailureStreak: [String: Int] = [:]
 
   /// `rewards` replaces the configured `reward_funcs` (library use and tests); by default the
-  /// registry builds them from the config.
+  /// registry builds them from the config. `switches` are the kernel switches of the model and engine.
   public init(config: TrainingConfig, modelDirectory: URL, examples: [Example], rewards: RewardRunner? = nil,
-              device: Device = .cpu, dtype: DType = .float32) throws {
+              device: Device = .cpu, dtype: DType = .float32, switches: KernelSwitches = KernelSwitches()) throws {
     guard !examples.isEmpty else { throw TrainingError.invalidArgument("GRPO: the dataset has no usable examples") }
     let training = config.training
     if training.syncRefModel && training.usePeft {
       throw TrainingError.invalidArgument("training.sync_ref_model: not supported with use_peft (the reference is the base model)")
     }
     self.config = config
+    settings = GRPOSettings(config)
     self.examples = examples
     self.modelDirectory = modelDirectory
     let folder = try ModelFolder(directory: modelDirectory)
     builder = try PromptBuilder(folder: folder, minPixels: training.minPixels, maxPixels: training.maxPixels,
                                 maxPromptLength: training.maxPromptLength)
     model = try QwenVLModel.load(directory: modelDirectory, dtype: dtype, device: device)
+    model.switches = switches
     adapter = training.usePeft ? config.loraConfig : nil
     if let adapter { try model.addAdapters(adapter, seed: UInt64(training.seed)) }
     if training.freezeVisionTower { model.visual.setTrainable(false) }
-    engine = RolloutEngine(model: model)
     reference = training.beta > 0 && !training.usePeft
       ? try QwenVLModel.load(directory: modelDirectory, dtype: dtype, device: device) : nil
     reference?.setTrainable(false)
+    let runner: RewardRunner
     if let rewards {
-      self.rewards = rewards
+      runner = rewards
     } else {
       let functions = try RewardRegistry.make(training.rewardFuncs, parameters: training.rewardParameters)
-      self.rewards = try RewardRunner.validated(functions: functions, weights: training.rewardWeights)
+      runner = try RewardRunner.validated(functions: functions, weights: training.rewardWeights)
     }
-    rewardNames = self.rewards.functions.map(\.name)
     // Half-precision weights train with float32 master weights and moments (mixed precision).
-    optimizer = AdamW(model.namedTrainableParameters.map(\.1), config.adamW, masterWeights: model.dtype != .float32)
-    let promptsPerGeneration = training.perDeviceTrainBatchSize * training.gradientAccumulationSteps
+    let optimizer = AdamW(model.namedTrainableParameters.map(\.1), config.adamW, masterWeights: model.dtype != .float32)
     totalSteps = training.maxSteps > 0 ? training.maxSteps
-      : Int((training.numTrainEpochs * Double(examples.count) / Double(promptsPerGeneration)).rounded(.up))
+      : Int((training.numTrainEpochs * Double(examples.count) / Double(settings.promptsPerGeneration)).rounded(.up))
         * training.numIterations
-    schedule = config.lrSchedule(totalSteps: totalSteps)
+    stepper = OptimizerStepper(optimizer: optimizer, schedule: config.lrSchedule(totalSteps: totalSteps),
+                               maxGradNorm: settings.maxGradNorm)
+    rollout = RolloutStage(builder: builder, engine: RolloutEngine(model: model), settings: settings)
+    scoring = ScoringStage(rewards: runner, groupSize: settings.numGenerations, scaling: settings.scaleRewards)
+    logProbs = LogProbStage(model: model, reference: reference, temperature: settings.temperature, beta: settings.beta,
+                            numIterations: settings.numIterations)
+    update = PolicyUpdate(model: model, stepper: stepper, loss: settings.loss, temperature: settings.temperature,
+                          maskTruncatedCompletions: settings.maskTruncatedCompletions, checkpointLayers: settings.checkpointLayers)
     outputDirectory = URL(fileURLWithPath: training.outputDir)
     state = TrainerState(step: 0, examplesSeen: 0, seed: training.seed, configFingerprint: config.resolvedJSONText())
   }
+
+  public var optimizer: AdamW { stepper.optimizer }
+  public var rewards: RewardRunner { scoring.rewards }
 
   // MARK: Run
 
@@ -88,20 +102,23 @@ public final class GRPOTrainer: @unchecked Sendable {
     try FileManager.default.createDirectory(at: outputDirectory, withIntermediateDirectories: true)
     if resume, let last = try Checkpoint.list(outputDirectory).last { try restore(from: last.url, log: log) }
     try config.write(to: outputDirectory.appendingPathComponent("resolved_config.json"))
-    let metrics = try MetricsJSONL(url: outputDirectory.appendingPathComponent("metrics.jsonl"), keepingThrough: state.step)
-    let board = try TensorBoardWriter(directory: outputDirectory.appendingPathComponent("runs"))
-    defer { board.close() }
+    let sinks = try RunSinks(outputDirectory: outputDirectory, totalSteps: totalSteps, loggingSteps: config.training.loggingSteps,
+                             colorize: config.training.colorizeOutput, resumedAt: state.step)
     let rolloutLog = RolloutLog(directory: URL(fileURLWithPath: config.training.rolloutLogPath
       ?? outputDirectory.appendingPathComponent("rollouts").path))
-    let progress = ConsoleProgress(totalSteps: totalSteps, colorize: config.training.colorizeOutput)
     let limit = min(totalSteps, stopAfterStep ?? totalSteps)
     var rows: [MetricsRow] = []
+    var stream = ExampleStream(examples: examples, seed: state.seed, shuffle: settings.shuffle, seen: state.examplesSeen)
     while state.step < limit {
       let firstStep = state.step
-      let batch = try await generate()
-      let fixed = try fixedLogProbs(batch)
-      for iteration in 0..<config.training.numIterations where state.step < limit {
-        var values = try optimizerStep(batch, fixed: fixed, iteration: iteration)
+      let generation = try await generationBatch(&stream, log: log)
+      state.examplesSeen = stream.seen
+      for iteration in 0..<settings.numIterations where state.step < limit {
+        let stepStart = Date()
+        if adapter != nil { LoRA.reseedDropout(in: model, seed: DataOrder.mix(UInt64(state.seed), UInt64(state.step), 0x10AA)) }
+        var values = generation.metrics.merging(try update.run(generation.inputs, step: state.step)) { $1 }
+        values.merge(stepTimes(generation, iteration: iteration, updateSeconds: Date().timeIntervalSince(stepStart),
+                               forward: values[MetricName.timeLogprobs] ?? 0)) { $1 }
         if case .cuda(let index) = model.device {
           // Peak device memory of this optimizer step (generation included on its first iteration).
           values["memory/peak_allocated_gib"] = Double(CUDA.memoryStats(index).peakAllocated) / 1_073_741_824
@@ -109,17 +126,12 @@ public final class GRPOTrainer: @unchecked Sendable {
         }
         state.step += 1
         syncReference()
-        let row = MetricsRow(step: state.step, epoch: Double(state.examplesSeen) / Double(examples.count), values: values)
-        if state.step % max(1, config.training.loggingSteps) == 0 || state.step == totalSteps {
-          try metrics.append(row)
-          try board.add(values, step: state.step)
-          progress.summary(step: state.step, metrics: values)
-        }
-        progress.update(step: state.step, reward: values[MetricName.reward], tokensPerSecond: values[MetricName.tokensPerSecond])
+        let row = MetricsRow(step: state.step, epoch: stream.epoch, values: values)
+        try sinks.record(row)
         rows.append(row)
       }
       if config.training.realtimeRolloutLogging || config.training.logCompletions {
-        try rolloutLog.append(step: firstStep + 1, samples: batch.samples)
+        try rolloutLog.append(step: firstStep + 1, samples: logSamples(generation.rollouts, generation.scored))
       }
       let saveSteps = max(1, config.training.saveSteps)
       if firstStep / saveSteps != state.step / saveSteps || state.step == totalSteps {
@@ -129,14 +141,99 @@ public final class GRPOTrainer: @unchecked Sendable {
         log("saved \(url.lastPathComponent)")
       }
     }
-    progress.finish()
     if state.step == totalSteps {
       try Checkpoint.exportModel(model, companionFilesFrom: modelDirectory, to: outputDirectory.appendingPathComponent("final"),
                                  adapter: adapter)
     }
-    let all = try MetricsJSONL.read(outputDirectory.appendingPathComponent("metrics.jsonl"))
-    try Report.write(rows: all, to: outputDirectory.appendingPathComponent("report.html"))
+    try sinks.finish()
+    if !rows.isEmpty, stepper.skippedNonFinite >= rows.count {
+      throw TrainingError.invalidArgument("every optimizer step of this run had a non-finite loss or gradient and was "
+        + "skipped: the weights did not change (check the model for NaN weights, the learning rate and the data)")
+    }
     return rows
+  }
+
+  /// The outputs of stages 1-3 for one generation batch.
+  struct GenerationBatch {
+    var rollouts: RolloutBatch
+    var scored: ScoredBatch
+    var inputs: UpdateInputs
+    /// Generation and scoring metrics (the same for every optimizer step of the batch).
+    var metrics: [String: Double]
+    var fixedLogProbSeconds: Double
+  }
+
+  /// Stages 1-3 for the next generation batch: rollouts, scores and advantages, fixed log-probs.
+  func generationBatch(_ stream: inout ExampleStream, log: (String) -> Void) async throws -> GenerationBatch {
+    let (prompts, skipped) = try rollout.preparePrompts(&stream, log: log)
+    let batch = try rollout.run(prompts, skipped: skipped, seed: state.seed, step: state.step)
+    let scored = try await scoring.run(batch.records)
+    try checkRewardFailures(scored, log: log)
+    let microBatches = PolicyUpdate.microBatches(records: batch.records, promptCount: prompts.count,
+                                                 promptsPerMicroBatch: settings.promptsPerMicroBatch)
+    let features = visionIsFrozen ? PolicyPass.imageFeatures(model: model, prompts: prompts) : nil
+    let timer = Date()
+    let fixed = try logProbs.run(prompts: prompts, records: batch.records, microBatches: microBatches, features: features)
+    let counted = batch.records.filter { !(settings.maskTruncatedCompletions && $0.truncated) }
+    let inputs = UpdateInputs(prompts: prompts, records: batch.records, advantages: scored.advantages, microBatches: microBatches,
+                              features: features, fixed: fixed, activeTokens: Double(counted.reduce(0) { $0 + $1.tokens.count }))
+    var metrics = scored.metrics
+    metrics[MetricName.timeGenerate] = batch.seconds
+    let fixedSeconds = Date().timeIntervalSince(timer)
+    metrics["rollout/decode_tokens_per_second"] = batch.timings.tokensPerSecond
+    for (reason, count) in batch.skipped { metrics["skipped/\(reason)"] = Double(count) }
+    return GenerationBatch(rollouts: batch, scored: scored, inputs: inputs, metrics: metrics, fixedLogProbSeconds: fixedSeconds)
+  }
+
+  /// Step time and throughput: the first iteration of a generation batch carries its generation,
+  /// scoring and fixed log-prob time (the latter inside `time/logprobs`); later ones only their own update.
+  func stepTimes(_ generation: GenerationBatch, iteration: Int, updateSeconds: Double, forward: Double) -> [String: Double] {
+    var values: [String: Double] = [:]
+    var seconds = updateSeconds
+    let batch = generation.rollouts, fixed = generation.fixedLogProbSeconds
+    if iteration == 0 {
+      seconds += batch.seconds + (generation.metrics[MetricName.timeScore] ?? 0) + fixed
+      values[MetricName.timeLogprobs] = forward + fixed
+    } else {
+      values[MetricName.timeGenerate] = 0
+      values[MetricName.timeScore] = 0
+    }
+    let tokens = batch.records.reduce(0) { $0 + $1.tokens.count + batch.prompts[$1.promptIndex].ids.count }
+    values[MetricName.numTokens] = Double(tokens)
+    values[MetricName.stepTime] = seconds
+    values[MetricName.tokensPerSecond] = Double(tokens) / max(seconds, 1e-9)
+    return values
+  }
+
+  /// A reward that fails on every call is reported once per distinct message; after
+  /// `rewardFailurePatience` generation batches in a row the run stops instead of training on
+  /// zeros.
+  func checkRewardFailures(_ scored: ScoredBatch, log: (String) -> Void) throws {
+    for key in scoring.keys {
+      guard scored.failedFunctions.contains(key) else { rewardFailureStreak[key] = 0; continue }
+      let streak = (rewardFailureStreak[key] ?? 0) + 1
+      rewardFailureStreak[key] = streak
+      if streak == 1 { log("reward \(key) failed: \(scored.errorMessages[key] ?? "unknown error")") }
+      if settings.rewardFailurePatience > 0 && streak >= settings.rewardFailurePatience {
+        throw TrainingError.invalidArgument("reward \(key) failed on every call for \(streak) generation batches in a row "
+          + "(last error: \(scored.errorMessages[key] ?? "unknown")); stopping instead of training on zero rewards")
+      }
+    }
+  }
+
+  /// The rollout log's view of the batch.
+  func logSamples(_ batch: RolloutBatch, _ scored: ScoredBatch) -> [RolloutSample] {
+    batch.records.enumerated().map { index, record in
+      RolloutSample(promptIndex: record.promptIndex, prompt: record.question, completion: record.text,
+                    rewards: scored.rewards.map { ($0.key, $0.values[index]) }, total: scored.totals[index],
+                    advantage: scored.advantages[index], completionTokens: record.tokens.count, truncated: record.truncated)
+    }
+  }
+
+  /// True when nothing in the vision tower trains (its features are then computed once per prompt).
+  var visionIsFrozen: Bool {
+    !model.visual.parameters.contains(where: \.trainable)
+      && !LoRA.namedParameters(in: model.visual).contains(where: { $0.1.trainable })
   }
 
   func restore(from directory: URL, log: (String) -> Void) throws {
@@ -166,50 +263,5 @@ public final class GRPOTrainer: @unchecked Sendable {
         target.value.lerp_(source.value.to(target.value.dtype), weight: alpha)
       }
     }
-  }
-
-  // MARK: Data
-
-  /// The examples of the next generation batch (`per_device_train_batch_size` x
-  /// `gradient_accumulation_steps` prompts), in a seeded order that is a pure function of (seed, epoch).
-  func nextBatch() -> [Example] {
-    let count = examples.count
-    var batch: [Example] = []
-    for _ in 0..<(config.training.perDeviceTrainBatchSize * config.training.gradientAccumulationSteps) {
-      let epoch = state.examplesSeen / count, position = state.examplesSeen % count
-      let order = config.training.shuffleDataset ? DataOrder.permutation(count: count, seed: UInt64(state.seed), epoch: epoch)
-        : Array(0..<count)
-      batch.append(examples[order[position]])
-      state.examplesSeen += 1
-    }
-    return batch
-  }
-}
-
-/// Seeded data order and seed mixing (SplitMix64), so that order and sampling are pure functions of
-/// their inputs and a resumed run repeats them exactly.
-public enum DataOrder {
-  public static func mix(_ values: UInt64...) -> UInt64 {
-    var state: UInt64 = 0x9E37_79B9_7F4A_7C15
-    for value in values { state = splitMix(state ^ value) }
-    return state
-  }
-
-  static func splitMix(_ x: UInt64) -> UInt64 {
-    var z = x &+ 0x9E37_79B9_7F4A_7C15
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
-
-  /// Fisher-Yates with a SplitMix64 stream seeded by (seed, epoch).
-  public static func permutation(count: Int, seed: UInt64, epoch: Int) -> [Int] {
-    var order = Array(0..<count)
-    var state = mix(seed, UInt64(epoch))
-    for i in stride(from: count - 1, to: 0, by: -1) {
-      state = splitMix(state)
-      order.swapAt(i, Int(state % UInt64(i + 1)))
-    }
-    return order
   }
 }

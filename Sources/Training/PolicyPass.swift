@@ -1,19 +1,8 @@
 import Foundation
 import Models
 import NN
+import Prompting
 import Torch
-
-/// One sampled completion of a prompt, as the loss needs it.
-public struct SampledCompletion: Sendable {
-  public var promptIndex: Int
-  public var tokens: [Int]
-  public var truncated: Bool
-  public init(promptIndex: Int, tokens: [Int], truncated: Bool) {
-    self.promptIndex = promptIndex
-    self.tokens = tokens
-    self.truncated = truncated
-  }
-}
 
 /// What a policy (or reference) pass gives the loss: `[N, T]` tensors padded to the longest
 /// completion (`T`), with a float mask of the real completion tokens.
@@ -49,7 +38,7 @@ public enum PolicyPass {
 
   /// Log-probs, mask and entropies of `completions` (`[N, T]`, in the given order). `features`
   /// (from `imageFeatures`) are computed here for the prompts used when not given.
-  public static func logProbs(model: QwenVLModel, prompts: [PreparedPrompt], completions: [SampledCompletion],
+  public static func logProbs(model: QwenVLModel, prompts: [PreparedPrompt], completions: [RolloutRecord],
                               temperature: Double, checkpointLayers: Bool = false, features: [Tensor?]? = nil,
                               tokenBudget: Int = defaultTokenBudget) throws -> PolicyPassOutput {
     for completion in completions where !prompts.indices.contains(completion.promptIndex) {
@@ -148,14 +137,5 @@ public enum PolicyPass {
       start += count
     }
     return (Tensor.cat(logps), Tensor.cat(entropies))
-  }
-}
-
-extension PreparedPrompt {
-  /// The prompt with its images dropped (so unused prompts cost no vision pass).
-  var withoutImages: PreparedPrompt {
-    var copy = self
-    copy.pixelValues = nil
-    return copy
   }
 }

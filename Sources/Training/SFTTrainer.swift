@@ -5,25 +5,28 @@ import Jinja
 import ModelConfig
 import Models
 import NN
+import Prompting
 import Torch
 
 /// Supervised fine-tuning on conversations, loss on assistant tokens only (the seeds' format warm-up).
 /// Conversation records use their assistant turns; grounding records (single box) are turned into
-/// one-turn conversations whose answer is the ground-truth box `[x1, y1, x2, y2]`.
+/// one-turn conversations whose answer is the ground-truth box `[x1, y1, x2, y2]`. It shares GRPO's
+/// data order (`ExampleStream`), optimizer step (`OptimizerStepper`), metrics sinks (`RunSinks`)
+/// and checkpoints (`Checkpoint`, with exact resume).
 public final class SFTTrainer: @unchecked Sendable {
   public let config: TrainingConfig
   public let model: QwenVLModel
   let builder: PromptBuilder
   let examples: [Example]
-  let optimizer: AdamW
+  let stepper: OptimizerStepper
   public let totalSteps: Int
-  let schedule: LRSchedule
   public let outputDirectory: URL
   let modelDirectory: URL
-  var examplesSeen = 0
+  public internal(set) var state: TrainerState
+  var stream: ExampleStream
 
   public init(config: TrainingConfig, modelDirectory: URL, examples: [Example], device: Device = .cpu,
-              dtype: DType = .float32) throws {
+              dtype: DType = .float32, switches: KernelSwitches = KernelSwitches()) throws {
     guard !examples.isEmpty else { throw TrainingError.invalidArgument("SFT: the dataset has no usable examples") }
     self.config = config
     self.examples = examples
@@ -31,14 +34,18 @@ public final class SFTTrainer: @unchecked Sendable {
     let folder = try ModelFolder(directory: modelDirectory)
     builder = try PromptBuilder(folder: folder, minPixels: config.training.minPixels, maxPixels: config.training.maxPixels)
     model = try QwenVLModel.load(directory: modelDirectory, dtype: dtype, device: device)
+    model.switches = switches
     if config.training.freezeVisionTower { model.visual.setTrainable(false) }
     // Half-precision weights train with float32 master weights and moments (mixed precision).
-    optimizer = AdamW(model.trainableParameters, config.adamW, masterWeights: model.dtype != .float32)
+    let optimizer = AdamW(model.trainableParameters, config.adamW, masterWeights: model.dtype != .float32)
     let batch = config.training.perDeviceTrainBatchSize
     totalSteps = config.training.maxSteps > 0 ? config.training.maxSteps
       : Int((config.training.numTrainEpochs * Double(examples.count) / Double(batch)).rounded(.up))
-    schedule = config.lrSchedule(totalSteps: totalSteps)
+    stepper = OptimizerStepper(optimizer: optimizer, schedule: config.lrSchedule(totalSteps: totalSteps),
+                               maxGradNorm: config.training.maxGradNorm)
     outputDirectory = URL(fileURLWithPath: config.training.outputDir)
+    state = TrainerState(step: 0, examplesSeen: 0, seed: config.training.seed, configFingerprint: config.resolvedJSONText())
+    stream = ExampleStream(examples: examples, seed: config.training.seed, shuffle: config.training.shuffleDataset)
   }
 
   /// The assistant answer an example is trained on.
@@ -50,14 +57,26 @@ public final class SFTTrainer: @unchecked Sendable {
     return nil
   }
 
-  /// Trains, writes metrics and the final model (Hugging Face layout, with tokenizer and processor files).
+  /// Trains, writes metrics, checkpoints every `save_steps` and the final model (Hugging Face
+  /// layout, with tokenizer and processor files); `resume` continues from the newest checkpoint.
   @discardableResult
-  public func run(log: @escaping (String) -> Void = { print($0) }) throws -> [MetricsRow] {
+  public func run(resume: Bool = false, stopAfterStep: Int? = nil, log: @escaping (String) -> Void = { print($0) }) throws
+    -> [MetricsRow] {
     try FileManager.default.createDirectory(at: outputDirectory, withIntermediateDirectories: true)
-    let metrics = try MetricsJSONL(url: outputDirectory.appendingPathComponent("metrics.jsonl"))
-    let progress = ConsoleProgress(totalSteps: totalSteps, colorize: config.training.colorizeOutput)
+    if resume, let last = try Checkpoint.list(outputDirectory).last {
+      let saved = try Checkpoint.loadState(last.url)
+      try model.load(try QwenVLModel.load(directory: last.url, dtype: model.dtype, device: model.device).stateDict())
+      try Checkpoint.loadOptimizer(stepper.optimizer, model: model, from: last.url)
+      state = saved
+      log("resumed from \(last.url.lastPathComponent) at step \(saved.step)")
+    }
+    stream.seen = state.examplesSeen
+    try config.write(to: outputDirectory.appendingPathComponent("resolved_config.json"))
+    let sinks = try RunSinks(outputDirectory: outputDirectory, totalSteps: totalSteps, loggingSteps: config.training.loggingSteps,
+                             colorize: config.training.colorizeOutput, resumedAt: state.step)
+    let limit = min(totalSteps, stopAfterStep ?? totalSteps)
     var rows: [MetricsRow] = []
-    for step in 0..<totalSteps {
+    while state.step < limit {
       let start = Date()
       var lossValue = 0.0, tokens = 0
       let batch = nextBatch()
@@ -67,48 +86,44 @@ public final class SFTTrainer: @unchecked Sendable {
         lossValue = loss.item()
         tokens = count
       }
-      let gradNorm = clipGradNorm(optimizer.parameters, maxNorm: config.training.maxGradNorm)
-      let learningRate = schedule.rate(at: step)
-      if gradNorm.isFinite { optimizer.step(learningRate: learningRate) }
-      optimizer.zeroGrad()
+      let result = stepper.step(state.step, lossFinite: lossValue.isFinite)
+      state.step += 1
+      state.examplesSeen = stream.seen
       let seconds = Date().timeIntervalSince(start)
-      let values = [MetricName.loss: lossValue, MetricName.gradNorm: gradNorm,
-                    MetricName.learningRate: learningRate, MetricName.numTokens: Double(tokens),
+      let values = [MetricName.loss: lossValue, MetricName.gradNorm: result.gradNorm,
+                    MetricName.learningRate: result.learningRate, MetricName.numTokens: Double(tokens),
                     MetricName.stepTime: seconds, MetricName.tokensPerSecond: Double(tokens) / max(seconds, 1e-9)]
-      let row = MetricsRow(step: step + 1, epoch: Double(examplesSeen) / Double(examples.count), values: values)
-      if (step + 1) % max(1, config.training.loggingSteps) == 0 || step + 1 == totalSteps {
-        try metrics.append(row)
-        progress.summary(step: step + 1, metrics: values)
-      }
-      progress.update(step: step + 1)
+      let row = MetricsRow(step: state.step, epoch: stream.epoch, values: values)
+      try sinks.record(row)
       rows.append(row)
+      let saveSteps = max(1, config.training.saveSteps)
+      if state.step % saveSteps == 0 && state.step < totalSteps {
+        let url = try Checkpoint.save(model: model, optimizer: stepper.optimizer, state: state, outputDirectory: outputDirectory,
+                                      saveTotalLimit: config.training.saveTotalLimit)
+        log("saved \(url.lastPathComponent)")
+      }
     }
-    progress.finish()
-    try exportFinal()
-    log("SFT done: model in \(outputDirectory.appendingPathComponent("final").path)")
+    if state.step == totalSteps {
+      try exportFinal()
+      log("SFT done: model in \(outputDirectory.appendingPathComponent("final").path)")
+    }
+    try sinks.finish(title: "vlmrl SFT report")
     return rows
   }
 
-  func nextBatch() -> [Example] {
-    (0..<config.training.perDeviceTrainBatchSize).map { _ in
-      let count = examples.count
-      let order = DataOrder.permutation(count: count, seed: UInt64(config.training.seed), epoch: examplesSeen / count)
-      defer { examplesSeen += 1 }
-      return examples[order[examplesSeen % count]]
-    }
-  }
+  func nextBatch() -> [Example] { stream.next(config.training.perDeviceTrainBatchSize) }
 
   /// The batch's loss: the mean over its examples of each answer's mean token negative log-likelihood
   /// (an example without an answer counts as 0, as before), computed in one packed pass
   /// (`PolicyPass`: vision once per prompt, sequences packed without padding, chunked log-probs).
   /// Returns the loss and the number of answer tokens, or nil when no example has an answer.
   func batchLoss(_ batch: [Example]) throws -> (Tensor, Int)? {
-    var prompts: [PreparedPrompt] = [], completions: [SampledCompletion] = []
+    var prompts: [PreparedPrompt] = [], completions: [RolloutRecord] = []
     for example in batch {
       guard let answer = Self.answer(for: example) else { continue }
       prompts.append(try builder.prepare(example))
-      completions.append(SampledCompletion(promptIndex: prompts.count - 1,
-                                           tokens: builder.tokenizer.encode(answer + "<|im_end|>"), truncated: false))
+      completions.append(RolloutRecord(promptIndex: prompts.count - 1, tokens: builder.tokenizer.encode(answer + "<|im_end|>"),
+                                       truncated: false))
     }
     guard !completions.isEmpty else { return nil }
     let out = try PolicyPass.logProbs(model: model, prompts: prompts, completions: completions, temperature: 1,

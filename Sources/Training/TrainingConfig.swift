@@ -99,6 +99,8 @@ public struct TrainingConfig: Sendable, Equatable, Codable {
     public var rewardParameters: [String: JSONValue]
     public var computeAttentionMetrics: Bool
     public var mdiBalanceRatio: Double
+    /// Generation batches in a row in which a reward fails on every call before the run stops (0: never).
+    public var rewardFailurePatience: Int
     // Logging
     public var loggingSteps: Int
     public var logCompletions: Bool
@@ -176,5 +178,20 @@ extension TrainingConfig {
   public var adamW: AdamW.Hyperparameters {
     AdamW.Hyperparameters(learningRate: training.learningRate, beta1: training.adamBeta1, beta2: training.adamBeta2,
                           eps: training.adamEpsilon, weightDecay: training.weightDecay)
+  }
+}
+
+extension TrainingConfig {
+  /// The adapter `use_peft` asks for: `lora_r`, `lora_alpha`, `lora_dropout`, `lora_target_modules`
+  /// (nil: the attention and MLP projections, which in Qwen2.5-VL include the vision MLP's as peft
+  /// matches by name suffix).
+  public var loraConfig: LoRAConfig {
+    let targets: LoRATargets
+    switch training.loraTargetModules {
+    case .string(let one): targets = LoRATargets(string: one)
+    case .array(let items): targets = .names(items.compactMap(\.stringValue))
+    default: targets = .names(["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+    }
+    return LoRAConfig(rank: training.loraR, alpha: training.loraAlpha, dropout: training.loraDropout, targets: targets)
   }
 }

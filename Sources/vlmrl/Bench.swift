@@ -31,18 +31,19 @@ struct Bench: ParsableCommand {
     var stopIds = 0
     @Flag(help: "Keep decoding all slots to the end (no compaction into smaller batch buckets).") var noBuckets = false
     func run() throws {
-      guard let device = Device(name: device), let dtype = DType(name: dtype) else { throw ValidationError("bad --device or --dtype") }
+      let device = try usableDevice(device)
+      guard let dtype = DType(name: dtype) else { throw ValidationError("--dtype: unknown dtype '\(self.dtype)'") }
       if verifyFused {
-        print(try RolloutBench.verifyFused(modelDirectory: URL(fileURLWithPath: model), prompts: prompts, samples: samples,
+        print(try RolloutBench.verifyFused(modelDirectory: URL(fileURLWithPath: model), switches: KernelSwitches.fromEnvironment(), prompts: prompts, samples: samples,
                                            newTokens: newTokens, device: device))
         return
       }
       if verifyGreedy {
-        print(try RolloutBench.verifyGreedy(modelDirectory: URL(fileURLWithPath: model), prompts: prompts, newTokens: newTokens,
+        print(try RolloutBench.verifyGreedy(modelDirectory: URL(fileURLWithPath: model), switches: KernelSwitches.fromEnvironment(), prompts: prompts, newTokens: newTokens,
                                             dtype: dtype, device: device))
         return
       }
-      print(try RolloutBench.run(modelDirectory: URL(fileURLWithPath: model), prompts: prompts, samples: samples,
+      print(try RolloutBench.run(modelDirectory: URL(fileURLWithPath: model), switches: KernelSwitches.fromEnvironment(), prompts: prompts, samples: samples,
                                  promptTokens: promptTokens, imageSide: imageSize, newTokens: newTokens, dtype: dtype,
                                  device: device, checkEvery: checkEvery, useCUDAGraphs: !noCudaGraphs,
                                  useFusedKernels: !noFusedKernels, stopIds: stopIds, useBuckets: !noBuckets))
@@ -65,8 +66,10 @@ struct Bench: ParsableCommand {
     @Flag(help: "Recompute decoder layers in backward.") var gradientCheckpointing = false
 
     func run() throws {
-      guard let device = Device(name: device), let dtype = DType(name: dtype) else { throw ValidationError("bad --device or --dtype") }
+      let device = try usableDevice(device)
+      guard let dtype = DType(name: dtype) else { throw ValidationError("--dtype: unknown dtype '\(self.dtype)'") }
       let qwen = try QwenVLModel.load(directory: URL(fileURLWithPath: model), dtype: dtype, device: device)
+      qwen.switches = KernelSwitches.fromEnvironment()
       let grid = imageSize / 14
       let imageTokens = grid * grid / 4
       let generator = Generator(seed: 0)

@@ -2,6 +2,7 @@ import ArgumentParser
 import Datasets
 import Evaluation
 import Foundation
+import Models
 
 /// `vlmrl eval`: the seeds' test protocols (REC, counting, GeoQA, A-OKVQA) and the grounding
 /// rewards, greedy through the rollout engine, with report files; `vlmrl eval compare` puts two
@@ -39,6 +40,7 @@ struct Eval: ParsableCommand {
         throw ValidationError("--task: '\(task)' is not one of \(EvalTask.allCases.map(\.rawValue).joined(separator: ", "))")
       }
       guard let style = RECPromptStyle(rawValue: method) else { throw ValidationError("--method: '\(method)' is not r1 or baseline") }
+      _ = try usableDevice(device)  // CUDA asked for where it cannot load: one line, before any work
       let isCUDA = device.lowercased().hasPrefix("cuda") || device.lowercased() == "gpu"
       let settings = EvalSettings(
         model: model, adapter: adapter, task: evalTask, data: data, imageRoot: imageRoot, method: style,
@@ -47,7 +49,7 @@ struct Eval: ParsableCommand {
         rewardFuncs: funcs.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty },
         minPixels: minPixels, maxPixels: maxPixels)
       let quiet = self.quiet
-      let run = try await EvalRunner.run(settings) { line in
+      let run = try await EvalRunner.run(settings, switches: KernelSwitches.fromEnvironment()) { line in
         if !quiet { FileHandle.standardError.write(Data((line + "\n").utf8)) }
       }
       if verbose {

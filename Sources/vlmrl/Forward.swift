@@ -18,7 +18,7 @@ struct Forward: ParsableCommand {
   @Option(help: "float32 or bfloat16.") var dtype = "float32"
 
   func run() throws {
-    guard let device = Device(name: device) else { throw ValidationError("--device: unknown device '\(self.device)'") }
+    let device = try usableDevice(device)
     guard let dtype = DType(name: dtype) else { throw ValidationError("--dtype: unknown dtype '\(self.dtype)'") }
     let file = try SafeTensorsFile(url: URL(fileURLWithPath: inputs))
     func tensor(_ name: String) throws -> Tensor? {
@@ -34,6 +34,7 @@ struct Forward: ParsableCommand {
     let pixels = try tensor("pixel_values")?.to(device)
     let loadStart = Date()
     let qwen = try QwenVLModel.load(directory: URL(fileURLWithPath: model), dtype: dtype, device: device)
+    qwen.switches = KernelSwitches.fromEnvironment()
     print("loaded \(model) (\(qwen.config.family.rawValue), \(qwen.parameterCount) parameters) in "
       + String(format: "%.1f s", Date().timeIntervalSince(loadStart)))
     let (logProbs, vision) = try withNoGrad {

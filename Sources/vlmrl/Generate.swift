@@ -1,11 +1,11 @@
 import ArgumentParser
+import Datasets
 import Foundation
-import Imaging
-import Jinja
+import Generation
 import ModelConfig
 import Models
 import Processor
-import Tokenizers
+import Prompting
 import Torch
 
 /// `vlmrl generate`: one prompt (optionally with an image) through the chat template, the image
@@ -25,45 +25,38 @@ struct Generate: ParsableCommand {
   @Flag(help: "Print JSON with ids and timings.") var json = false
 
   func run() throws {
-    guard let device = Device(name: device) else { throw ValidationError("--device: unknown device '\(self.device)'") }
+    let device = try usableDevice(device)
     guard let dtype = DType(name: dtype) else { throw ValidationError("--dtype: unknown dtype '\(self.dtype)'") }
+    guard temperature.isFinite, temperature >= 0 else { throw ValidationError("--temperature must be a number >= 0, got \(temperature)") }
     let folder = try ModelFolder(directory: try ModelLocator.resolve(model))
-    let tokenizer = try Tokenizer(directory: folder.directory)
-    let template = try folder.chatTemplate.map { try Jinja.ChatTemplate(source: $0.text, name: $0.path) } ?? Jinja.ChatTemplate.chatML
-    var parts: [ChatContent] = []
-    var processed: ProcessedImages?
+    let builder = try PromptBuilder(folder: folder)
+    var parts: [PromptPart] = []
+    var images: [ImageInfo] = []
     if let image {
-      let decoded = try decodeImage(contentsOf: URL(fileURLWithPath: image))
-      processed = try QwenImageProcessor(config: folder.imageProcessor).preprocess([decoded])
-      parts.append(.image)
+      let url = URL(fileURLWithPath: image)
+      parts.append(.image(.file(url)))
+      images.append(ImageInfo(source: .file(url)))
     }
     parts.append(.text(prompt))
-    var text = try template.render(messages: [ChatMessage(role: "user", parts: parts)], addGenerationPrompt: true)
-    if let processed { text = try expandImagePads(text, imageTokenCounts: processed.imageTokenCounts) }
-    let ids = tokenizer.encode(text)
+    let example = Example(source: RecordLocation(file: "--prompt", index: 0), kind: .sftConversation, prompt: parts,
+                          rewardFields: [:], images: images)
+    let prepared = try builder.prepare(example)
     let qwen = try QwenVLModel.load(directory: folder.directory, dtype: dtype, device: device)
-    var options = GenerationOptions()
-    options.maxNewTokens = maxNewTokens
-    options.temperature = temperature
-    options.topP = topP
-    options.topK = topK
-    options.seed = seed
-    options.eosTokenIds = Set(folder.eosTokenIds)
-    options.suppressedTokenIds = [qwen.config.imageTokenId, qwen.config.videoTokenId, qwen.config.visionStartTokenId,
-                                  qwen.config.visionEndTokenId] + (qwen.config.visionTokenId.map { [$0] } ?? [])
-    let result = try qwen.generate(promptIDs: ids, pixelValues: processed?.pixelValues.to(device), grids: processed?.gridTHW ?? [],
-                                   options: options)
-    let completion = tokenizer.decode(result.tokens, skipSpecialTokens: true)
+    qwen.switches = KernelSwitches.fromEnvironment()
+    let settings = SamplingSettings(maxNewTokens: maxNewTokens, temperature: temperature, topP: topP, topK: topK)
+    let (records, timings) = try RolloutEngine(model: qwen).rollouts([prepared], builder: builder, samples: 1, settings: settings,
+                                                                      seeds: [seed])
+    guard let record = records.first else { throw ValidationError("generation produced no completion") }
     if json {
       let object: [String: Any] = [
-        "completion": completion, "ids": result.tokens, "prompt_tokens": ids.count, "finished": result.finished,
-        "prefill_seconds": result.prefillSeconds, "decode_seconds": result.decodeSeconds,
-        "decode_tokens_per_second": Double(result.tokens.count) / Swift.max(result.decodeSeconds, 1e-9),
+        "completion": record.text, "ids": record.tokens, "prompt_tokens": prepared.ids.count, "finished": record.finished,
+        "prefill_seconds": timings.prefillSeconds, "decode_seconds": timings.decodeSeconds,
+        "decode_tokens_per_second": Double(record.tokens.count) / Swift.max(timings.decodeSeconds, 1e-9),
       ]
       let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
       print(String(decoding: data, as: UTF8.self))
     } else {
-      print(completion)
+      print(record.text)
     }
   }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Datasets
 import Foundation
 import ModelConfig
+import Models
 import Torch
 import Training
 
@@ -14,11 +15,12 @@ struct SFT: ParsableCommand {
 
   func run() throws {
     let trainingConfig = try TrainingConfig.load(URL(fileURLWithPath: config), overrides: overrides)
-    guard let device = Device(name: device) else { throw ValidationError("--device: unknown device '\(self.device)'") }
+    let device = try usableDevice(device)
     guard let student = trainingConfig.models.student else { throw ValidationError("\(config): models.student is missing") }
     let examples = try loadTrainingDataset(trainingConfig, source: config)
     let trainer = try SFTTrainer(config: trainingConfig, modelDirectory: try ModelLocator.resolve(student), examples: examples,
-                                 device: device, dtype: device.isCUDA && trainingConfig.training.bf16 ? .bfloat16 : .float32)
+                                 device: device, dtype: device.isCUDA && trainingConfig.training.bf16 ? .bfloat16 : .float32,
+                                 switches: KernelSwitches.fromEnvironment())
     print("SFT: \(examples.count) examples, \(trainer.totalSteps) steps")
     try trainer.run()
   }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Datasets
 import Foundation
 import ModelConfig
+import Models
 import Torch
 import Training
 
@@ -20,7 +21,7 @@ struct Train: AsyncParsableCommand {
     guard trainingConfig.jobType != .sft else {
       throw ValidationError("\(config): job_type sft is not implemented yet (GRPO only)")
     }
-    guard let device = Device(name: device) else { throw ValidationError("--device: unknown device '\(self.device)'") }
+    let device = try usableDevice(device)
     let parameterType: DType = try dtype.map {
       guard let t = DType(name: $0) else { throw ValidationError("--dtype: unknown dtype '\($0)'") }
       return t
@@ -29,7 +30,8 @@ struct Train: AsyncParsableCommand {
     let modelDirectory = try ModelLocator.resolve(student)
     let examples = try loadTrainingDataset(trainingConfig, source: config)
     let trainer = try GRPOTrainer(config: trainingConfig, modelDirectory: modelDirectory, examples: examples,
-                                  device: device, dtype: parameterType)
+                                  device: device, dtype: parameterType,
+                                  switches: KernelSwitches.fromEnvironment())
     print("GRPO: \(examples.count) examples, \(trainer.totalSteps) steps, model \(modelDirectory.path) on \(device) (\(parameterType))")
     try await trainer.run(resume: resume || trainingConfig.training.resumeFromCheckpoint?.boolValue == true)
     print("done: outputs in \(trainer.outputDirectory.path)")

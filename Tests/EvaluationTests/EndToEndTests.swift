@@ -5,7 +5,7 @@ import Models
 import NN
 import Testing
 import Torch
-import Training
+import Prompting
 @testable import Evaluation
 
 /// Every task end to end on the tiny random checkpoints: model load, prompts, batched greedy

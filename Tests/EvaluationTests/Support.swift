@@ -2,7 +2,7 @@ import Common
 import Datasets
 import Foundation
 import ModelConfig
-import Training
+import Prompting
 @testable import Evaluation
 
 /// Fixtures shared by the suites: the tiny transformers-made checkpoints of ModelsTests, their test
@@ -70,8 +70,10 @@ enum Fixtures {
 struct CannedGenerator: EvalGenerator {
   var outputs: @Sendable (Example) -> String
 
-  func generate(_ prompts: [PreparedPrompt], maxNewTokens: Int) throws -> [GeneratedOutput] {
-    prompts.map { GeneratedOutput(text: outputs($0.example), tokens: 3, finished: true) }
+  func generate(_ prompts: [PreparedPrompt], maxNewTokens: Int) throws -> [RolloutRecord] {
+    prompts.enumerated().map { index, prompt in
+      RolloutRecord(prompt: prompt, promptIndex: index, tokens: [0, 0, 0], text: outputs(prompt.example), truncated: false)
+    }
   }
 }
 

@@ -23,8 +23,7 @@ import ModelConfig
     expected.append(F.matmul(scores.softmax(dim: -1), part(v))[0].transpose(0, 1))
     start += length
   }
-  VisionAttention.batchWindowsOnCPU = true
-  defer { VisionAttention.batchWindowsOnCPU = false }
+  model.switches.visionWindowBatchCPU = true
   let batched = attention.perSegmentSDPA(q, k, v, segments: segments)
   #expect(batched.shape == shape)
   #expect(batched.maxAbsDifference(Tensor.cat(expected, dim: 0)) < 1e-5)

@@ -1,5 +1,6 @@
 import Datasets
 import Foundation
+import Prompting
 import ModelConfig
 import Testing
 @testable import Models
@@ -40,13 +41,13 @@ enum TinySetup {
   }
 
   /// Completions of lengths 4, 1, 0, 6, 3, 2 spread over the three prompts.
-  static let completions: [SampledCompletion] = [
-    SampledCompletion(promptIndex: 0, tokens: [17, 250, 901, 33], truncated: false),
-    SampledCompletion(promptIndex: 0, tokens: [5], truncated: false),
-    SampledCompletion(promptIndex: 1, tokens: [], truncated: false),
-    SampledCompletion(promptIndex: 1, tokens: [40, 41, 42, 43, 44, 45], truncated: true),
-    SampledCompletion(promptIndex: 2, tokens: [7, 1000, 12], truncated: false),
-    SampledCompletion(promptIndex: 2, tokens: [2999, 3], truncated: false),
+  static let completions: [RolloutRecord] = [
+    RolloutRecord(promptIndex: 0, tokens: [17, 250, 901, 33], truncated: false),
+    RolloutRecord(promptIndex: 0, tokens: [5], truncated: false),
+    RolloutRecord(promptIndex: 1, tokens: [], truncated: false),
+    RolloutRecord(promptIndex: 1, tokens: [40, 41, 42, 43, 44, 45], truncated: true),
+    RolloutRecord(promptIndex: 2, tokens: [7, 1000, 12], truncated: false),
+    RolloutRecord(promptIndex: 2, tokens: [2999, 3], truncated: false),
   ]
 }
 
@@ -65,7 +66,7 @@ extension TinyModelTests {
     }
   }
 
-  func weights(_ completions: [SampledCompletion]) -> [[Double]] {
+  func weights(_ completions: [RolloutRecord]) -> [[Double]] {
     completions.enumerated().map { row, completion in completion.tokens.indices.map { Double(row * 7 + $0 % 5) / 10 - 0.9 } }
   }
 

@@ -147,9 +147,9 @@ extension TinyModelTests {
     let prompts = try TinySetup.prompts(root)
     let completions = TinySetup.completions
     let advantages = [1.0, -1.0, 0.5, -0.5, 2.0, -2.0]
-    let batch = GenerationBatch(prompts: prompts, completions: completions, advantages: advantages, microBatches: [Array(0..<6)],
-                                features: nil, metrics: [:], samples: [], activeTokens: 16)
-    let (loss, metrics) = try run.microBatchLoss(batch, members: Array(0..<6), old: nil, reference: nil)
+    let inputs = UpdateInputs(prompts: prompts, records: completions, advantages: advantages, microBatches: [Array(0..<6)],
+                              features: nil, fixed: BatchLogProbs(old: [nil], reference: [nil]), activeTokens: 16)
+    let (loss, metrics) = try run.update.microBatchLoss(inputs, members: Array(0..<6), old: nil, reference: nil)
     let pass = try withNoGrad { try PolicyPass.logProbs(model: run.model, prompts: prompts, completions: completions, temperature: 1) }
     var entropies: [Double] = []
     for (row, completion) in completions.enumerated() {

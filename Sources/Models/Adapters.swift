@@ -1,12 +1,11 @@
 import Foundation
-import Models
 import NN
 
 /// Module names of vlmrl's Qwen-VL (the Hub's 4.x layout: `model.layers.*`, `visual.*`) against the
 /// names current transformers gives the modules (`model.language_model.*`, `model.visual.*`), which
 /// are what peft matches `target_modules` against and writes into adapter files.
-enum QwenModuleNames {
-  static func hub(_ name: String) -> String {
+public enum QwenModuleNames {
+  public static func hub(_ name: String) -> String {
     if name == "visual" || name.hasPrefix("visual.") { return "model." + name }
     if name == "model" { return "model.language_model" }
     if name.hasPrefix("model.") { return "model.language_model." + name.dropFirst("model.".count) }
@@ -14,25 +13,10 @@ enum QwenModuleNames {
   }
 
   /// Either layout back to vlmrl's names.
-  static func canonical(_ name: String) -> String {
+  public static func canonical(_ name: String) -> String {
     if name.hasPrefix("model.visual.") { return String(name.dropFirst("model.".count)) }
     if name.hasPrefix("model.language_model.") { return "model." + name.dropFirst("model.language_model.".count) }
     return name
-  }
-}
-
-extension TrainingConfig {
-  /// The adapter `use_peft` asks for: `lora_r`, `lora_alpha`, `lora_dropout`, `lora_target_modules`
-  /// (nil: the attention and MLP projections, which in Qwen2.5-VL include the vision MLP's as peft
-  /// matches by name suffix).
-  public var loraConfig: LoRAConfig {
-    let targets: LoRATargets
-    switch training.loraTargetModules {
-    case .string(let one): targets = LoRATargets(string: one)
-    case .array(let items): targets = .names(items.compactMap(\.stringValue))
-    default: targets = .names(["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
-    }
-    return LoRAConfig(rank: training.loraR, alpha: training.loraAlpha, dropout: training.loraDropout, targets: targets)
   }
 }
 

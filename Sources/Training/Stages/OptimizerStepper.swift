@@ -1,0 +1,44 @@
+import Foundation
+import NN
+import Torch
+
+/// The end of every training step, shared by GRPO, SFT and the trainers built from them: global
+/// gradient-norm clipping, the scheduled learning rate, AdamW, zeroed gradients. A non-finite loss
+/// or gradient never reaches the weights: the step is skipped and counted.
+public final class OptimizerStepper: @unchecked Sendable {
+  public let optimizer: AdamW
+  public let schedule: LRSchedule
+  public let maxGradNorm: Double
+  /// Steps skipped because the loss or the gradient was not finite.
+  public private(set) var skippedNonFinite = 0
+
+  public init(optimizer: AdamW, schedule: LRSchedule, maxGradNorm: Double) {
+    self.optimizer = optimizer
+    self.schedule = schedule
+    self.maxGradNorm = maxGradNorm
+  }
+
+  public struct Result {
+    public var gradNorm: Double
+    public var learningRate: Double
+    public var applied: Bool
+    /// Seconds of the clipping (part of backward) and of the optimizer step.
+    public var clipSeconds: Double
+    public var optimizerSeconds: Double
+  }
+
+  /// One optimizer step at `step` (0-based) after the gradients are accumulated; `lossFinite` is
+  /// false when a micro-batch's loss was not finite (its backward was not run).
+  public func step(_ step: Int, lossFinite: Bool = true) -> Result {
+    var timer = Date()
+    let gradNorm = lossFinite ? clipGradNorm(optimizer.parameters, maxNorm: maxGradNorm) : .nan
+    let clipSeconds = Date().timeIntervalSince(timer)
+    timer = Date()
+    let learningRate = schedule.rate(at: step)
+    let applied = lossFinite && gradNorm.isFinite
+    if applied { optimizer.step(learningRate: learningRate) } else { skippedNonFinite += 1 }
+    optimizer.zeroGrad()
+    return Result(gradNorm: gradNorm, learningRate: learningRate, applied: applied, clipSeconds: clipSeconds,
+                  optimizerSeconds: Date().timeIntervalSince(timer))
+  }
+}

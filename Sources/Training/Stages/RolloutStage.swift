@@ -1,0 +1,78 @@
+import Datasets
+import Foundation
+import Generation
+import Models
+import Prompting
+import Torch
+
+/// The prompts of one generation batch and their G rollouts each.
+public struct RolloutBatch: @unchecked Sendable {
+  public var prompts: [PreparedPrompt]
+  /// Prompt after prompt, G samples each.
+  public var records: [RolloutRecord]
+  public var timings: RolloutTimings
+  public var seconds: Double
+  /// Records left out of this batch, by reason (`prompt_too_long`, `bad_image`, `bad_prompt`).
+  public var skipped: [String: Int]
+}
+
+/// Stage 1 of a GRPO step: draws the next prompts from the example stream, prepares them (records
+/// that cannot become a prompt are skipped, counted and named, never fatal), and samples G
+/// completions per prompt through the rollout engine (vision and prefill once per prompt, sampling
+/// on the device), each wrapped once into a `RolloutRecord`. Randomness is keyed by (seed, step,
+/// prompt position), so a resumed run draws exactly what an uninterrupted one would.
+public struct RolloutStage: @unchecked Sendable {
+  public let builder: PromptBuilder
+  public let engine: RolloutEngine
+  public let sampling: SamplingSettings
+  public let numGenerations: Int
+  public let promptsPerBatch: Int
+
+  public init(builder: PromptBuilder, engine: RolloutEngine, settings: GRPOSettings) {
+    self.builder = builder
+    self.engine = engine
+    var sampling = settings.sampling
+    sampling.eosTokenIds = builder.stopTokenIds
+    if settings.recordAttention { sampling.recordAttentionLayers = Array(0..<engine.model.config.text.numHiddenLayers) }
+    self.sampling = sampling
+    numGenerations = settings.numGenerations
+    promptsPerBatch = settings.promptsPerGeneration
+  }
+
+  /// Prepares `promptsPerBatch` prompts from `stream`, skipping records that fail. Fails only when a
+  /// whole pass over the data yields no usable prompt.
+  public func preparePrompts(_ stream: inout ExampleStream, log: (String) -> Void) throws
+    -> (prompts: [PreparedPrompt], skipped: [String: Int]) {
+    var prompts: [PreparedPrompt] = [], skipped: [String: Int] = [:]
+    var failuresInARow = 0
+    while prompts.count < promptsPerBatch {
+      let example = stream.next()
+      do {
+        prompts.append(try builder.prepare(example))
+        failuresInARow = 0
+      } catch let error as PromptError {
+        skipped[error.reason, default: 0] += 1
+        log("skipped \(error)")
+        failuresInARow += 1
+        if failuresInARow >= stream.examples.count {
+          throw TrainingError.invalidArgument("no record of the dataset can become a prompt (last: \(error))")
+        }
+      }
+    }
+    return (prompts, skipped)
+  }
+
+  /// G rollouts of each prompt; `step` keys the randomness.
+  public func run(_ prompts: [PreparedPrompt], skipped: [String: Int] = [:], seed: Int, step: Int) throws -> RolloutBatch {
+    let seeds = prompts.indices.map { DataOrder.mix(UInt64(seed), UInt64(step), UInt64($0)) }
+    let model = engine.model
+    let timer = Date()
+    // Rollouts sample from the policy as it is (adapters on, no dropout: eval mode).
+    model.eval()
+    defer { model.train() }
+    let (records, timings) = try engine.rollouts(prompts, builder: builder, samples: numGenerations, settings: sampling,
+                                                 seeds: seeds)
+    return RolloutBatch(prompts: prompts, records: records, timings: timings, seconds: Date().timeIntervalSince(timer),
+                        skipped: skipped)
+  }
+}
