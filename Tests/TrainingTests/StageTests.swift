@@ -76,5 +76,24 @@ extension TinyModelTests {
     #expect(mean.isFinite && mean >= -1 && mean <= 1, "\(mean)")
     #expect(off.first?.values["rewards/mdi/mean"]?.isFinite != true)
   }
+
+  /// An image that stops decoding mid-run is skipped, counted and named; the batch is filled from
+  /// the next record and training goes on.
+  @Test func aRecordWhoseImageBreaksMidRunIsSkippedAndCounted() async throws {
+    let root = TinySetup.temporaryFolder("bad-image")
+    defer { try? FileManager.default.removeItem(at: root) }
+    let grpo = try trainer(root, #", "shuffle_dataset": false"#,
+                           rewards: RewardRunner(functions: [SampleReward(name: "one") { _ in 1 }]))
+    guard case .file(let url) = try #require(grpo.examples[1].images.first).source else {
+      Issue.record("the synthetic records should name image files")
+      return
+    }
+    try Data("not an image".utf8).write(to: url)
+    var lines: [String] = []
+    let rows = try await grpo.run(log: { lines.append($0) })
+    #expect(rows.map(\.step) == [1])
+    #expect(rows[0].values["skipped/bad_image"] == 1)
+    #expect(lines.contains { $0.hasPrefix("skipped ") && $0.contains("#1") }, "\(lines)")
+  }
 }
 }
