@@ -158,7 +158,20 @@ extension QwenVLModel {
     } catch let problems as StateDictProblems {
       throw ModelError.weights("\(directory.path): \(problems)")
     }
+    try checkFinite(model, directory: directory)
     return model
+  }
+
+  /// NaN or infinite weights would make every output NaN; they are refused at load, naming the
+  /// first such tensor. One reduction per parameter on its device and a single copy of the flags.
+  static func checkFinite(_ model: QwenVLModel, directory: URL) throws {
+    let parameters = model.namedParameters()
+    guard !parameters.isEmpty else { return }
+    let finite = Tensor.stack(parameters.map { $0.1.value.isfinite().all() }).bools()
+    if let first = finite.firstIndex(of: false) {
+      throw ModelError.weights(
+        "\(directory.path): tensor \(parameters[first].0) has non-finite values (NaN or infinity); the checkpoint is corrupt")
+    }
   }
 
   /// Maps the 5.x key layout onto the canonical 4.x names.

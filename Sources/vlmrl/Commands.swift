@@ -4,6 +4,7 @@ import Datasets
 import Foundation
 import Rewards
 import Tokenizers
+import Torch
 
 /// `vlmrl tokenize`: encode text to ids, or decode ids, with a model folder's tokenizer.
 struct Tokenize: ParsableCommand {
@@ -64,9 +65,10 @@ struct DataCommand: ParsableCommand {
   struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Convert a dataset to JSON lines, extracting embedded images.")
     @Argument(help: "Input data path.") var input: String
-    @Argument(help: "Output .jsonl file.") var output: String
+    @Argument(help: "Output .jsonl file (never one of the inputs).") var output: String
+    @Flag(help: "Replace an existing output file and its image folder.") var overwrite = false
     func run() throws {
-      let result = try DataTools.convert(input: input, output: URL(fileURLWithPath: output))
+      let result = try DataTools.convert(input: input, output: URL(fileURLWithPath: output), overwrite: overwrite)
       print("wrote \(result.records) records to \(result.output.path); \(result.imagesExtracted) images in \(result.imageFolder.path)")
     }
   }
@@ -84,4 +86,35 @@ struct DataCommand: ParsableCommand {
         .forEach { print($0) }
     }
   }
+}
+
+/// A command-line error: printed as one line `Error: ...`, exit status 1 (ArgumentParser's
+/// `ValidationError` would exit 64 and print the usage).
+struct CLIError: Error, CustomStringConvertible {
+  var description: String
+  init(_ description: String) { self.description = description }
+}
+
+/// The device of a `--device` value, checked up front: asking for CUDA where CUDA cannot be used
+/// is one line naming the cause (what `vlmrl doctor` reports), never a crash inside libtorch.
+func usableDevice(_ name: String) throws -> Device {
+  guard let device = Device(name: name) else {
+    throw CLIError("--device: unknown device '\(name)' (cpu, cuda, cuda:N)")
+  }
+  guard case .cuda(let index) = device else { return device }
+  guard Torch.cudaAvailable else {
+    let cause = Torch.loadCUDAError() ?? "libtorch_cuda loaded, but no CUDA device is visible"
+    // libtorch may repeat the loader's message; keep each part once.
+    var parts: [String] = []
+    for part in cause.components(separatedBy: ";").map({ $0.trimmingCharacters(in: .whitespaces) })
+    where !part.isEmpty && !parts.contains(where: { $0.contains(part) }) {
+      parts.append(part)
+    }
+    throw CLIError("--device \(name): CUDA is not usable on this machine: \(parts.joined(separator: "; "))")
+  }
+  let count = Torch.cudaDeviceCount
+  guard index >= 0, index < count else {
+    throw CLIError("--device \(name): this machine has \(count) CUDA device(s), cuda:0 to cuda:\(count - 1)")
+  }
+  return device
 }
