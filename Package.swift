@@ -140,6 +140,7 @@ let specs: [Spec] = [
   Spec(name: "PromptingTests", kind: .test, deps: ["Prompting", "Jinja"]),
   Spec(name: "EvaluationTests", kind: .test,
        deps: ["Evaluation", "Prompting", "Common", "Torch", "Models", "Generation", "Rewards", "Datasets", "ModelConfig"]),
+  Spec(name: "CLITests", kind: .test, deps: ["Imaging"]),
   Spec(name: "RewardsTests", kind: .test, deps: ["Rewards", "Common"], external: [nioCore, nioHTTP, nioPosix]),
 ]
 
