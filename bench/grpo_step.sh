@@ -18,7 +18,7 @@ python3 "$here/make_3b.py" "$folder"
 python3 "$root/tools/make_tiny_tokenizer.py" --qwen-ids --out "$folder" > /dev/null
 fixture=$root/Tests/ModelsTests/Fixtures/qwen25vl_tied
 cp "$fixture/chat_template.jinja" "$fixture/preprocessor_config.json" "$folder/"
-"$dist/vlmrl" data synth --task single_box --count 64 --image-size 448 --seed 1 --out "$data" > /dev/null
+"$dist/vlmrl" data synth --task single_box --count 64 --image-size 448 --seed 1 --out "$data" --overwrite > /dev/null
 # Filler words until the templated prompt (with its 256 image pads) is ~380 tokens.
 python3 - "$folder" "$data/single_box.json" <<'PY'
 import json, sys
