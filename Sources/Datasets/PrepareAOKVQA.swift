@@ -78,7 +78,7 @@ extension DataTools {
       let stem = (id ?? "record_\(example.source.index)").replacingOccurrences(of: "/", with: "_")
       let name = "\(stem).\(ImageLoader.fileExtension(of: data) ?? "bin")"
       do { try data.write(to: images.appendingPathComponent(name)) } catch {
-        throw RecordProblem(.unreadableImage, field: "image", "cannot write \(name): \(error)")
+        throw RecordProblem(.unreadableImage, field: "image", "cannot write \(name): \(writeProblem(error))")
       }
       imageValue = "images/\(name)"
     }

@@ -83,7 +83,10 @@ extension QwenVLConfig {
     do {
       try Data(configJSONText().utf8).write(to: url, options: .atomic)
     } catch {
-      throw ModelConfigError.unreadable(path: url.path, reason: "cannot write: \(error.localizedDescription)")
+      let nsError = error as NSError
+      let posix = (nsError.userInfo[NSUnderlyingErrorKey] as? NSError).flatMap { $0.domain == NSPOSIXErrorDomain ? $0.code : nil }
+      let reason = posix.map { String(cString: strerror(Int32($0))).lowercased() } ?? "write failed"
+      throw ModelConfigError.unreadable(path: url.path, reason: "cannot write: \(reason)")
     }
   }
 }
