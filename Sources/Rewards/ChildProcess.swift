@@ -156,8 +156,9 @@ final class ChildProcess: @unchecked Sendable {
     guard ready > 0 else { return }
     for entry in fds where entry.revents != 0 {
       if entry.fd == stdinFD {
-        let written = input.withUnsafeBytes { buffer in
-          write(stdinFD, buffer.baseAddress! + offset, min(input.count - offset, 1 << 16))
+        let written = input.withUnsafeBytes { buffer -> Int in
+          guard let base = buffer.baseAddress else { return 0 }
+          return write(stdinFD, base + offset, min(input.count - offset, 1 << 16))
         }
         if written > 0 {
           offset += written

@@ -10,9 +10,7 @@ enum SingleBox {
     for key in ["bbox", "solution"] {
       guard let value = sample.fields[key] else { continue }
       if let box = Box(json: value) { return box }
-      if let text = value.stringValue,
-        let box = AnswerParsing.firstBox(in: NumericText.fold(AnswerParsing.answer(in: text)))
-      {
+      if let text = value.stringValue, let box = AnswerParsing.firstBox(in: AnswerParsing.answer(in: text)) {
         return box
       }
     }
@@ -22,7 +20,7 @@ enum SingleBox {
   /// The first 4-number box of the answer (Unicode digits and minus signs folded), converted to
   /// original pixels.
   static func predicted(_ sample: RewardSample, frame: BoxFrame) -> Box? {
-    AnswerParsing.firstBox(in: NumericText.fold(AnswerParsing.answer(in: sample.completion)))
+    AnswerParsing.firstBox(in: AnswerParsing.answer(in: sample.completion))
       .map { frame.toOriginal($0, image: sample.images.first) }
   }
 }
@@ -32,8 +30,7 @@ enum GroundingRewards {
   static func format(_ p: RewardParameters) throws -> any RewardFunction {
     let allowDecimals = try p.bool("allow_decimals", default: false)
     return SampleReward(name: p.reward) { sample in
-      AnswerParsing.isBareBox(NumericText.fold(AnswerParsing.answer(in: sample.completion)), allowDecimals: allowDecimals)
-        ? 1 : 0
+      AnswerParsing.isBareBox(AnswerParsing.answer(in: sample.completion), allowDecimals: allowDecimals) ? 1 : 0
     }
   }
 

@@ -99,8 +99,9 @@ public enum AnswerParsing {
 
   /// The first bracketed list of exactly four numbers in the text (covers `{"bbox_2d": [...]}` and
   /// `{"bbox": [...]}` objects, whose value is such a list), as a box, else nil.
+  /// Unicode digits and minus signs are read as ASCII (`NumericText.fold`).
   public static func firstBox(in text: String) -> Box? {
-    let bytes = Array(text.utf8)
+    let bytes = Array(NumericText.fold(text).utf8)
     var index = 0
     while index < bytes.count {
       if bytes[index] == UInt8(ascii: "["), let numbers = numberList(bytes, from: index + 1),
@@ -114,9 +115,9 @@ public enum AnswerParsing {
   }
 
   /// True when the trimmed text is exactly `[n, n, n, n]` (spaces allowed) of unsigned integers
-  /// (or decimals when allowed).
+  /// (or decimals when allowed); Unicode digits count (`NumericText.fold`).
   public static func isBareBox(_ text: String, allowDecimals: Bool) -> Bool {
-    let bytes = Array(text.trimmed.utf8)
+    let bytes = Array(NumericText.fold(text).trimmed.utf8)
     guard bytes.first == UInt8(ascii: "["), bytes.last == UInt8(ascii: "]") else { return false }
     let inner = bytes[1..<(bytes.count - 1)].split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false)
     guard inner.count == 4 else { return false }

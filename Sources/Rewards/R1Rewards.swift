@@ -31,7 +31,7 @@ enum R1Rewards {
   static func recFormat(_ p: RewardParameters) -> any RewardFunction {
     SampleReward(name: p.reward) { sample in
       guard matchesThinkAnswer(sample.completion) else { return 0 }
-      return AnswerParsing.firstBox(in: NumericText.fold(AnswerParsing.answer(in: sample.completion))) == nil ? 0 : 1
+      return AnswerParsing.firstBox(in: AnswerParsing.answer(in: sample.completion)) == nil ? 0 : 1
     }
   }
 

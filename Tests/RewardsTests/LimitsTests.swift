@@ -92,6 +92,10 @@ import Testing
     #expect(NumericText.fold("1\u{00A0}000 \u{2013}2 \u{FE63}3 \u{FF0D}4") == "1 000 -2 -3 -4")
     #expect(NumericText.fold("Ａｎｓｗｅｒ：（Ｂ）") == "Answer:(B)")
     #expect(NumericText.fold("plain ascii [1, 2]") == "plain ascii [1, 2]")
+    // The shared parsers fold too (evaluation calls them directly).
+    #expect(AnswerParsing.firstBox(in: "box: [\u{2212}1, ２, 3, ４]") == Box(-1, 2, 3, 4))
+    #expect(AnswerParsing.isBareBox("［１, ２, ３, ４］", allowDecimals: false))
+    #expect(ChoiceParsing.choiceIndex(in: "答案：Ｄ", choices: []) == 3)
     // Non-decimal numerals (superscripts, Roman numerals, CJK numbers) are left alone.
     #expect(NumericText.fold("cm² Ⅻ 三") == "cm² Ⅻ 三")
   }
