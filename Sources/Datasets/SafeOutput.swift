@@ -9,12 +9,21 @@ import Foundation
 ///   half-written output.
 public enum SafeOutput {
   /// Throws `DatasetError.output` when `output` is the same file as one of `inputs` (symbolic
-  /// links, `..` and hard links included).
+  /// links, `..` and hard links included), or a folder that holds one of them (replacing it would
+  /// delete the input).
   public static func refuseInputs(_ output: URL, inputs: [URL]) throws {
-    for input in inputs where sameFile(output, input) {
-      throw DatasetError.output(output.path, reason: "is the input file \(input.path); choose another output path")
+    let folder = resolved(output) + "/"
+    for input in inputs {
+      if sameFile(output, input) {
+        throw DatasetError.output(output.path, reason: "is the input file \(input.path); choose another output path")
+      }
+      if resolved(input).hasPrefix(folder) {
+        throw DatasetError.output(output.path, reason: "holds the input file \(input.path); choose another output path")
+      }
     }
   }
+
+  static func resolved(_ url: URL) -> String { url.standardizedFileURL.resolvingSymlinksInPath().path }
 
   /// Throws `DatasetError.output` when `url` exists (a file, or a non-empty folder) and
   /// `overwrite` is false.
@@ -93,9 +102,7 @@ public enum SafeOutput {
 
   /// Whether two paths name the same file: equal after resolving links, or the same device and inode.
   static func sameFile(_ a: URL, _ b: URL) -> Bool {
-    if a.standardizedFileURL.resolvingSymlinksInPath().path == b.standardizedFileURL.resolvingSymlinksInPath().path {
-      return true
-    }
+    if resolved(a) == resolved(b) { return true }
     var first = stat()
     var second = stat()
     guard stat(a.path, &first) == 0, stat(b.path, &second) == 0 else { return false }

@@ -80,10 +80,19 @@ struct DataCommand: ParsableCommand {
     @Option(help: "Output folder.") var out: String
     @Option(help: "File of question ids to keep (one per line).") var questionIds: String?
     @Option(help: "Keep at most this many records per split.") var subsetSize: Int?
+    @Flag(help: "Replace an existing output folder.") var overwrite = false
     func run() throws {
-      try DataTools.prepareAOKVQA(inputs: inputs, outDirectory: URL(fileURLWithPath: out),
-                                  questionIDs: questionIds.map { URL(fileURLWithPath: $0) }, subsetSize: subsetSize)
-        .forEach { print($0) }
+      if let subsetSize, subsetSize < 0 { throw CLIError("--subset-size \(subsetSize) is negative") }
+      let folder = URL(fileURLWithPath: out)
+      try SafeOutput.refuseInputs(folder, inputs: try inputs.flatMap { try DataFiles.files(at: $0) })
+      // Written into a temporary folder next to --out and renamed into place when complete.
+      var staged = ""
+      let lines = try SafeOutput.writeFolder(folder, overwrite: overwrite) { staging in
+        staged = staging.path
+        return try DataTools.prepareAOKVQA(inputs: inputs, outDirectory: staging,
+                                           questionIDs: questionIds.map { URL(fileURLWithPath: $0) }, subsetSize: subsetSize)
+      }
+      lines.forEach { print($0.replacingOccurrences(of: staged, with: folder.path)) }
     }
   }
 }

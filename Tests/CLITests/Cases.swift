@@ -333,6 +333,11 @@ enum Catalog {
                    try write("keep me\n", folder, "out.jsonl")
                    return ["data", "convert", "data.jsonl", "out.jsonl"]
                  }, preserved: ["out.jsonl", "data.jsonl"]),
+    BadInputCase(category: "output", name: "prepare-aokvqa onto its input folder", expect: .error, culprits: ["holds the input file"],
+                 setup: { folder, _ in
+                   try write(#"[{"question": "q", "choices": ["a", "b"], "correct_choice_idx": 0, "image_id": 1}]"#, folder, "aok/val.json")
+                   return ["data", "prepare-aokvqa", "--input", "aok", "--out", "aok", "--overwrite"]
+                 }, preserved: ["aok/val.json"]),
     BadInputCase(category: "output", name: "synth into a non-empty folder", expect: .error, culprits: ["--overwrite", "keep"],
                  setup: { folder, _ in
                    try write("precious\n", folder, "keep/notes.txt")

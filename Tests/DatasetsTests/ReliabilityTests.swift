@@ -163,6 +163,18 @@ import Testing
     let dotted = URL(fileURLWithPath: folder.path + "/sub/../d.jsonl")
     #expect(throws: DatasetError.self) { try DataTools.convert(input: folder.path, output: dotted, overwrite: true) }
     #expect(try Data(contentsOf: input) == before)
+    // An output folder that holds an input would delete it when replaced.
+    let nested = try writeText(try makeTempFolder(), "d.jsonl", grounding("a.png") + "\n")
+    #expect {
+      try SafeOutput.refuseInputs(nested.deletingLastPathComponent(), inputs: [nested])
+    } throws: { error in "\(error)".contains("holds the input file") }
+    let parent = try makeTempFolder()
+    try FileManager.default.createDirectory(at: parent.appendingPathComponent("out_images"), withIntermediateDirectories: true)
+    let inside = try writeText(parent.appendingPathComponent("out_images"), "d.jsonl", "{}\n")
+    #expect {
+      try DataTools.convert(input: inside.path, output: parent.appendingPathComponent("out.jsonl"), overwrite: true)
+    } throws: { error in "\(error)".contains("out_images: holds the input file") }
+    #expect(FileManager.default.fileExists(atPath: inside.path))
   }
 
   @Test func convertWritesAtomicallyAndAsksBeforeReplacing() throws {
