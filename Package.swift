@@ -136,7 +136,7 @@ let specs: [Spec] = [
   Spec(name: "ModelsTests", kind: .test, deps: ["Models", "Torch", "NN", "SafeTensors", "ModelConfig"]),
   Spec(name: "GenerationTests", kind: .test, deps: ["Generation", "Models", "Torch", "ModelConfig"]),
   Spec(name: "TrainingTests", kind: .test,
-       deps: ["Training", "Evaluation", "Prompting", "Common", "Torch", "NN", "Rewards", "Models", "Datasets", "ModelConfig"]),
+       deps: ["Training", "Evaluation", "Generation", "Prompting", "Common", "Torch", "NN", "Rewards", "Models", "Datasets", "ModelConfig"]),
   Spec(name: "PromptingTests", kind: .test, deps: ["Prompting", "Jinja"]),
   Spec(name: "EvaluationTests", kind: .test,
        deps: ["Evaluation", "Prompting", "Common", "Torch", "Models", "Generation", "Rewards", "Datasets", "ModelConfig"]),

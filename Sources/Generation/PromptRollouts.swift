@@ -9,8 +9,10 @@ extension RolloutEngine {
   /// `settings.recordAttentionLayers` is set, the record's fields). `seeds[i]` keys prompt `i`'s
   /// randomness. Records come back prompt after prompt, samples in order. The stop tokens are the
   /// builder's unless `settings.eosTokenIds` names others.
+  /// With `attentionGroups`, each record also carries the diagnostics of every group.
   public func rollouts(_ prompts: [PreparedPrompt], builder: PromptBuilder, samples: Int, settings: SamplingSettings,
-                       seeds: [UInt64]) throws -> (records: [RolloutRecord], timings: RolloutTimings) {
+                       seeds: [UInt64], attentionGroups: AttentionLayerGroups? = nil)
+    throws -> (records: [RolloutRecord], timings: RolloutTimings) {
     guard seeds.count == prompts.count else {
       throw RolloutError.invalidSettings("\(seeds.count) seeds for \(prompts.count) prompts")
     }
@@ -24,10 +26,17 @@ extension RolloutEngine {
     let ordered = completions.sorted { ($0.requestIndex, $0.sampleIndex) < ($1.requestIndex, $1.sampleIndex) }
     let records = ordered.map { completion in
       let prompt = prompts[completion.requestIndex]
-      return RolloutRecord(prompt: prompt, promptIndex: completion.requestIndex, sampleIndex: completion.sampleIndex,
-                           tokens: completion.tokens, text: builder.completionText(completion.tokens),
-                           truncated: !completion.finished, samplingLogProbs: completion.logProbs,
-                           attention: completion.attention.map { Self.diagnostics($0, prompt: prompt) })
+      var record = RolloutRecord(prompt: prompt, promptIndex: completion.requestIndex, sampleIndex: completion.sampleIndex,
+                                 tokens: completion.tokens, text: builder.completionText(completion.tokens),
+                                 truncated: !completion.finished, samplingLogProbs: completion.logProbs)
+      if let mass = completion.attention {
+        record.attention = Self.diagnostics(text: mass.textMass, vision: mass.visionMass, prompt: prompt)
+        for group in attentionGroups?.groups ?? [] {
+          record.attentionGroups.append((group.name, Self.diagnostics(text: mass.textMass(layers: group.layers),
+                                                                      vision: mass.visionMass(layers: group.layers), prompt: prompt)))
+        }
+      }
+      return record
     }
     return (records, timings)
   }
@@ -35,10 +44,10 @@ extension RolloutEngine {
   /// The completion's attention shares: the per-token masses on prompt text and on image tokens
   /// averaged over its generated tokens, normalised so that text + image = 1 (mass on generated
   /// tokens is left out of both).
-  static func diagnostics(_ mass: AttentionMass, prompt: PreparedPrompt) -> AttentionDiagnostics {
-    let count = Double(max(1, mass.textMass.count))
-    let text = mass.textMass.reduce(0) { $0 + Double($1) } / count
-    let vision = mass.visionMass.reduce(0) { $0 + Double($1) } / count
+  static func diagnostics(text textMass: [Float], vision visionMass: [Float], prompt: PreparedPrompt) -> AttentionDiagnostics {
+    let count = Double(max(1, textMass.count))
+    let text = textMass.reduce(0) { $0 + Double($1) } / count
+    let vision = visionMass.reduce(0) { $0 + Double($1) } / count
     let total = text + vision
     return AttentionDiagnostics(textMass: total > 0 ? text / total : 0, visionMass: total > 0 ? vision / total : 0,
                                 textTokens: prompt.textTokenCount, visionTokens: prompt.imageTokenCount)

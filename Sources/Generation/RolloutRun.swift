@@ -101,9 +101,9 @@ final class RolloutRun {
     uniforms = Tensor(noise, shape: [rows, columns]).to(device)
     outTokens = Tensor.zeros([rows, columns], dtype: .int64, device: device)
     outLogProbs = Tensor.zeros([rows, columns], device: device)
-    let record = !settings.recordAttentionLayers.isEmpty
-    outTextMass = record ? Tensor.zeros([rows, columns], device: device) : nil
-    outVisionMass = record ? Tensor.zeros([rows, columns], device: device) : nil
+    let recorded = Set(settings.recordAttentionLayers).count
+    outTextMass = recorded > 0 ? Tensor.zeros([rows, columns, recorded], device: device) : nil
+    outVisionMass = recorded > 0 ? Tensor.zeros([rows, columns, recorded], device: device) : nil
     seen = sampler.usesHistory ? Tensor.zeros([slots, text.vocabSize], dtype: .bool, device: device) : nil
     trueRow = Tensor.ones([slots], dtype: .bool, device: device)
     frequencies = model.language.ropeInverseFrequencies.to(.float32, device: device)
@@ -280,9 +280,8 @@ final class RolloutRun {
     outTokens.indexPut_(target, tokens)
     outLogProbs.indexPut_(target, logProbs)
     if let outTextMass, let outVisionMass, let text = view.cache.stepTextMass, let vision = view.cache.stepVisionMass {
-      let layers = Double(view.cache.recordedLayers.count)
-      outTextMass.indexPut_(target, text / layers)
-      outVisionMass.indexPut_(target, vision / layers)
+      outTextMass.indexPut_(target, text)
+      outVisionMass.indexPut_(target, vision)
     }
     view.seen?.indexPut_([(0, view.cache.slotIndex), (1, tokens)], view.trueRow)
     view.tokens.copy_(tokens)
@@ -319,10 +318,13 @@ final class RolloutRun {
   func collect() -> [Completion] {
     let tokens = outTokens.ints(), logProbs = outLogProbs.floats()
     let text = outTextMass?.floats(), vision = outVisionMass?.floats()
+    let layers = cache.recordedOrder
     return sequenceRequest.enumerated().map { sequence, request in
       let (count, finished) = results[sequence] ?? (0, false)
       let range = (sequence * columns)..<(sequence * columns + count)
-      let attention = text.flatMap { text in vision.map { AttentionMass(textMass: Array(text[range.dropFirst()]), visionMass: Array($0[range.dropFirst()])) } }
+      let attention = text.flatMap { text in
+        vision.map { AttentionMass(layers: layers, text: text, vision: $0, steps: range.dropFirst()) }
+      }
       return Completion(requestIndex: request, sampleIndex: sequence - firstSequence[request], tokens: Array(tokens[range]),
                         finished: finished, logProbs: Array(logProbs[range]), attention: attention)
     }

@@ -38,6 +38,8 @@ final class SlotKVCache: ExternalAttention, SlotAttentionStore {
   /// Attention diagnostics: layers recorded, `[slots, maxLength]` float masks of the prompt's text
   /// and image tokens, and this step's summed mass per slot.
   let recordedLayers: Set<Int>
+  /// The recorded layers in ascending order: column `i` of the step masses is layer `recordedOrder[i]`.
+  let recordedOrder: [Int]
   let textMask: Tensor?
   let visionMask: Tensor?
   let stepTextMass: Tensor?
@@ -74,11 +76,12 @@ final class SlotKVCache: ExternalAttention, SlotAttentionStore {
       attentionKernel = nil
     }
     self.recordedLayers = recordedLayers
+    recordedOrder = recordedLayers.sorted()
     let record = !recordedLayers.isEmpty
     textMask = record ? Tensor.zeros([slots, maxLength], device: device) : nil
     visionMask = record ? Tensor.zeros([slots, maxLength], device: device) : nil
-    stepTextMass = record ? Tensor.zeros([slots], device: device) : nil
-    stepVisionMass = record ? Tensor.zeros([slots], device: device) : nil
+    stepTextMass = record ? Tensor.zeros([slots, recordedLayers.count], device: device) : nil
+    stepVisionMass = record ? Tensor.zeros([slots, recordedLayers.count], device: device) : nil
   }
 
   /// The first `count` slots of `base` as a cache of their own, sharing its storage (a decode step
@@ -102,6 +105,7 @@ final class SlotKVCache: ExternalAttention, SlotAttentionStore {
     let kvHeads = base.keys.first?.size(2) ?? 1
     attentionKernel = base.attentionKernel.map { ($0.split, $0.workspace, $0.counters.narrow(0, start: 0, length: count * kvHeads)) }
     recordedLayers = base.recordedLayers
+    recordedOrder = base.recordedOrder
     textMask = base.textMask.map(head)
     visionMask = base.visionMask.map(head)
     stepTextMass = base.stepTextMass.map(head)
@@ -147,7 +151,9 @@ final class SlotKVCache: ExternalAttention, SlotAttentionStore {
     let span = useFlash ? maxLength : hostKeySpan
     let visible = { self.visibleKeys(span: span) }
     let spanKeys = keyCache.narrow(1, start: 0, length: span).transpose(1, 2)  // [slots, kvHeads, span, headDim]
-    if recordedLayers.contains(layer) { recordMass(query: query, keys: spanKeys, visible: visible(), span: span) }
+    if recordedLayers.contains(layer) {
+      recordMass(layer: layer, query: query, keys: keyCache.narrow(1, start: 0, length: span), visible: visible(), span: span)
+    }
     if useFlash, let cuSeqlensQ, let cuSeqlensK {
       let heads = query.size(1), headDim = query.size(3)
       let kvHeads = keyCache.size(2)
@@ -176,7 +182,7 @@ final class SlotKVCache: ExternalAttention, SlotAttentionStore {
     // A strided view of the q columns: both the kernel and flash attention read it in place.
     let query = qkv.narrow(1, start: 0, length: heads * headDim).view(slots, heads, headDim)
     if recordedLayers.contains(layer) {
-      recordMass(query: query.unsqueeze(2), keys: keyCache.transpose(1, 2), visible: visibleKeys(span: maxLength), span: maxLength)
+      recordMass(layer: layer, query: query.unsqueeze(2), keys: keyCache, visible: visibleKeys(span: maxLength), span: maxLength)
     }
     if let kernel = attentionKernel {  // made only where the kernel applies (init)
       return CUDA.FusedKernels.decodeAttention(qkv: qkv, keyCache: keyCache, valueCache: valueCache, positions: writePositions,
@@ -199,15 +205,29 @@ final class SlotKVCache: ExternalAttention, SlotAttentionStore {
     keyPositions.narrow(0, start: 0, length: span).unsqueeze(0).lt(keyLengths.unsqueeze(1))
   }
 
-  private func recordMass(query: Tensor, keys spanKeys: Tensor, visible: Tensor, span: Int) {
-    guard let textMask, let visionMask, let stepTextMass, let stepVisionMass else { return }
-    let heads = query.size(1), kvHeads = spanKeys.size(1), headDim = query.size(3)
-    let expandedKeys = spanKeys.repeatInterleave(heads / kvHeads, dim: 1)  // [slots, heads, span, headDim]
-    var scores = F.matmul(query.to(.float32), expandedKeys.to(.float32).mT).squeeze(2) / Double(headDim).squareRoot()
-    scores = scores.maskedFill(visible.logicalNot().unsqueeze(1), -Double.infinity)
-    let probabilities = scores.softmax(dim: -1).mean(dim: 1)  // [slots, span]
-    stepTextMass.add_((probabilities * textMask.narrow(1, start: 0, length: span)).sum(dim: -1))
-    stepVisionMass.add_((probabilities * visionMask.narrow(1, start: 0, length: span)).sum(dim: -1))
+  /// Layer `layer`'s heads-averaged attention probabilities of this step's queries over the
+  /// visible keys, reduced at once to their mass on prompt text and on image keys (column of the
+  /// layer in the step masses). A companion of the attention over the same scores, computed per
+  /// key/value head without expanding the cache: one batched product reads each key once (in the
+  /// cache's dtype, float32 accumulation), the softmax runs in float32, nothing is kept.
+  private func recordMass(layer: Int, query: Tensor, keys cache: Tensor, visible: Tensor, span: Int) {
+    guard let textMask, let visionMask, let stepTextMass, let stepVisionMass,
+      let column = recordedOrder.firstIndex(of: layer) else { return }
+    // query [slots, heads, 1, headDim]; cache [slots, span, kvHeads, headDim]
+    let heads = query.size(1), kvHeads = cache.size(2), headDim = query.size(3)
+    let group = heads / kvHeads
+    let queries = query.reshape(slots, heads, headDim)
+    var scores: [Tensor] = []
+    for kvHead in 0..<kvHeads {
+      let q = queries.narrow(1, start: kvHead * group, length: group)  // [slots, group, headDim]
+      let k = cache.select(2, kvHead)  // [slots, span, headDim], rows kvHeads * headDim apart
+      scores.append(F.matmul(q, k.mT))  // [slots, group, span]
+    }
+    var logits = Tensor.cat(scores, dim: 1).to(.float32) / Double(headDim).squareRoot()  // [slots, heads, span]
+    logits = logits.maskedFill(visible.logicalNot().unsqueeze(1), -Double.infinity)
+    let probabilities = logits.softmax(dim: -1).mean(dim: 1)  // [slots, span]
+    stepTextMass.select(1, column).copy_((probabilities * textMask.narrow(1, start: 0, length: span)).sum(dim: -1))
+    stepVisionMass.select(1, column).copy_((probabilities * visionMask.narrow(1, start: 0, length: span)).sum(dim: -1))
   }
 }
 

@@ -30,8 +30,10 @@ public struct RolloutRecord: Sendable {
   /// Log-probability of each token under the distribution it was sampled from (empty when the
   /// completion was not sampled, e.g. an SFT answer).
   public var samplingLogProbs: [Float]
-  /// Attention diagnostics of the completion when the engine recorded them.
+  /// Attention diagnostics of the completion when the engine recorded them (all recorded layers).
   public var attention: AttentionDiagnostics?
+  /// The same per layer group (`early`, `middle`, `late`), in group order.
+  public var attentionGroups: [(name: String, value: AttentionDiagnostics)] = []
 
   public init(promptIndex: Int, sampleIndex: Int = 0, prompt: String = "", question: String = "", images: [ImageGeometry] = [],
               fields: [String: JSONValue] = [:], source: String = "", tokens: [Int], text: String = "", truncated: Bool,
@@ -64,5 +66,24 @@ public struct RolloutRecord: Sendable {
   /// What a reward function receives for this completion.
   public var rewardSample: RewardSample {
     RewardSample(prompt: prompt, completion: text, images: images, fields: fields, attention: attention)
+  }
+}
+
+extension AttentionDiagnostics {
+  /// Attention per token on text over attention per token on the image (MDI); nil when either side
+  /// has no tokens or no mass.
+  public var mdi: Double? {
+    guard textTokens > 0, visionTokens > 0, textMass > 0, visionMass > 0 else { return nil }
+    return (textMass / Double(textTokens)) / (visionMass / Double(visionTokens))
+  }
+
+  /// The text tokens' share of the attention over their share of the tokens (AEI_T); the image's (AEI_O).
+  public var aeiText: Double? { efficiency(textMass, textTokens) }
+  public var aeiVision: Double? { efficiency(visionMass, visionTokens) }
+
+  func efficiency(_ mass: Double, _ tokens: Int) -> Double? {
+    let totalMass = textMass + visionMass, totalTokens = textTokens + visionTokens
+    guard totalMass > 0, totalTokens > 0, tokens > 0 else { return nil }
+    return (mass / totalMass) / (Double(tokens) / Double(totalTokens))
   }
 }

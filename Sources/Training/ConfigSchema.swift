@@ -140,6 +140,7 @@ enum ConfigSchema {
     ConfigField("compute_attention_metrics", .bool, .bool(false)),
     ConfigField("mdi_balance_ratio", .double(minimum: 1), .double(2)),
     ConfigField("reward_failure_patience", .int(minimum: 0), .int(10)),
+    ConfigField("attention_layer_groups", .stringOrObject, .string("thin")),
   ]
 
   /// Metrics, rollout logs and the console (the MDI fork's names for the logs).

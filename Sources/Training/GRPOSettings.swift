@@ -1,3 +1,4 @@
+import Common
 import Foundation
 import Generation
 import NN
@@ -28,6 +29,8 @@ public struct GRPOSettings: Sendable {
   public var shuffle: Bool
   /// Rollouts record attention diagnostics (`compute_attention_metrics`), feeding `mdi`.
   public var recordAttention: Bool
+  /// `attention_layer_groups` (`thin`, `thirds` or named layer lists).
+  public var attentionLayerGroups: JSONValue
   /// Consecutive generation batches in which a reward function fails on every call before the run
   /// stops with an error (`reward_failure_patience`; 0 = never stop).
   public var rewardFailurePatience: Int
@@ -51,6 +54,7 @@ public struct GRPOSettings: Sendable {
     seed = training.seed
     shuffle = training.shuffleDataset
     recordAttention = training.computeAttentionMetrics
+    attentionLayerGroups = training.attentionLayerGroups
     rewardFailurePatience = training.rewardFailurePatience
   }
 }

@@ -67,7 +67,7 @@ public final class GRPOTrainer: @unchecked Sendable {
     if let rewards {
       runner = rewards
     } else {
-      let functions = try RewardRegistry.make(training.rewardFuncs, parameters: training.rewardParameters)
+      let functions = try RewardRegistry.make(training.rewardFuncs, parameters: try Self.rewardParameters(training))
       runner = try RewardRunner.validated(functions: functions, weights: training.rewardWeights)
     }
     // Half-precision weights train with float32 master weights and moments (mixed precision).
@@ -77,7 +77,7 @@ public final class GRPOTrainer: @unchecked Sendable {
         * training.numIterations
     stepper = OptimizerStepper(optimizer: optimizer, schedule: config.lrSchedule(totalSteps: totalSteps),
                                maxGradNorm: settings.maxGradNorm)
-    rollout = RolloutStage(builder: builder, engine: RolloutEngine(model: model), settings: settings)
+    rollout = try RolloutStage(builder: builder, engine: RolloutEngine(model: model), settings: settings)
     scoring = ScoringStage(rewards: runner, groupSize: settings.numGenerations, scaling: settings.scaleRewards)
     logProbs = LogProbStage(model: model, reference: reference, temperature: settings.temperature, beta: settings.beta,
                             numIterations: settings.numIterations)
@@ -88,6 +88,19 @@ public final class GRPOTrainer: @unchecked Sendable {
   }
 
   public var optimizer: AdamW { stepper.optimizer }
+
+  /// The reward parameters with the training key `mdi_balance_ratio` as the one source of the MDI
+  /// reward's ratio R (a different value under `reward_parameters` is a conflict, not an override).
+  static func rewardParameters(_ training: TrainingConfig.TrainingSection) throws -> [String: JSONValue] {
+    var parameters = training.rewardParameters
+    guard training.rewardFuncs.contains(where: { RewardRegistry.canonicalName($0) == "mdi" }) else { return parameters }
+    if let given = parameters["mdi_balance_ratio"]?.doubleValue, given != training.mdiBalanceRatio {
+      throw TrainingError.invalidArgument("reward_parameters.mdi_balance_ratio (\(given)) differs from training.mdi_balance_ratio "
+        + "(\(training.mdiBalanceRatio)); set the ratio once, as training.mdi_balance_ratio")
+    }
+    parameters["mdi_balance_ratio"] = .double(training.mdiBalanceRatio)
+    return parameters
+  }
   public var rewards: RewardRunner { scoring.rewards }
 
   // MARK: Run
@@ -129,6 +142,11 @@ public final class GRPOTrainer: @unchecked Sendable {
         let row = MetricsRow(step: state.step, epoch: stream.epoch, values: values)
         try sinks.record(row)
         rows.append(row)
+      }
+      if rollout.attentionGroups != nil {
+        let folder = config.training.attentionDiagLogPath ?? outputDirectory.appendingPathComponent("attention_diagnostics").path
+        try AttentionReport.write(step: firstStep + 1, records: generation.rollouts.records, scored: generation.scored,
+                                  to: URL(fileURLWithPath: folder))
       }
       if config.training.realtimeRolloutLogging || config.training.logCompletions {
         try rolloutLog.append(step: firstStep + 1, samples: logSamples(generation.rollouts, generation.scored))
@@ -177,7 +195,7 @@ public final class GRPOTrainer: @unchecked Sendable {
     let counted = batch.records.filter { !(settings.maskTruncatedCompletions && $0.truncated) }
     let inputs = UpdateInputs(prompts: prompts, records: batch.records, advantages: scored.advantages, microBatches: microBatches,
                               features: features, fixed: fixed, activeTokens: Double(counted.reduce(0) { $0 + $1.tokens.count }))
-    var metrics = scored.metrics
+    var metrics = scored.metrics.merging(AttentionReport.metrics(batch.records)) { $1 }
     metrics[MetricName.timeGenerate] = batch.seconds
     let fixedSeconds = Date().timeIntervalSince(timer)
     metrics["rollout/decode_tokens_per_second"] = batch.timings.tokensPerSecond

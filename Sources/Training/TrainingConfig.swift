@@ -99,6 +99,8 @@ public struct TrainingConfig: Sendable, Equatable, Codable {
     public var rewardParameters: [String: JSONValue]
     public var computeAttentionMetrics: Bool
     public var mdiBalanceRatio: Double
+    /// Layer groups of the attention diagnostics: `thin`, `thirds`, or `{"name": [layers], ...}`.
+    public var attentionLayerGroups: JSONValue
     /// Generation batches in a row in which a reward fails on every call before the run stops (0: never).
     public var rewardFailurePatience: Int
     // Logging

@@ -1,5 +1,6 @@
 import Datasets
 import Evaluation
+import Generation
 import Foundation
 import ModelConfig
 import Prompting
@@ -94,6 +95,62 @@ extension TinyModelTests {
     #expect(rows.map(\.step) == [1])
     #expect(rows[0].values["skipped/bad_image"] == 1)
     #expect(lines.contains { $0.hasPrefix("skipped ") && $0.contains("#1") }, "\(lines)")
+  }
+}
+}
+
+/// The MDI fork's 4:1:1 recipe (configs/aokvqa_mdi.json) for 2 steps on tiny multiple-choice data,
+/// and the layer groups of the attention diagnostics.
+extension TinyModelTests {
+@Suite(.serialized) struct MDIRecipeTests {
+  static let configFile = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    .appendingPathComponent("../../configs/aokvqa_mdi.json").standardizedFileURL
+
+  @Test func mdiRecipeRunsTwoStepsWithDiagnostics() async throws {
+    let root = TinySetup.temporaryFolder("mdi-recipe")
+    defer { try? FileManager.default.removeItem(at: root) }
+    let data = try SyntheticTasks.write(task: .multipleChoice, count: 4, seed: 5, imageSize: 56, to: root.appendingPathComponent("data"))
+    let output = root.appendingPathComponent("run")
+    let config = try TrainingConfig.load(Self.configFile, overrides: [
+      "models.student=\(TinySetup.modelFolder.path)", "dataset.labeled_path=\(data.path)", "training.output_dir=\(output.path)",
+      "training.max_steps=2", "training.per_device_train_batch_size=1", "training.roll_out_num=2",
+      "training.max_completion_length=4", "training.max_pixels=3136", "training.gradient_checkpointing=false",
+    ])
+    let examples = try DatasetLoader.load(path: try #require(config.dataset.labeledPath)).examples
+    let trainer = try GRPOTrainer(config: config, modelDirectory: TinySetup.modelFolder, examples: examples)
+    #expect(trainer.rewards.weights == [4, 1, 1])
+    let rows = try await trainer.run(log: { _ in })
+    #expect(rows.map(\.step) == [1, 2])
+    for key in ["rewards/mdi_reward/mean", "attention/mdi/mean", "attention/early/aei_text/mean", "attention/late/mdi/std"] {
+      #expect(rows[0].values[key]?.isFinite == true, "\(key)")
+    }
+    let log = try String(contentsOf: output.appendingPathComponent("attention_diagnostics/step_1.md"), encoding: .utf8)
+    #expect(log.contains("| early |") && log.contains("| middle |") && log.contains("| late |"))
+    #expect(log.contains("mdi_reward"))
+  }
+
+  @Test func layerGroupsByName() throws {
+    let thin = AttentionLayerGroups.thin(layers: 36)
+    #expect(thin.groups.map(\.layers) == [[0, 1], [17, 18], [34, 35]])
+    #expect(AttentionLayerGroups.thirds(layers: 4).groups.map(\.layers) == [[0, 1], [2], [3]])
+    #expect(AttentionLayerGroups.thin(layers: 4).allLayers == [0, 1, 2, 3])
+    let named = try AttentionReport.groups(.object(["a": .array([.int(1)]), "b": .array([.int(0), .int(2)])]), layers: 4)
+    #expect(named.groups.map(\.name) == ["a", "b"] && named.allLayers == [0, 1, 2])
+    #expect(throws: TrainingError.self) { try AttentionReport.groups(.object(["a": .array([.int(9)])]), layers: 4) }
+    #expect(throws: TrainingError.self) { try AttentionReport.groups(.string("halves"), layers: 4) }
+  }
+
+  /// One source for the MDI ratio R: the training key feeds the reward; a different value under
+  /// reward_parameters is refused.
+  @Test func mdiRatioHasOneSource() throws {
+    func section(_ extra: String) throws -> TrainingConfig.TrainingSection {
+      let json = #"{"job_type": "grpo", "training": {"reward_funcs": ["mdi"], "mdi_balance_ratio": 3"# + extra + "}}"
+      return try TrainingConfig.parse(Data(json.utf8), source: "test").training
+    }
+    #expect(try GRPOTrainer.rewardParameters(try section(""))["mdi_balance_ratio"] == .double(3))
+    #expect(throws: TrainingError.self) {
+      try GRPOTrainer.rewardParameters(try section(#", "reward_parameters": {"mdi_balance_ratio": 2}"#))
+    }
   }
 }
 }

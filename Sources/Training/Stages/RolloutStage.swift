@@ -27,13 +27,17 @@ public struct RolloutStage: @unchecked Sendable {
   public let sampling: SamplingSettings
   public let numGenerations: Int
   public let promptsPerBatch: Int
+  /// The layer groups whose attention diagnostics the records carry (`compute_attention_metrics`).
+  public let attentionGroups: AttentionLayerGroups?
 
-  public init(builder: PromptBuilder, engine: RolloutEngine, settings: GRPOSettings) {
+  public init(builder: PromptBuilder, engine: RolloutEngine, settings: GRPOSettings) throws {
     self.builder = builder
     self.engine = engine
     var sampling = settings.sampling
     sampling.eosTokenIds = builder.stopTokenIds
-    if settings.recordAttention { sampling.recordAttentionLayers = Array(0..<engine.model.config.text.numHiddenLayers) }
+    attentionGroups = settings.recordAttention
+      ? try AttentionReport.groups(settings.attentionLayerGroups, layers: engine.model.config.text.numHiddenLayers) : nil
+    if let attentionGroups { sampling.recordAttentionLayers = attentionGroups.allLayers }
     self.sampling = sampling
     numGenerations = settings.numGenerations
     promptsPerBatch = settings.promptsPerGeneration
@@ -71,7 +75,7 @@ public struct RolloutStage: @unchecked Sendable {
     model.eval()
     defer { model.train() }
     let (records, timings) = try engine.rollouts(prompts, builder: builder, samples: numGenerations, settings: sampling,
-                                                 seeds: seeds)
+                                                 seeds: seeds, attentionGroups: attentionGroups)
     return RolloutBatch(prompts: prompts, records: records, timings: timings, seconds: Date().timeIntervalSince(timer),
                         skipped: skipped)
   }
