@@ -1,12 +1,16 @@
 # Rollout throughput: vlmrl's engine vs transformers' generate on the same workload, one GPU, one run.
 # Qwen2.5-VL-3B (Hub config values), random weights saved by transformers, bf16; prompts of ~380
 # tokens with one 448x448 image (256 image tokens); 256 new tokens with EOS ignored; sampling.
-#   usage: python3 bench/rollout.py DIST_DIR WORK_DIR
+#   usage: python3 bench/rollout.py DIST_DIR WORK_DIR [--attention]
+# With --attention: the 64-sequence workload again with the attention diagnostics recorded (as
+# compute_attention_metrics does: the thin early/middle/late layer groups), and transformers' generate
+# with eager attention and output_attentions=True (what the TRL MDI fork needs for its diagnostics).
 import json, os, subprocess, sys, time
 import torch
 from transformers import AutoConfig, AutoModelForImageTextToText
 
 dist, work = sys.argv[1], sys.argv[2]
+attention = "--attention" in sys.argv[3:]
 here = os.path.dirname(os.path.abspath(__file__))
 IMAGE, VSTART, VEND = 151655, 151652, 151653
 folder = os.path.join(work, "qwen2_5_vl_3b_rollout")
@@ -68,3 +72,24 @@ print(f"transformers generate: 8 prompts x 8 samples = 64 sequences, {new} new t
       f"{64 * new / hf:.0f} output tokens/s, {hf / new * 1000:.1f} ms per decode step")
 if 8 in ours:
     print(f"64 sequences: vlmrl {ours[8]:.2f} s vs transformers {hf:.2f} s, ratio {hf / ours[8]:.1f}x")
+
+if attention:
+    timed = {}
+    for flag in ([], ["--record-attention"]):
+        out = run([f"{dist}/vlmrl", "bench", "rollout", "--model", folder, "--prompts", "8", "--samples", "8"] + flag)
+        timed[bool(flag)] = next(float(l.split()[1]) for l in out.splitlines() if l.strip().startswith("total"))
+    print(f"attention diagnostics: off {timed[False]:.3f} s, on {timed[True]:.3f} s, "
+          f"overhead {100 * (timed[True] / timed[False] - 1):.1f}%")
+    del model
+    torch.cuda.empty_cache()
+    eager = AutoModelForImageTextToText.from_pretrained(folder, dtype=torch.bfloat16, attn_implementation="eager").cuda().eval()
+    with torch.no_grad():
+        eager.generate(**inputs, **{**kwargs, "max_new_tokens": 8, "min_new_tokens": 8}, output_attentions=True,
+                       return_dict_in_generate=True)
+        torch.cuda.synchronize()
+        t = time.perf_counter()
+        out = eager.generate(**inputs, **kwargs, output_attentions=True, return_dict_in_generate=True)
+        torch.cuda.synchronize()
+        fork = time.perf_counter() - t
+    print(f"transformers generate, eager + output_attentions (the MDI fork's way): {fork:.2f} s; "
+          f"vlmrl with diagnostics {timed[True]:.2f} s, ratio {fork / timed[True]:.1f}x")

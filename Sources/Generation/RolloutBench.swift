@@ -11,7 +11,7 @@ public enum RolloutBench {
                          newTokens: Int = 256, dtype: DType = .bfloat16, device: Device = .cuda(0),
                          maxSlots: Int? = nil, checkEvery: Int? = nil, useCUDAGraphs: Bool = true,
                          useFusedKernels: Bool = true, stopIds: Int = 0, useBuckets: Bool = true,
-                         bandwidthBytesPerSecond: Double = 4.8e12) throws -> String {
+                         recordAttention: Bool = false, bandwidthBytesPerSecond: Double? = nil) throws -> String {
     let model = try QwenVLModel.load(directory: modelDirectory, dtype: dtype, device: device)
     model.switches = switches
     let engine = RolloutEngine(model: model, maxSlots: maxSlots, checkEvery: checkEvery, useCUDAGraphs: useCUDAGraphs,
@@ -22,11 +22,20 @@ public enum RolloutBench {
     // step stops with probability about stopIds / vocabulary, a spread of lengths like real rollouts.
     var settings = SamplingSettings(maxNewTokens: newTokens, temperature: 1)
     if stopIds > 0 { settings.eosTokenIds = Set(0..<stopIds) }
+    // Attention diagnostics as training records them by default (the thin early/middle/late groups).
+    if recordAttention {
+      settings.recordAttentionLayers = AttentionLayerGroups.thin(layers: model.config.text.numHiddenLayers).allLayers
+    }
+    let card: String
+    if case .cuda(let index) = device { card = CUDA.deviceName(index) } else { card = "cpu" }
+    let bandwidth = bandwidthBytesPerSecond ?? Self.memoryBandwidth(card: card)
     // Warm-up on the same requests with 8 new tokens (as the transformers peer is warmed up in
     // bench/rollout.py): kernels, cuBLAS heuristics, allocator pools for these shapes, and the graph
     // capture path. A GRPO run calls `generate` every step with shapes like these, so the timed call
     // is its steady state.
-    _ = try engine.generate(requests, settings: SamplingSettings(maxNewTokens: 8, temperature: 1))
+    var warmUp = settings
+    warmUp.maxNewTokens = 8
+    _ = try engine.generate(requests, settings: warmUp)
     if device.isCUDA { CUDA.synchronize(); CUDA.resetPeakMemory() }
     let (completions, timings) = try engine.generate(requests, settings: settings)
     if device.isCUDA { CUDA.synchronize() }
@@ -40,11 +49,12 @@ public enum RolloutBench {
     let keysPerStep = Double(completions.count) * (Double(promptTokens) + Double(newTokens) / 2)
     let bytesPerStep = Double(weightBytes) + keysPerStep * Double(kvBytesPerToken)
     let secondsPerStep = timings.millisecondsPerStep / 1000
-    let roofline = secondsPerStep > 0 ? bytesPerStep / secondsPerStep / bandwidthBytesPerSecond : 0
+    let roofline = secondsPerStep > 0 ? bytesPerStep / secondsPerStep / bandwidth : 0
     func f(_ value: Double, _ digits: Int = 2) -> String { String(format: "%.\(digits)f", value) }
     return """
       rollout: \(prompts) prompts x \(samples) samples = \(completions.count) sequences, \(promptTokens)-token prompts with a \
-      \(imageSide)x\(imageSide) image, \(newTokens) new tokens, \(dtype) on \(device)
+      \(imageSide)x\(imageSide) image, \(newTokens) new tokens, \(dtype) on \(device) (\(card))
+      attention diagnostics \(recordAttention ? "recorded, layers \(settings.recordAttentionLayers)" : "off")
       slots \(timings.slots), decode steps \(timings.decodeSteps) (\(timings.graphReplays) graph replays, \(timings.bucketSteps) over fewer slots)\
       \(stopIds > 0 ? ", \(stopIds) stop ids: \(completions.filter(\.finished).count) of \(completions.count) stopped early" : "")
       decode path        \(timings.fusedKernels ? "fused bf16 kernels" : "libtorch ops" + (timings.fusedUnavailableReason.map { " (\($0))" } ?? ""))
@@ -52,9 +62,19 @@ public enum RolloutBench {
       decode             \(f(timings.decodeSeconds, 3)) s   (\(f(timings.millisecondsPerStep)) ms per step)
       total              \(f(timings.totalSeconds, 3)) s   \(f(timings.tokensPerSecond, 0)) output tokens/s
       peak memory        \(f(Double(peak) / 1_073_741_824)) GiB
-      roofline           \(f(roofline * 100, 1))% of \(f(bandwidthBytesPerSecond / 1e12, 1)) TB/s \
+      roofline           \(f(roofline * 100, 1))% of \(f(bandwidth / 1e12, 2)) TB/s \
       (\(f(bytesPerStep / 1e9)) GB per step: weights + keys/values read)
       """
+  }
+
+  /// Peak memory bandwidth of the card by its name (the roofline's denominator): H100 SXM 3.35 TB/s,
+  /// H100 PCIe 2.0, H200 4.8, A100 80GB 2.0 (40GB 1.56); other cards 4.8 (say so with the explicit argument).
+  public static func memoryBandwidth(card: String) -> Double {
+    let name = card.uppercased()
+    if name.contains("H200") { return 4.8e12 }
+    if name.contains("H100") { return name.contains("PCIE") ? 2.0e12 : 3.35e12 }
+    if name.contains("A100") { return name.contains("40GB") ? 1.555e12 : 2.0e12 }
+    return 4.8e12
   }
 
   /// Prompts of `promptTokens` ids: a short text head, `<|vision_start|>`, the image's pad tokens,

@@ -172,9 +172,9 @@ final class SlotKVCache: ExternalAttention, SlotAttentionStore {
 
   func caches(layer: Int) -> (keys: Tensor, values: Tensor) { (keys[layer], values[layer]) }
 
-  /// The kernel rotates and writes the step's key itself, except when attention mass is recorded
-  /// (that reads the rotated queries from `qkv`).
-  var attentionRotates: Bool { attentionKernel != nil && recordedLayers.isEmpty }
+  /// The kernel rotates and writes the step's key itself, except in layers whose attention mass is
+  /// recorded (that reads the rotated queries from `qkv` and the step's key from the cache).
+  func attentionRotates(layer: Int) -> Bool { attentionKernel != nil && !recordedLayers.contains(layer) }
 
   func attendCached(layer: Int, qkv: Tensor, heads: Int, headDim: Int, rotary: (cos: Tensor, sin: Tensor)?) -> Tensor {
     let keyCache = keys[layer], valueCache = values[layer]

@@ -12,7 +12,7 @@ public protocol SlotAttentionStore: AnyObject {
   var writePositions: Tensor { get }
   /// Whether `attendCached` takes the rotary tables and does the rotation and the key/value write
   /// itself (then the decoder skips the rotary kernel).
-  var attentionRotates: Bool { get }
+  func attentionRotates(layer: Int) -> Bool
   /// Attention of the queries, the first `heads * headDim` columns of `qkv` (the fused projection),
   /// over the cached keys (this step's included); returns `[slots, heads * headDim]`. `rotary` is
   /// given exactly when `attentionRotates` (then `qkv` is unrotated and this step's key and value
@@ -97,7 +97,7 @@ public final class FusedDecoder {
       let normed = CUDA.FusedKernels.addRMSNorm(residual: residual, delta: delta, weight: layer.inputNorm, eps: layer.eps)
       let qkv = F.linear(normed, layer.qkvWeight, layer.qkvBias)
       let attended: Tensor
-      if store.attentionRotates {
+      if store.attentionRotates(layer: index) {
         attended = store.attendCached(layer: index, qkv: qkv, heads: heads, headDim: headDim, rotary: (cos, sin))
       } else {
         let (keys, values) = store.caches(layer: index)

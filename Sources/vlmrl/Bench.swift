@@ -30,6 +30,8 @@ struct Bench: ParsableCommand {
     @Option(help: "Treat this many ordinary token ids as EOS, so that sequences stop at different steps (0: none, every sequence runs the full length).")
     var stopIds = 0
     @Flag(help: "Keep decoding all slots to the end (no compaction into smaller batch buckets).") var noBuckets = false
+    @Flag(help: "Record attention diagnostics as training does with compute_attention_metrics (thin layer groups).")
+    var recordAttention = false
     func run() throws {
       let device = try usableDevice(device)
       guard let dtype = DType(name: dtype) else { throw ValidationError("--dtype: unknown dtype '\(self.dtype)'") }
@@ -46,7 +48,8 @@ struct Bench: ParsableCommand {
       print(try RolloutBench.run(modelDirectory: URL(fileURLWithPath: model), switches: KernelSwitches.fromEnvironment(), prompts: prompts, samples: samples,
                                  promptTokens: promptTokens, imageSide: imageSize, newTokens: newTokens, dtype: dtype,
                                  device: device, checkEvery: checkEvery, useCUDAGraphs: !noCudaGraphs,
-                                 useFusedKernels: !noFusedKernels, stopIds: stopIds, useBuckets: !noBuckets))
+                                 useFusedKernels: !noFusedKernels, stopIds: stopIds, useBuckets: !noBuckets,
+                                 recordAttention: recordAttention))
     }
   }
 
