@@ -24,6 +24,7 @@ build: deps
 ## test: the whole CPU test suite (what CI runs).
 test: deps
 	scripts/check-package-deps
+	scripts/check-doc-links
 	$(SWIFT) build --build-tests -j $(JOBS)
 	$(SWIFT) test --skip-build --parallel --num-workers $(JOBS) 2>&1 | tee .build/test.log; \
 	  status=$${PIPESTATUS[0]}; scripts/test-summary .build/test.log; exit $$status
