@@ -363,6 +363,13 @@ enum Catalog {
             ["model", "init", "--out", "m", "--hidden", "100", "--heads", "3", "--tokenizer", "TOKENIZER"]),
       flags("model init --hidden 1000000", culprit: "--hidden", ["model", "init", "--out", "m", "--hidden", "1000000", "--tokenizer", "TOKENIZER"]),
       flags("model init with a missing tokenizer", culprit: "nowhere", ["model", "init", "--out", "m", "--tokenizer", "nowhere"]),
+      // Without --tokenizer, from a folder outside the checkout: the checkout's assets/tokenizer is
+      // found from the executable's path.
+      BadInputCase(category: "flags", name: "model init from any folder", expect: .either, culprits: ["--tokenizer"],
+                   reported: ["wrote"]) { _, _ in
+        ["model", "init", "--out", "m", "--hidden", "32", "--heads", "2", "--kv-heads", "1", "--layers", "1",
+         "--vision-hidden", "32", "--vision-depth", "1"]
+      },
       flags("synth --count=-1", culprit: "--count", ["data", "synth", "--count=-1", "--out", "s"]),
       flags("synth --image-size 100000", culprit: "--image-size", ["data", "synth", "--image-size", "100000", "--out", "s"]),
       flags("synth --task nope", culprit: "nope", ["data", "synth", "--task", "nope", "--out", "s"]),
