@@ -39,6 +39,24 @@ public struct GenerationConfig: Sendable, Codable, Equatable {
       temperature: try fields.double("temperature"), topP: try fields.double("top_p"),
       topK: try fields.int("top_k"), repetitionPenalty: try fields.double("repetition_penalty"),
       maxNewTokens: try fields.int("max_new_tokens"))
+    try check(fields)
+  }
+
+  /// Sampling values the sampler cannot use are refused naming the field (a checkpoint's file may
+  /// be hand-edited); values transformers accepts pass.
+  private func check(_ fields: JSONFields) throws {
+    if let temperature, !(temperature.isFinite && temperature >= 0) {
+      throw fields.invalid("temperature", "\(temperature) must be a finite number >= 0")
+    }
+    if let topP, !(topP.isFinite && topP >= 0 && topP <= 1) {
+      throw fields.invalid("top_p", "\(topP) must be in [0, 1]")
+    }
+    if let topK, topK < 0 { throw fields.invalid("top_k", "\(topK) must not be negative") }
+    if let repetitionPenalty, !(repetitionPenalty.isFinite && repetitionPenalty > 0) {
+      throw fields.invalid("repetition_penalty", "\(repetitionPenalty) must be a positive finite number")
+    }
+    if let maxNewTokens, maxNewTokens < 0 { throw fields.invalid("max_new_tokens", "\(maxNewTokens) must not be negative") }
+    if let bad = eosTokenIds.first(where: { $0 < 0 }) { throw fields.invalid("eos_token_id", "token id \(bad) is negative") }
   }
 
   // transformers' GenerationConfig defaults, used when the file leaves a field out.

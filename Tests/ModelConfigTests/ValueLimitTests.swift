@@ -94,6 +94,22 @@ import Testing
     }
   }
 
+  @Test func generationConfigValuesAreChecked() throws {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("mc-gen-\(UUID().uuidString.prefix(8))")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    let file = folder.appendingPathComponent("generation_config.json")
+    try Data(#"{"eos_token_id": [1, 2], "temperature": 0.7, "top_p": 0.8, "top_k": 0, "do_sample": true}"#.utf8).write(to: file)
+    #expect(try GenerationConfig(contentsOf: file).eosTokenIds == [1, 2])
+    for (text, field) in [(#"{"temperature": -1}"#, "temperature"), (#"{"top_p": 1.5}"#, "top_p"), (#"{"top_k": -2}"#, "top_k"),
+                          (#"{"repetition_penalty": 0}"#, "repetition_penalty"), (#"{"max_new_tokens": -1}"#, "max_new_tokens"),
+                          (#"{"eos_token_id": [-3]}"#, "eos_token_id")] {
+      try Data(text.utf8).write(to: file)
+      #expect {
+        try GenerationConfig(contentsOf: file)
+      } throws: { error in "\(error)".hasPrefix("generation_config.json: field '\(field)'") }
+    }
+  }
+
   @Test func malformedJSONGivesLineAndColumn() throws {
     let folder = FileManager.default.temporaryDirectory.appendingPathComponent("mc-json-\(UUID().uuidString.prefix(8))")
     try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
