@@ -47,7 +47,9 @@ public enum Checkpoint {
     try? fm.removeItem(at: final)
     try fm.moveItem(at: temporary, to: final)
     if let limit = saveTotalLimit, limit > 0 {
-      let existing = try list(outputDirectory)
+      // Only this run's own history rotates: a checkpoint numbered past the current step (left by
+      // another run) never pushes out the one just written.
+      let existing = try list(outputDirectory).filter { $0.step <= state.step }
       for old in existing.dropLast(limit) { try? fm.removeItem(at: old.url) }
     }
     return final
@@ -57,12 +59,17 @@ public enum Checkpoint {
   /// tokenizer, chat template and processor files of the model training started from.
   public static func exportModel(_ model: QwenVLModel, companionFilesFrom source: URL, to folder: URL,
                                  adapter: LoRAConfig? = nil) throws {
+    // Written into a sibling temporary folder and renamed into place when complete.
+    let fm = FileManager.default
+    let final = folder
+    let folder = folder.deletingLastPathComponent().appendingPathComponent(".\(folder.lastPathComponent).partial")
+    try? fm.removeItem(at: folder)
+    try fm.createDirectory(at: folder, withIntermediateDirectories: true)
     if let adapter {
       try model.saveAdapter(adapter, baseModel: source.path, to: folder)
     } else {
       try model.save(to: folder)
     }
-    let fm = FileManager.default
     for name in ["tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "chat_template.json",
                  "preprocessor_config.json", "generation_config.json"] {
       let from = source.appendingPathComponent(name)
@@ -71,6 +78,8 @@ public enum Checkpoint {
       try? fm.removeItem(at: target)
       try fm.copyItem(at: from, to: target)
     }
+    try? fm.removeItem(at: final)
+    try fm.moveItem(at: folder, to: final)
   }
 
   /// Complete checkpoints in step order.
@@ -85,7 +94,17 @@ public enum Checkpoint {
   }
 
   public static func loadState(_ directory: URL) throws -> TrainerState {
-    try JSONDecoder().decode(TrainerState.self, from: Data(contentsOf: directory.appendingPathComponent("trainer_state.json")))
+    let file = directory.appendingPathComponent("trainer_state.json")
+    let state: TrainerState
+    do {
+      state = try JSONDecoder().decode(TrainerState.self, from: Data(contentsOf: file))
+    } catch {
+      throw TrainingError.io(path: file.path, reason: "not a readable trainer state (step, examplesSeen, seed, configFingerprint)")
+    }
+    guard state.step >= 0, state.examplesSeen >= 0 else {
+      throw TrainingError.io(path: file.path, reason: "step \(state.step) and examplesSeen \(state.examplesSeen) must not be negative")
+    }
+    return state
   }
 
   static func saveOptimizer(_ optimizer: AdamW, model: QwenVLModel, to url: URL) throws {

@@ -108,12 +108,20 @@ public final class GRPOTrainer: @unchecked Sendable {
   /// Trains until `totalSteps` optimizer steps (or until `stopAfterStep`, which simulates an
   /// interrupted run), resuming from the newest checkpoint when `resume` is set. One generation
   /// batch serves `num_iterations` optimizer steps; checkpoints are written at generation-batch
-  /// boundaries (the first one at or after each multiple of `save_steps`).
+  /// boundaries (the first one at or after each multiple of `save_steps`). The output folder is
+  /// locked for the run; an earlier run's outputs there are an error unless `resume` or `overwrite`.
   @discardableResult
-  public func run(resume: Bool = false, stopAfterStep: Int? = nil,
+  public func run(resume: Bool = false, overwrite: Bool = false, stopAfterStep: Int? = nil,
                   log: @escaping (String) -> Void = { print($0) }) async throws -> [MetricsRow] {
-    try FileManager.default.createDirectory(at: outputDirectory, withIntermediateDirectories: true)
-    if resume, let last = try Checkpoint.list(outputDirectory).last { try restore(from: last.url, log: log) }
+    let folder = try OutputFolder(outputDirectory, resume: resume || state.step > 0, overwrite: overwrite)
+    defer { withExtendedLifetime(folder) {} }
+    if resume {
+      if let last = try Checkpoint.list(outputDirectory).last {
+        try restore(from: last.url, log: log)
+      } else {
+        log("resume: no checkpoint in \(outputDirectory.path), starting from step 0")
+      }
+    }
     try config.write(to: outputDirectory.appendingPathComponent("resolved_config.json"))
     let sinks = try RunSinks(outputDirectory: outputDirectory, totalSteps: totalSteps, loggingSteps: config.training.loggingSteps,
                              colorize: config.training.colorizeOutput, resumedAt: state.step)

@@ -60,9 +60,13 @@ public final class SFTTrainer: @unchecked Sendable {
   /// Trains, writes metrics, checkpoints every `save_steps` and the final model (Hugging Face
   /// layout, with tokenizer and processor files); `resume` continues from the newest checkpoint.
   @discardableResult
-  public func run(resume: Bool = false, stopAfterStep: Int? = nil, log: @escaping (String) -> Void = { print($0) }) throws
-    -> [MetricsRow] {
-    try FileManager.default.createDirectory(at: outputDirectory, withIntermediateDirectories: true)
+  public func run(resume: Bool = false, overwrite: Bool = false, stopAfterStep: Int? = nil,
+                  log: @escaping (String) -> Void = { print($0) }) throws -> [MetricsRow] {
+    let folder = try OutputFolder(outputDirectory, resume: resume || state.step > 0, overwrite: overwrite)
+    defer { withExtendedLifetime(folder) {} }
+    if resume, try Checkpoint.list(outputDirectory).isEmpty {
+      log("resume: no checkpoint in \(outputDirectory.path), starting from step 0")
+    }
     if resume, let last = try Checkpoint.list(outputDirectory).last {
       let saved = try Checkpoint.loadState(last.url)
       try model.load(try QwenVLModel.load(directory: last.url, dtype: model.dtype, device: model.device).stateDict())

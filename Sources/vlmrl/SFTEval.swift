@@ -12,6 +12,8 @@ struct SFT: ParsableCommand {
   @Option(help: "Config file (JSON).") var config: String
   @Option(name: .customLong("set"), help: "Override a config value (repeatable).") var overrides: [String] = []
   @Option(help: "cpu or cuda[:i].") var device = "cpu"
+  @Flag(help: "Continue from the newest checkpoint in output_dir.") var resume = false
+  @Flag(help: "Replace an earlier run's outputs in output_dir (otherwise a used output_dir is an error).") var overwrite = false
 
   func run() throws {
     let trainingConfig = try TrainingConfig.load(URL(fileURLWithPath: config), overrides: overrides)
@@ -22,6 +24,6 @@ struct SFT: ParsableCommand {
                                  device: device, dtype: device.isCUDA && trainingConfig.training.bf16 ? .bfloat16 : .float32,
                                  switches: KernelSwitches.fromEnvironment())
     print("SFT: \(examples.count) examples, \(trainer.totalSteps) steps")
-    try trainer.run()
+    try trainer.run(resume: resume, overwrite: overwrite)
   }
 }

@@ -13,6 +13,7 @@ struct Train: AsyncParsableCommand {
   @Option(name: .customLong("set"), help: "Override a config value, e.g. training.learning_rate=2e-6 (repeatable).")
   var overrides: [String] = []
   @Flag(help: "Continue from the newest checkpoint in output_dir.") var resume = false
+  @Flag(help: "Replace an earlier run's outputs in output_dir (otherwise a used output_dir is an error).") var overwrite = false
   @Option(help: "cpu or cuda[:i].") var device = "cpu"
   @Option(help: "Parameter dtype (float32 or bfloat16; default: bfloat16 when training.bf16 on CUDA).") var dtype: String?
 
@@ -33,7 +34,7 @@ struct Train: AsyncParsableCommand {
                                   device: device, dtype: parameterType,
                                   switches: KernelSwitches.fromEnvironment())
     print("GRPO: \(examples.count) examples, \(trainer.totalSteps) steps, model \(modelDirectory.path) on \(device) (\(parameterType))")
-    try await trainer.run(resume: resume || trainingConfig.training.resumeFromCheckpoint?.boolValue == true)
+    try await trainer.run(resume: resume || trainingConfig.training.resumeFromCheckpoint?.boolValue == true, overwrite: overwrite)
     print("done: outputs in \(trainer.outputDirectory.path)")
   }
 }
