@@ -17,7 +17,7 @@ import Torch
 /// Trains the full model, the language model only (`freeze_vision_tower`) or LoRA adapters (`use_peft`).
 public final class GRPOTrainer: @unchecked Sendable {
   public let config: TrainingConfig
-  public let settings: GRPOSettings
+  public private(set) var settings: GRPOSettings
   public let model: QwenVLModel
   /// The frozen reference model when `beta > 0` without LoRA (with LoRA the reference is the
   /// policy with its adapters switched off: no second copy).
@@ -60,6 +60,8 @@ public final class GRPOTrainer: @unchecked Sendable {
     adapter = training.usePeft ? config.loraConfig : nil
     if let adapter { try model.addAdapters(adapter, seed: UInt64(training.seed)) }
     if training.freezeVisionTower { model.visual.setTrainable(false) }
+    // `gradient_checkpointing` unset: activation recompute above 1B parameters.
+    if training.gradientCheckpointing == nil { settings.checkpointLayers = model.parameterCount > 1_000_000_000 }
     reference = training.beta > 0 && !training.usePeft
       ? try QwenVLModel.load(directory: modelDirectory, dtype: dtype, device: device) : nil
     reference?.setTrainable(false)

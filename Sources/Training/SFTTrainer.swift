@@ -115,6 +115,9 @@ public final class SFTTrainer: @unchecked Sendable {
     return rows
   }
 
+  /// `gradient_checkpointing`, or when unset, activation recompute above 1B parameters.
+  var checkpointLayers: Bool { config.training.gradientCheckpointing ?? (model.parameterCount > 1_000_000_000) }
+
   func nextBatch() -> [Example] { stream.next(config.training.perDeviceTrainBatchSize) }
 
   /// The batch's loss: the mean over its examples of each answer's mean token negative log-likelihood
@@ -131,7 +134,7 @@ public final class SFTTrainer: @unchecked Sendable {
     }
     guard !completions.isEmpty else { return nil }
     let out = try PolicyPass.logProbs(model: model, prompts: prompts, completions: completions, temperature: 1,
-                                      checkpointLayers: config.training.gradientCheckpointing ?? false)
+                                      checkpointLayers: checkpointLayers)
     let perExample = -(out.logp * out.mask).sum(dim: 1) / out.mask.sum(dim: 1).clamp(min: 1)
     return (perExample.sum() / Double(batch.count), completions.reduce(0) { $0 + $1.tokens.count })
   }
@@ -144,7 +147,7 @@ public final class SFTTrainer: @unchecked Sendable {
     let answerIDs = builder.tokenizer.encode(answer + "<|im_end|>")
     let ids = prompt.ids + answerIDs
     let hidden = try model.hiddenStates(ids: ids, promptLength: prompt.ids.count, pixelValues: prompt.pixelValues?.to(model.device),
-                                        grids: prompt.grids, checkpointLayers: config.training.gradientCheckpointing ?? false)[0]
+                                        grids: prompt.grids, checkpointLayers: checkpointLayers)[0]
     let logProbs = model.tokenLogProbs(hidden: hidden.narrow(0, start: prompt.ids.count - 1, length: answerIDs.count),
                                        targets: Tensor(answerIDs).to(model.device))
     return (-logProbs.mean(), answerIDs.count)

@@ -19,9 +19,14 @@ struct Train: AsyncParsableCommand {
 
   func run() async throws {
     let trainingConfig = try TrainingConfig.load(URL(fileURLWithPath: config), overrides: overrides)
-    guard trainingConfig.jobType != .sft else {
-      throw ValidationError("\(config): job_type sft is not implemented yet (GRPO only)")
+    switch trainingConfig.jobType {
+    case .grpo: break
+    case .sft: throw ValidationError("\(config): job_type sft trains with `vlmrl sft --config \(config)`")
+    case .cycle:
+      throw ValidationError("\(config): job_type cycle (the dual-loop region/caption trainer) is not built yet; "
+        + "nothing would train as configured")
     }
+    try checkSingleProcess(trainingConfig)
     let device = try usableDevice(device)
     let parameterType: DType = try dtype.map {
       guard let t = DType(name: $0) else { throw ValidationError("--dtype: unknown dtype '\($0)'") }
@@ -56,4 +61,20 @@ func loadTrainingDataset(_ config: TrainingConfig, source: String) throws -> [Ex
   }
   loaded.summary.lines.forEach { print($0) }
   return loaded.examples
+}
+
+/// Until distributed training exists: a launch of several processes (torchrun, Slurm) is an error
+/// rather than N independent runs, and a ZeRO setting on one process says what it does there.
+func checkSingleProcess(_ config: TrainingConfig) throws {
+  let environment = ProcessInfo.processInfo.environment
+  for key in ["WORLD_SIZE", "SLURM_NTASKS"] {
+    if let value = environment[key].flatMap(Int.init), value > 1 {
+      throw ValidationError("\(key)=\(value): multi-process training is not supported yet; launch one process "
+        + "(it would otherwise train \(value) independent copies)")
+    }
+  }
+  if let stage = config.training.zeroStage, stage > 0 {
+    print("zero_stage \(stage) on one process: DeepSpeed would shard across one rank, i.e. keep everything; "
+      + "training runs unsharded on this device")
+  }
 }
