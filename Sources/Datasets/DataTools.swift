@@ -35,7 +35,7 @@ public enum DataTools {
     let loaded = try DatasetLoader.load(config, options: options)
     let kinds = loaded.summary.kinds.sorted { $0.key.rawValue < $1.key.rawValue }
     lines.append("kinds: " + (kinds.isEmpty ? "none" : kinds.map { "\($0.key.rawValue) \($0.value)" }.joined(separator: ", ")))
-    for example in loaded.examples.prefix(prompts) {
+    for example in loaded.examples.prefix(max(0, prompts)) {
       lines.append("--- \(example.source) [\(example.kind.rawValue)]")
       lines.append("prompt: \(example.renderedPrompt)")
       for image in example.images {

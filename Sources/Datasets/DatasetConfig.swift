@@ -111,7 +111,9 @@ public struct DatasetConfig: Sendable, Equatable {
         throw DatasetError.invalidConfig(name, reason: "\(context).sampling_strategy must be a string")
       }
       do { entry.sampling = try SamplingStrategy(parsing: text) } catch {
-        throw DatasetError.invalidConfig(name, reason: "\(context).sampling_strategy: \(error)")
+        var reason = "\(error)"
+        if case DatasetError.invalidConfig(_, let inner) = error { reason = inner }
+        throw DatasetError.invalidConfig(name, reason: "\(context).sampling_strategy: \(reason)")
       }
     }
     if let root = map["image_root"] {

@@ -59,7 +59,10 @@ struct DataCommand: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Kinds, counts, fields, sample prompts and bad records of a dataset.")
     @Argument(help: "A data file, folder, glob or dataset YAML.") var path: String
     @Option(help: "How many rendered prompts to show.") var prompts = 3
-    func run() throws { try DataTools.inspect(path: path, prompts: prompts).forEach { print($0) } }
+    func run() throws {
+      guard prompts >= 0 else { throw CLIError("--prompts \(prompts) is negative") }
+      try DataTools.inspect(path: path, prompts: prompts).forEach { print($0) }
+    }
   }
 
   struct Convert: ParsableCommand {

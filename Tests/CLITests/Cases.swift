@@ -371,6 +371,7 @@ enum Catalog {
          "--vision-hidden", "32", "--vision-depth", "1"]
       },
       flags("synth --count=-1", culprit: "--count", ["data", "synth", "--count=-1", "--out", "s"]),
+      flags("inspect --prompts=-2", culprit: "--prompts", ["data", "inspect", "--prompts=-2", "x.jsonl"]),
       flags("synth --image-size 100000", culprit: "--image-size", ["data", "synth", "--image-size", "100000", "--out", "s"]),
       flags("synth --task nope", culprit: "nope", ["data", "synth", "--task", "nope", "--out", "s"]),
     ]
