@@ -13,11 +13,11 @@ import Testing
 /// The joints between the GRPO stages: reward keys, the prompt rewards see, attention input to `mdi`.
 extension TinyModelTests {
 @Suite(.serialized) struct StageTests {
-  func trainer(_ root: URL, _ extra: String = "", rewards: RewardRunner) throws -> GRPOTrainer {
+  func trainer(_ root: URL, _ extra: String = "", steps: Int = 1, rewards: RewardRunner) throws -> GRPOTrainer {
     let json = """
     {"job_type": "grpo", "dataset": {"labeled_path": "\(root.path)"}, "models": {"student": "\(TinySetup.modelFolder.path)"},
      "training": {"reward_funcs": ["format"], "output_dir": "\(root.appendingPathComponent("run").path)", "roll_out_num": 2,
-                  "max_completion_length": 4, "logging_steps": 1, "seed": 5, "warmup_steps": 0, "max_steps": 1,
+                  "max_completion_length": 4, "logging_steps": 1, "seed": 5, "warmup_steps": 0, "max_steps": \(steps),
                   "per_device_train_batch_size": 2, "learning_rate": 0.001, "realtime_rollout_logging": false \(extra)}}
     """
     let config = try TrainingConfig.parse(Data(json.utf8), source: "test config")
@@ -76,6 +76,29 @@ extension TinyModelTests {
     let mean = try #require(on.first?.values["rewards/mdi/mean"])
     #expect(mean.isFinite && mean >= -1 && mean <= 1, "\(mean)")
     #expect(off.first?.values["rewards/mdi/mean"]?.isFinite != true)
+  }
+
+  struct BrokenReward: RewardFunction {
+    let name = "broken"
+    func score(_ batch: [RewardSample]) async throws -> [Double?] { throw RewardError.external(reward: name, message: "exit 3") }
+  }
+
+  /// A reward that fails on every call stops the run after `reward_failure_patience` generation
+  /// batches instead of finishing "successfully" on zero rewards.
+  @Test func aRewardThatAlwaysFailsStopsTheRun() async throws {
+    let root = TinySetup.temporaryFolder("reward-fails")
+    defer { try? FileManager.default.removeItem(at: root) }
+    let grpo = try trainer(root, #", "reward_failure_patience": 2"#, steps: 5,
+                           rewards: RewardRunner(functions: [SampleReward(name: "one") { _ in 1 }, BrokenReward()]))
+    var lines: [String] = []
+    do {
+      _ = try await grpo.run(log: { lines.append($0) })
+      Issue.record("the run finished although a reward failed on every call")
+    } catch {
+      #expect("\(error)".contains("broken") && "\(error)".contains("2 generation batches"))
+    }
+    #expect(grpo.state.step == 1, "stopped at the second generation batch")
+    #expect(lines.filter { $0.contains("reward broken failed") }.count == 1, "the failure is printed once: \(lines)")
   }
 
   /// An image that stops decoding mid-run is skipped, counted and named; the batch is filled from
