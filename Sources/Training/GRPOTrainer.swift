@@ -69,7 +69,8 @@ public final class GRPOTrainer: @unchecked Sendable {
     if let rewards {
       runner = rewards
     } else {
-      let functions = try RewardRegistry.make(training.rewardFuncs, parameters: try Self.rewardParameters(training))
+      let parameters = try Self.rewardParameters(training, family: folder.config.family)
+      let functions = try RewardRegistry.make(training.rewardFuncs, parameters: parameters)
       runner = try RewardRunner.validated(functions: functions, weights: training.rewardWeights)
     }
     // Half-precision weights train with float32 master weights and moments (mixed precision).
@@ -91,10 +92,23 @@ public final class GRPOTrainer: @unchecked Sendable {
 
   public var optimizer: AdamW { stepper.optimizer }
 
-  /// The reward parameters with the training key `mdi_balance_ratio` as the one source of the MDI
-  /// reward's ratio R (a different value under `reward_parameters` is a conflict, not an override).
-  static func rewardParameters(_ training: TrainingConfig.TrainingSection) throws -> [String: JSONValue] {
+  /// The reward parameters as the trainer completes them: the REC rewards (`iou`, `rec_accuracy`)
+  /// compare boxes in the model family's own frame unless `box_frame` is given (Qwen2.5-VL `resized`
+  /// pixels, Qwen2-VL `norm1000`, as evaluation does; the grounding rewards keep `original`), and the
+  /// training key `mdi_balance_ratio` is the one source of the MDI reward's ratio R (a different
+  /// value under `reward_parameters` is a conflict, not an override).
+  static func rewardParameters(_ training: TrainingConfig.TrainingSection, family: QwenVLFamily? = nil) throws
+    -> [String: JSONValue] {
     var parameters = training.rewardParameters
+    if let family, parameters["box_frame"] == nil {
+      let frame = family == .qwen25VL ? "resized" : "norm1000"
+      for name in training.rewardFuncs where ["iou", "rec_accuracy"].contains(RewardRegistry.canonicalName(name)) {
+        var block = parameters[name]?.objectValue ?? [:]
+        guard block["box_frame"] == nil else { continue }
+        block["box_frame"] = .string(frame)
+        parameters[name] = .object(block)
+      }
+    }
     guard training.rewardFuncs.contains(where: { RewardRegistry.canonicalName($0) == "mdi" }) else { return parameters }
     if let given = parameters["mdi_balance_ratio"]?.doubleValue, given != training.mdiBalanceRatio {
       throw TrainingError.invalidArgument("reward_parameters.mdi_balance_ratio (\(given)) differs from training.mdi_balance_ratio "

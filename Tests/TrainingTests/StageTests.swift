@@ -1,3 +1,4 @@
+import Common
 import Datasets
 import Evaluation
 import Generation
@@ -161,6 +162,20 @@ extension TinyModelTests {
     #expect(named.groups.map(\.name) == ["a", "b"] && named.allLayers == [0, 1, 2])
     #expect(throws: TrainingError.self) { try AttentionReport.groups(.object(["a": .array([.int(9)])]), layers: 4) }
     #expect(throws: TrainingError.self) { try AttentionReport.groups(.string("halves"), layers: 4) }
+  }
+
+  /// REC rewards compare boxes in the family's frame by default in training, as evaluation does.
+  @Test func recRewardsUseTheFamilysBoxFrame() throws {
+    func parameters(_ extra: String, _ family: QwenVLFamily) throws -> [String: JSONValue] {
+      let json = #"{"job_type": "grpo", "training": {"reward_funcs": ["rec_format", "iou", "rec_accuracy"]"# + extra + "}}"
+      return try GRPOTrainer.rewardParameters(try TrainingConfig.parse(Data(json.utf8), source: "test").training, family: family)
+    }
+    #expect(try parameters("", .qwen25VL)["iou"]?["box_frame"] == .string("resized"))
+    #expect(try parameters("", .qwen2VL)["rec_accuracy"]?["box_frame"] == .string("norm1000"))
+    #expect(try parameters("", .qwen2VL)["rec_format"] == nil)
+    let explicit = try parameters(#", "reward_parameters": {"box_frame": "original"}"#, .qwen25VL)
+    #expect(explicit["iou"] == nil && explicit["box_frame"] == .string("original"))
+    _ = try RewardRegistry.make(["rec_format", "iou", "rec_accuracy"], parameters: try parameters("", .qwen25VL))
   }
 
   /// One source for the MDI ratio R: the training key feeds the reward; a different value under
