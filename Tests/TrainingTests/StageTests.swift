@@ -79,6 +79,22 @@ extension TinyModelTests {
     #expect(off.first?.values["rewards/mdi/mean"]?.isFinite != true)
   }
 
+  struct ReportingReward: RewardFunction {
+    let name = "reporting"
+    func score(_ batch: [RewardSample]) async throws -> [Double?] { batch.map { _ in 0.5 } }
+    func scoreWithMetrics(_ batch: [RewardSample]) async throws -> (values: [Double?], metrics: [String: Double]) {
+      (try await score(batch), ["batch_size": Double(batch.count)])
+    }
+  }
+
+  /// Extra metrics a reward reports reach the step's metrics as `rewards/<key>/<name>`.
+  @Test func rewardMetricsReachTheStep() async throws {
+    let root = TinySetup.temporaryFolder("reward-metrics")
+    defer { try? FileManager.default.removeItem(at: root) }
+    let rows = try await trainer(root, rewards: RewardRunner(functions: [ReportingReward()])).run(log: { _ in })
+    #expect(rows.first?.values["rewards/reporting/batch_size"] == 4)
+  }
+
   struct BrokenReward: RewardFunction {
     let name = "broken"
     func score(_ batch: [RewardSample]) async throws -> [Double?] { throw RewardError.external(reward: name, message: "exit 3") }

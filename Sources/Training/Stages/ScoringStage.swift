@@ -49,6 +49,8 @@ public struct ScoringStage: Sendable {
     metrics.merge(try RewardStats.metrics(names: keys, values: columns)) { $1 }
     metrics.merge(try CompletionStats(lengths: records.map(\.tokens.count), truncated: records.map(\.truncated)).metrics) { $1 }
     for (key, count) in scores.errorCounts where count > 0 { metrics["rewards/\(key)/errors"] = Double(count) }
+    // Extra metrics a reward reported (a persistent `command` reward's second output): `rewards/<key>/<name>`.
+    for (name, value) in scores.metrics { metrics["rewards/\(name)"] = value }
     metrics[MetricName.timeScore] = Date().timeIntervalSince(timer)
     // The runner calls each function once per batch: an error count of 1 means it failed on all of it.
     let failed = keys.filter { (scores.errorCounts[$0] ?? 0) > 0 }
