@@ -31,10 +31,22 @@ extension TrainingConfig {
     }
     for override in overrides { raw = try applyOverride(override, to: raw) }
     var normalized = try normalize(raw, source: source)
+    applyMaxLength(raw: raw, to: &normalized)
     try resolveZeroStage(&normalized, source: source, baseFolder: baseFolder)
     let config = try decodeNormalized(normalized, source: source)
     try config.validate(source: source)
     return config
+  }
+
+  /// EasyDistill's `max_length` is its limit on prompt tokens: it sets `max_prompt_length` unless the
+  /// file gives `max_prompt_length` too (then that one rules). Image tokens count in both.
+  static func applyMaxLength(raw: JSONValue, to normalized: inout JSONValue) {
+    guard let given = raw["training"]?.objectValue, let maxLength = given["max_length"], !maxLength.isNull,
+      given["max_prompt_length"] == nil, case .object(var top) = normalized, case .object(var training)? = top["training"]
+    else { return }
+    training["max_prompt_length"] = maxLength
+    top["training"] = .object(training)
+    normalized = .object(top)
   }
 
   // MARK: Normalizing

@@ -208,3 +208,14 @@ extension TinyModelTests {
   }
 }
 }
+
+/// `max_length` (EasyDistill) is the prompt-token limit unless `max_prompt_length` is given.
+@Test func maxLengthLimitsPrompts() throws {
+  func parse(_ keys: String) throws -> TrainingConfig.TrainingSection {
+    let json = #"{"job_type": "grpo", "training": {"reward_funcs": ["format"]"# + keys + "}}"
+    return try TrainingConfig.parse(Data(json.utf8), source: "test").training
+  }
+  #expect(try parse(#", "max_length": 4096"#).maxPromptLength == 4096)
+  #expect(try parse(#", "max_length": 4096, "max_prompt_length": 1024"#).maxPromptLength == 1024)
+  #expect(try parse("").maxPromptLength == 512)
+}
