@@ -244,6 +244,34 @@ extension TrainingConfig {
     }
   }
 
+  /// Keys the seeds' configs carry that no trainer here implements yet, or that contradict each
+  /// other: refused (with the reason) when a trainer is built, never accepted and ignored. Parsing
+  /// accepts them, so a resolved config round-trips and `vlmrl data`/`eval` tools can read it.
+  public func checkImplemented(source: String = "<config>") throws {
+    func fail(_ path: String, _ reason: String) -> TrainingError {
+      .invalidConfig(source: source, path: path, reason: reason)
+    }
+    let t = training
+    if dataset.evalPath != nil {
+      throw fail("dataset.eval_path", "evaluation during training is not built yet; run `vlmrl eval` on a checkpoint instead")
+    }
+    if models.teacher != nil {
+      throw fail("models.teacher", "no vlmrl trainer uses a teacher model (GRPO and SFT train the student alone)")
+    }
+    if jobType == .sft {
+      if t.usePeft { throw fail("training.use_peft", "SFT trains the full model (or the LM with freeze_vision_tower); LoRA SFT is not built yet") }
+      if !t.packing { throw fail("training.packing", "SFT always packs sequences without padding (one packed pass per batch)") }
+      if !t.assistantOnlyLoss { throw fail("training.assistant_only_loss", "SFT always trains on the assistant tokens only") }
+      if models.reference != nil { throw fail("models.reference", "SFT has no reference model") }
+    }
+    if models.reference != nil && t.beta == 0 {
+      throw fail("models.reference", "unused with beta 0 (no KL term); set beta > 0 or drop the reference")
+    }
+    if models.reference != nil && t.usePeft {
+      throw fail("models.reference", "with use_peft the reference is the base model with the adapters off")
+    }
+  }
+
   private func validateRewards(_ fail: (String, String) -> TrainingError) throws {
     let t = training
     guard !t.rewardFuncs.isEmpty else { throw fail("training.reward_funcs", "a GRPO run needs at least one reward") }

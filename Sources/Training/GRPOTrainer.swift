@@ -44,6 +44,7 @@ public final class GRPOTrainer: @unchecked Sendable {
   public init(config: TrainingConfig, modelDirectory: URL, examples: [Example], rewards: RewardRunner? = nil,
               device: Device = .cpu, dtype: DType = .float32, switches: KernelSwitches = KernelSwitches()) throws {
     guard !examples.isEmpty else { throw TrainingError.invalidArgument("GRPO: the dataset has no usable examples") }
+    try config.checkImplemented()
     let training = config.training
     if training.syncRefModel && training.usePeft {
       throw TrainingError.invalidArgument("training.sync_ref_model: not supported with use_peft (the reference is the base model)")
@@ -62,8 +63,10 @@ public final class GRPOTrainer: @unchecked Sendable {
     if training.freezeVisionTower { model.visual.setTrainable(false) }
     // `gradient_checkpointing` unset: activation recompute above 1B parameters.
     if training.gradientCheckpointing == nil { settings.checkpointLayers = model.parameterCount > 1_000_000_000 }
+    // The reference of the KL term: `models.reference` when given, else the student's initial weights.
+    let referenceDirectory = try config.models.reference.map { try ModelLocator.resolve($0) } ?? modelDirectory
     reference = training.beta > 0 && !training.usePeft
-      ? try QwenVLModel.load(directory: modelDirectory, dtype: dtype, device: device) : nil
+      ? try QwenVLModel.load(directory: referenceDirectory, dtype: dtype, device: device) : nil
     reference?.setTrainable(false)
     let runner: RewardRunner
     if let rewards {

@@ -28,6 +28,7 @@ public final class SFTTrainer: @unchecked Sendable {
   public init(config: TrainingConfig, modelDirectory: URL, examples: [Example], device: Device = .cpu,
               dtype: DType = .float32, switches: KernelSwitches = KernelSwitches()) throws {
     guard !examples.isEmpty else { throw TrainingError.invalidArgument("SFT: the dataset has no usable examples") }
+    try config.checkImplemented()
     self.config = config
     self.examples = examples
     self.modelDirectory = modelDirectory

@@ -21,7 +21,7 @@ public struct TrainingConfig: Sendable, Equatable, Codable {
   public struct ModelsSection: Sendable, Equatable, Codable {
     /// A model folder or a hub id resolved through the local Hugging Face cache.
     public var student: String?
-    /// A separate reference model (default: the student's initial weights).
+    /// A separate reference model for the KL term (default: the student's initial weights).
     public var reference: String?
     /// Accepted for the seeds' distillation configs; unused by GRPO.
     public var teacher: String?
@@ -194,6 +194,8 @@ extension TrainingConfig {
     case .array(let items): targets = .names(items.compactMap(\.stringValue))
     default: targets = .names(["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
     }
-    return LoRAConfig(rank: training.loraR, alpha: training.loraAlpha, dropout: training.loraDropout, targets: targets)
+    // `disable_dropout` (TRL): the adapters are the only dropout in these models.
+    return LoRAConfig(rank: training.loraR, alpha: training.loraAlpha, dropout: training.disableDropout ? 0 : training.loraDropout,
+                      targets: targets)
   }
 }

@@ -219,3 +219,28 @@ extension TinyModelTests {
   #expect(try parse(#", "max_length": 4096, "max_prompt_length": 1024"#).maxPromptLength == 1024)
   #expect(try parse("").maxPromptLength == 512)
 }
+
+/// Keys no trainer implements are refused with the reason, never accepted and ignored.
+@Test func unimplementedKeysAreRefused() throws {
+  func parse(_ job: String, _ sections: String) throws {
+    let json = #"{"job_type": ""# + job + #"", "# + sections + "}"
+    try TrainingConfig.parse(Data(json.utf8), source: "test").checkImplemented()
+  }
+  let grpo = #""training": {"reward_funcs": ["format"]}"#
+  for bad in [#""dataset": {"eval_path": "x.json"}, "# + grpo, #""models": {"teacher": "t"}, "# + grpo,
+              #""models": {"reference": "r"}, "training": {"reward_funcs": ["format"], "beta": 0}"#,
+              #""models": {"reference": "r"}, "training": {"reward_funcs": ["format"], "use_peft": true}"#] {
+    #expect(throws: TrainingError.self, "\(bad)") { try parse("grpo", bad) }
+  }
+  for bad in [#""training": {"use_peft": true}"#, #""training": {"packing": false}"#, #""training": {"assistant_only_loss": false}"#] {
+    #expect(throws: TrainingError.self, "\(bad)") { try parse("sft", bad) }
+  }
+  try parse("grpo", #""models": {"reference": "r"}, "training": {"reward_funcs": ["format"], "beta": 0.04}"#)
+  try parse("sft", #""training": {"packing": true}"#)
+}
+
+/// `disable_dropout` turns the adapters' dropout off (the only dropout in these models).
+@Test func disableDropoutZeroesAdapterDropout() throws {
+  let json = #"{"job_type": "grpo", "training": {"reward_funcs": ["format"], "use_peft": true, "lora_dropout": 0.1, "disable_dropout": true}}"#
+  #expect(try TrainingConfig.parse(Data(json.utf8), source: "test").loraConfig.dropout == 0)
+}
