@@ -64,12 +64,15 @@ public final class RolloutEngine: @unchecked Sendable {
     let sequenceCount = requests.reduce(0) { $0 + $1.samples }
     guard sequenceCount > 0 else { return ([], RolloutTimings()) }
     let maxPrompt = requests.map(\.promptIDs.count).max() ?? 0
-    let maxLength = maxPrompt + settings.maxNewTokens + checkEvery
+    let (maxLength, overflow) = (maxPrompt + checkEvery).addingReportingOverflow(settings.maxNewTokens)
+    guard !overflow else { throw RolloutError.invalidSettings("maxNewTokens \(settings.maxNewTokens) is beyond any memory") }
     // Made before planning: its packed weights are part of what the free memory has to hold.
     let fused: (decoder: FusedDecoder?, reason: String?) = useFusedKernels && model.device.isCUDA
       ? withNoGrad { FusedDecoder.make(model.language) } : (nil, useFusedKernels ? nil : "disabled")
     trace("fused decoder: \(fused.decoder != nil ? "yes" : "no") \(fused.reason ?? "")")
-    let slots = try plannedSlots(sequences: sequenceCount, maxLength: maxLength, maxPrompt: maxPrompt)
+    let slots = try plannedSlots(sequences: sequenceCount, maxLength: maxLength, maxPrompt: maxPrompt,
+                                 columns: maxLength - maxPrompt,
+                                 recordedLayers: Set(settings.recordAttentionLayers).count)
     trace("\(sequenceCount) sequences, \(slots) slots, max length \(maxLength)")
     let run = RolloutRun(engine: self, requests: requests, settings: settings, slots: slots, maxLength: maxLength,
                          fused: fused.decoder)
@@ -106,31 +109,61 @@ public final class RolloutEngine: @unchecked Sendable {
     }
   }
 
-  /// Slots for this call: the number of sequences, capped by `maxSlots` and, on CUDA, by what fits
-  /// in free memory (slot keys/values plus per-slot sampling buffers over the vocabulary).
-  func plannedSlots(sequences: Int, maxLength: Int, maxPrompt: Int) throws -> Int {
+  /// Slots for this call, from a memory plan made before anything is allocated: the per-sequence
+  /// output buffers (tokens, log-probs, sampling noise and attention masses over `maxNewTokens`
+  /// columns) must fit, and the slots (keys/values of `maxLength` tokens plus sampling buffers over
+  /// the vocabulary) are capped by `maxSlots` and by what fits in free memory (CUDA: the device's free
+  /// memory; CPU: the machine's available memory). What cannot fit is a clear error naming the plan,
+  /// never a failed allocation inside libtorch.
+  func plannedSlots(sequences: Int, maxLength: Int, maxPrompt: Int, columns: Int = 0, recordedLayers: Int = 0) throws -> Int {
     var slots = Swift.min(sequences, maxSlots ?? sequences)
     guard slots >= 1 else { throw RolloutError.invalidSettings("maxSlots must be at least 1") }
-    guard model.device.isCUDA else { return slots }
     let text = model.config.text
-    let kvBytes = SlotKVCache.bytesPerSlot(layers: text.numHiddenLayers, maxLength: maxLength, kvHeads: text.numKeyValueHeads,
-                                           headDim: text.headDim, dtype: model.dtype)
+    // In Double: absurd settings (a billion new tokens) must give the error below, not an overflow.
+    let kvBytes = 2.0 * Double(text.numHiddenLayers) * Double(maxLength) * Double(text.numKeyValueHeads)
+      * Double(text.headDim) * Double(model.dtype.byteSize)
     // float32 logits and about ten same-sized temporaries of the sampler (sort values + indices for top-p).
-    let samplingBytes = text.vocabSize * 48 + text.intermediateSize * 8
+    let samplingBytes = Double(text.vocabSize * 48 + text.intermediateSize * 8)
     let perSlot = kvBytes + samplingBytes
-    let deviceIndex: Int
-    if case .cuda(let index) = model.device { deviceIndex = index } else { deviceIndex = 0 }
-    let free = CUDA.memoryInfo(deviceIndex).free
-    // Room for one prompt's prefill (activations and the prompt's keys/values).
-    let prefillReserve = maxPrompt * (text.hiddenSize * 24 + text.intermediateSize * 6) + 512 << 20
-    let budget = Int(Double(free) * memoryFraction) - prefillReserve
-    let fitting = budget / perSlot
-    guard fitting >= 1 else {
-      throw RolloutError.insufficientMemory(
-        "one sequence of \(maxLength) tokens needs \(perSlot >> 20) MiB of cache and sampling buffers plus \(prefillReserve >> 20) MiB "
-          + "for prefill, but only \(free >> 20) MiB are free (fraction \(memoryFraction)); shorten the prompt or maxNewTokens")
+    // Per sequence (and one spare row): int64 tokens, float32 log-probs and noise, recorded masses.
+    let outputBytes = Double(sequences + 1) * Double(columns) * Double(16 + 8 * recordedLayers)
+    let free: Int, what: String
+    if case .cuda(let index) = model.device {
+      free = CUDA.memoryInfo(index).free
+      what = "free on the GPU"
+    } else {
+      free = Self.availableHostMemory()
+      what = "available on this machine"
     }
-    slots = Swift.min(slots, fitting)
+    // Room for one prompt's prefill (activations and the prompt's keys/values).
+    let prefillReserve = Double(maxPrompt) * Double(text.hiddenSize * 24 + text.intermediateSize * 6) + Double(512 << 20)
+    let budget = Double(free) * memoryFraction - prefillReserve
+    func mib(_ bytes: Double) -> String { String(format: "%.0f", bytes / 1_048_576) }
+    func plan() -> String {
+      "\(sequences) sequences of up to \(maxLength) tokens: \(mib(outputBytes)) MiB of per-sequence buffers, "
+        + "\(mib(perSlot)) MiB per slot (keys/values + sampling) and \(mib(prefillReserve)) MiB for prefill, "
+        + "against \(free >> 20) MiB \(what) (fraction \(memoryFraction))"
+    }
+    guard outputBytes < budget else {
+      throw RolloutError.insufficientMemory("\(plan()); the per-sequence buffers alone do not fit: lower max_completion_length "
+        + "or the number of sequences")
+    }
+    let fitting = ((budget - outputBytes) / perSlot).rounded(.down)
+    guard fitting >= 1 else {
+      throw RolloutError.insufficientMemory("\(plan()); not one slot fits: shorten the prompt or max_completion_length")
+    }
+    // The CPU path runs every sequence at once when it fits; on CUDA the slot count adapts to memory.
+    slots = Swift.min(slots, Int(Swift.min(fitting, Double(Int32.max))))
     return slots
   }
+
+  /// `MemAvailable` of /proc/meminfo (bytes); a large value where it cannot be read.
+  static func availableHostMemory() -> Int {
+    guard let text = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8),
+      let line = text.split(separator: "\n").first(where: { $0.hasPrefix("MemAvailable:") }),
+      let kib = line.split(separator: " ").compactMap({ Int($0) }).first
+    else { return Int.max / 4 }
+    return kib * 1024
+  }
+
 }

@@ -208,3 +208,23 @@ func filteredDistribution(_ logits: [Double], temperature: Double, topK: Int, to
     }
   }
 }
+
+/// Settings that cannot fit are refused by the memory plan before anything is allocated: a clear
+/// error naming the plan, never a failed allocation (or an overflow) inside the engine.
+@Test func absurdLengthsAreRefusedByTheMemoryPlan() throws {
+  let model = try tinyRandomModel()
+  let requests = tinyRequests(seeds: [1], samples: 2)
+  do {
+    _ = try RolloutEngine(model: model).generate(requests, settings: SamplingSettings(maxNewTokens: 4_000_000_000, temperature: 1))
+    Issue.record("four billion new tokens were accepted")
+  } catch let error as RolloutError {
+    guard case .insufficientMemory(let message) = error else { Issue.record("\(error)"); return }
+    #expect(message.contains("max_completion_length") && message.contains("MiB"))
+  }
+  #expect(throws: RolloutError.self) {
+    _ = try RolloutEngine(model: model).generate(requests, settings: SamplingSettings(maxNewTokens: Int.max, temperature: 1))
+  }
+  // A normal request still runs.
+  #expect(try RolloutEngine(model: model).generate(requests, settings: SamplingSettings(maxNewTokens: 3, temperature: 1))
+    .completions.count == 2)
+}
