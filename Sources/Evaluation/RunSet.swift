@@ -61,7 +61,7 @@ extension EvalRunner {
       log("\(name): \(records.count)/\(usable.count)")
     }
     let metrics = Aggregate.metrics(records.map { ($0.correct, $0.values, $0.extracted != nil) }, task: settings.task,
-                                    rewardNames: scorer.rewards.map { $0.functions.indices.map($0.metricKey) } ?? [])
+                                    rewardNames: scorer.rewards?.metricKeys ?? [])
     let result = SetResult(
       name: name, data: path, available: loaded.summary.sources.first?.available, evaluated: records.count,
       skipped: skipped, skippedRecords: Array(skippedRecords.prefix(listedSkips)), metrics: metrics,

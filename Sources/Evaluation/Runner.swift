@@ -101,7 +101,7 @@ public enum EvalRunner {
       settings: settings, modelFamily: folder.config.family.rawValue,
       boxFrame: settings.task == .rec ? frame.rawValue : nil, sets: sets,
       overall: Aggregate.metrics(samples.map { ($0.correct, $0.values, $0.extracted != nil) }, task: settings.task,
-                                 rewardNames: rewards.map { $0.functions.indices.map($0.metricKey) } ?? []),
+                                 rewardNames: rewards?.metricKeys ?? []),
       totalSeconds: Date().timeIntervalSince(started), finishedAt: ISO8601DateFormatter().string(from: Date()), notes: notes)
     return EvalRun(report: report, samples: samples)
   }

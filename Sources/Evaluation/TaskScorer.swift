@@ -97,7 +97,7 @@ struct TaskScorer: Sendable {
     let scores = await rewards.score(samples)
     return items.indices.map { index in
       var values: [String: Double] = [:]
-      for key in rewards.functions.indices.map(rewards.metricKey) {
+      for key in rewards.metricKeys {
         if let value = scores.perFunction[key]?[index] ?? nil { values[key] = value }
       }
       let answer = AnswerParsing.answer(in: items[index].output.text)

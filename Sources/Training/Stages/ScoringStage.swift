@@ -34,7 +34,7 @@ public struct ScoringStage: Sendable {
   }
 
   /// The metric key of each function, in config order.
-  public var keys: [String] { rewards.functions.indices.map(rewards.metricKey) }
+  public var keys: [String] { rewards.metricKeys }
 
   public func run(_ records: [RolloutRecord]) async throws -> ScoredBatch {
     let timer = Date()
