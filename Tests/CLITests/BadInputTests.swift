@@ -94,7 +94,7 @@ import Testing
     #expect(try outcome("echo 'Fatal error: f.json' >&2; exit 1") == .crash)
     #expect(try outcome("exit 132") == .crash)
     let start = Date()
-    #expect(try outcome("exec sleep 30", timeout: 0.5) == .hang)
-    #expect(Date().timeIntervalSince(start) < 10, "the hung process was not stopped at its time limit")
+    #expect(try outcome("exec sleep 600", timeout: 0.5) == .hang)
+    #expect(Date().timeIntervalSince(start) < 300, "the hung process was not stopped at its time limit")
   }
 }

@@ -80,7 +80,7 @@ import Testing
 
   @Test func judgeDownOrSlowGivesNilAndIsCounted() async throws {
     let down = try await TestHTTPServer { _, _ in .init(status: 503, body: "busy") }
-    let slow = try await TestHTTPServer { _, _ in .init(body: Self.chatReply("A"), delay: 60) }
+    let slow = try await TestHTTPServer { _, _ in .init(body: Self.chatReply("A"), delay: Double(hangSeconds)) }
     defer { Task { await down.shutdown(); await slow.shutdown() } }
     let question: JSONValue = .array([.object(["question": .string("q"), "choices": .array([.array([.string("x"), .int(1)])])])])
     let sample = RewardSample(completion: "x", fields: ["judge_questions": question])
@@ -95,7 +95,7 @@ import Testing
     let timed = try await score("llm_judge", "x", fields: ["judge_questions": question],
                                 parameters: ["url": .string(slow.baseURL), "timeout": .double(0.3), "retries": .int(0)])
     #expect(timed == nil)
-    #expect(Date().timeIntervalSince(start) < 20)
+    #expect(Date().timeIntervalSince(start) < deadlineBound)
   }
 
   @Test func httpRewardPostsSamples() async throws {
@@ -130,10 +130,10 @@ import Testing
     }
     let short = try RewardRegistry.make("command", parameters: ["command": .string("cat > /dev/null; echo 1")])
     await #expect(throws: RewardError.self) { _ = try await short.score(batch) }
-    let slow = try RewardRegistry.make("command", parameters: ["command": .array([.string("sleep"), .string("100")]), "timeout": .double(0.3)])
+    let slow = try RewardRegistry.make("command", parameters: ["command": .array([.string("sleep"), .string(String(hangSeconds))]), "timeout": .double(0.3)])
     let start = Date()
     await #expect(throws: RewardError.self) { _ = try await slow.score(batch) }
-    #expect(Date().timeIntervalSince(start) < 30)
+    #expect(Date().timeIntervalSince(start) < deadlineBound)
     #expect(throws: RewardError.self) { _ = try RewardRegistry.make("command", parameters: [:]) }
   }
 }
