@@ -26,7 +26,18 @@ extension ExampleBuilder {
                              markersPresent: markers > 0)
     var reward: [String: JSONValue] = [:]
     if kind == .regionCaption {
-      reward["mask_rle"] = try maskRLE(fields)
+      // The region: a mask (`mask_rle`), a box (`bbox`, original pixels), or both.
+      if fields.has("mask_rle") { reward["mask_rle"] = try maskRLE(fields) }
+      if fields.has("bbox") {
+        let box = try fields.value("bbox")
+        guard let numbers = box.arrayValue?.compactMap(\.doubleValue), numbers.count == 4, box.arrayValue?.count == 4,
+          numbers.allSatisfy(\.isFinite), numbers[2] > numbers[0], numbers[3] > numbers[1]
+        else { throw RecordProblem(.wrongType, field: "bbox", "expected [x1, y1, x2, y2] with x2 > x1 and y2 > y1") }
+        reward["bbox"] = box
+      }
+      guard reward["mask_rle"] != nil || reward["bbox"] != nil else {
+        throw RecordProblem(.missingField, field: "mask_rle", "region captioning needs a region: mask_rle or bbox")
+      }
       let captions = turns.filter { $0.role == "assistant" }.map(\.text)
       guard !captions.isEmpty else {
         throw RecordProblem(.missingField, field: "conversations", "no caption (assistant turn) found")

@@ -12,6 +12,9 @@ public enum SyntheticTask: String, Sendable, CaseIterable {
   case counting
   /// A-OKVQA-like multiple choice on a shape's color (`choices`, `correct_choice_idx`), a JSON array.
   case multipleChoice = "multiple_choice"
+  /// Region captioning for the cycle trainer: one shape's exact mask (`mask_rle`, COCO RLE counts),
+  /// its box (`bbox`) and a caption naming its color, kind and place (`conversations`), a JSON array.
+  case regionCaption = "region_caption"
 
   /// The data file name written for this task.
   public var fileName: String {
@@ -129,7 +132,7 @@ public enum SyntheticTasks {
       let name = String(format: "%@_%05d.png", task.rawValue, index)
       try encodePNG(scene.render()).write(to: images.appendingPathComponent(name))
       var record = fields
-      let imageKey = (task == .counting || task == .multipleChoice) ? "image" : "image_path"
+      let imageKey = [.counting, .multipleChoice, .regionCaption].contains(task) ? "image" : "image_path"
       record[imageKey] = .string("images/\(name)")
       records.append(.object(record))
     }
@@ -152,6 +155,7 @@ public enum SyntheticTasks {
     case .multiBox: return multiBox(&generator, imageSize: imageSize)
     case .counting: return counting(&generator, imageSize: imageSize)
     case .multipleChoice: return multipleChoice(&generator, index: index, imageSize: imageSize)
+    case .regionCaption: return regionCaption(&generator, imageSize: imageSize)
     }
   }
 
@@ -162,7 +166,8 @@ public enum SyntheticTasks {
 
   // MARK: Tasks
 
-  private static func singleBox(_ generator: inout SplitMix64, imageSize: Int) -> (SyntheticScene, [String: JSONValue]) {
+  /// A scene whose first shape is the target, with up to two distractors that differ from it.
+  private static func targetScene(_ generator: inout SplitMix64, imageSize: Int) -> SyntheticScene {
     let target = (kind: pick(SyntheticShape.Kind.allCases, &generator), color: pick(SyntheticShape.Color.allCases, &generator))
     var specs = [target]
     for _ in 0..<generator.uniform(below: 3) {
@@ -170,7 +175,11 @@ public enum SyntheticTasks {
       while other == target { other.color = pick(SyntheticShape.Color.allCases, &generator) }
       specs.append(other)
     }
-    let scene = layout(specs, imageSize: imageSize, &generator)
+    return layout(specs, imageSize: imageSize, &generator)
+  }
+
+  private static func singleBox(_ generator: inout SplitMix64, imageSize: Int) -> (SyntheticScene, [String: JSONValue]) {
+    let scene = targetScene(&generator, imageSize: imageSize)
     let shape = scene.shapes[0]
     return (scene, [
       "width": .int(scene.width), "height": .int(scene.height),
@@ -232,6 +241,44 @@ public enum SyntheticTasks {
       "correct_choice_idx": .int(answer),
       "direct_answers": .array(Array(repeating: .string(color.rawValue), count: 10)),
       "rationales": .array([.string("The \(kind.rawValue) is \(color.rawValue).")]),
+    ])
+  }
+
+  /// The caption of a shape: color, kind and which ninth of the image its centre is in.
+  public static func regionCaption(_ shape: SyntheticShape, imageSize: Int) -> String {
+    func third(_ center: Int) -> Int { min(2, 3 * center / max(1, imageSize)) }
+    let row = ["top", "middle", "bottom"][third((shape.y1 + shape.y2) / 2)]
+    let column = ["left", "center", "right"][third((shape.x1 + shape.x2) / 2)]
+    let place = row == "middle" && column == "center" ? "center" : row == "middle" ? "middle \(column)" : "\(row) \(column)"
+    return "The \(shape.color.rawValue) \(shape.kind.rawValue) at the \(place) of the image."
+  }
+
+  private static func regionCaption(_ generator: inout SplitMix64, imageSize: Int) -> (SyntheticScene, [String: JSONValue]) {
+    let scene = targetScene(&generator, imageSize: imageSize)
+    let shape = scene.shapes[0]
+    // COCO RLE counts (column-major runs, starting with background) of exactly the drawn pixels.
+    var counts: [Int] = []
+    var current = false, run = 0
+    for x in 0..<scene.width {
+      for y in 0..<scene.height {
+        let inside = x >= shape.x1 && x < shape.x2 && y >= shape.y1 && y < shape.y2 && shape.covers(x: x, y: y)
+        if inside != current {
+          counts.append(run)
+          run = 0
+          current = inside
+        }
+        run += 1
+      }
+    }
+    counts.append(run)
+    return (scene, [
+      "width": .int(scene.width), "height": .int(scene.height),
+      "conversations": .array([
+        .object(["from": .string("human"), "value": .string("<image>\nDescribe the region.")]),
+        .object(["from": .string("gpt"), "value": .string(regionCaption(shape, imageSize: imageSize))]),
+      ]),
+      "mask_rle": .object(["size": .array([.int(scene.height), .int(scene.width)]), "counts": .array(counts.map { .int($0) })]),
+      "bbox": .array(shape.box.map { .int($0) }),
     ])
   }
 

@@ -79,6 +79,10 @@ public struct LLMJudgeReward: RewardFunction {
   public let failures = Counter()
   /// Question generations that failed (judge down, or no parseable reply after all retries).
   public let generationFailures = Counter()
+  /// Verdicts by exact judge prompt (question + description): a caption asked again (the same
+  /// caption for the same region, common in RL where G samples often agree) costs no request.
+  /// Only answered questions are kept; nil when `verdict_cache_size` is 0.
+  public let verdicts: VerdictCache?
 
   struct Generation: Sendable {
     let attributeCount: Int
@@ -110,6 +114,9 @@ public struct LLMJudgeReward: RewardFunction {
       throw p.bad("timeout", "timeout > 0, retries 0...10, backoff >= 0 and max_concurrency > 0 are required")
     }
     generation = try Self.generationSettings(p)
+    let verdictCapacity = try p.int("verdict_cache_size", default: 4096)
+    guard verdictCapacity >= 0 else { throw p.bad("verdict_cache_size", "must be >= 0, got \(verdictCapacity)") }
+    verdicts = verdictCapacity > 0 ? VerdictCache(capacity: verdictCapacity) : nil
   }
 
   static func generationSettings(_ p: RewardParameters) throws -> Generation? {
@@ -158,9 +165,17 @@ public struct LLMJudgeReward: RewardFunction {
   /// malformed (no message text) or names no option: a reply that cannot be read is a failure, not
   /// a verdict.
   func ask(_ question: JudgeQuestion, description: String) async -> Double? {
+    let prompt = question.prompt(description: description)
+    if let cached = verdicts?.value(prompt) { return cached }
+    let verdict = await askJudge(question, prompt: prompt)
+    if let verdict { verdicts?.store(prompt, verdict) }
+    return verdict
+  }
+
+  private func askJudge(_ question: JudgeQuestion, prompt: String) async -> Double? {
     let body = JSONValue.object([
       "model": .string(model), "temperature": .int(0), "max_tokens": .int(16),
-      "messages": .array([.object(["role": .string("user"), "content": .string(question.prompt(description: description))])]),
+      "messages": .array([.object(["role": .string("user"), "content": .string(prompt)])]),
     ])
     guard let text = await chat(body) else {
       failures.increment()
@@ -201,4 +216,45 @@ public struct LLMJudgeReward: RewardFunction {
   static func report(_ reward: String, _ message: String) {
     ErrorReporter.shared.report(reward: reward, message: message)
   }
+}
+
+/// A bounded map from judge prompt to verdict; the oldest entry goes first when full. Hits and
+/// misses are counted (the cycle trainer logs them).
+public final class VerdictCache: @unchecked Sendable {
+  private let lock = NSLock()
+  let capacity: Int
+  private var stored: [String: Double] = [:]
+  private var order: [String] = []
+  private var head = 0
+  public private(set) var hits = 0
+  public private(set) var misses = 0
+
+  init(capacity: Int) { self.capacity = max(1, capacity) }
+
+  func value(_ key: String) -> Double? {
+    lock.withLock {
+      if let value = stored[key] {
+        hits += 1
+        return value
+      }
+      misses += 1
+      return nil
+    }
+  }
+
+  func store(_ key: String, _ value: Double) {
+    lock.withLock {
+      guard stored[key] == nil else { return }
+      if stored.count >= capacity, head < order.count {
+        stored[order[head]] = nil
+        head += 1
+        if head > capacity { order.removeFirst(head); head = 0 }
+      }
+      stored[key] = value
+      order.append(key)
+    }
+  }
+
+  /// Hits and misses so far, read together.
+  public var counts: (hits: Int, misses: Int) { lock.withLock { (hits, misses) } }
 }

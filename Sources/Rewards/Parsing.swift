@@ -61,6 +61,24 @@ public enum BoxFrame: String, Sendable, CaseIterable {
     }
     return Box(box.x1 * sx, box.y1 * sy, box.x2 * sx, box.y2 * sy)
   }
+
+  /// The inverse of `toOriginal`: a box in original-image pixels in this frame (what the model
+  /// reads and writes, e.g. a region given in a prompt).
+  public func fromOriginal(_ box: Box, image: ImageGeometry?) -> Box {
+    guard let image, image.originalWidth > 0, image.originalHeight > 0 else { return box }
+    let sx: Double
+    let sy: Double
+    switch self {
+    case .original: return box
+    case .resized:
+      sx = Double(image.resizedWidth) / Double(image.originalWidth)
+      sy = Double(image.resizedHeight) / Double(image.originalHeight)
+    case .norm1000:
+      sx = 1000 / Double(image.originalWidth)
+      sy = 1000 / Double(image.originalHeight)
+    }
+    return Box(box.x1 * sx, box.y1 * sy, box.x2 * sx, box.y2 * sy)
+  }
 }
 
 /// Answer and box extraction shared by the rewards.

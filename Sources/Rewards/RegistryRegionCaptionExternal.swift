@@ -7,7 +7,7 @@ extension RewardRegistry {
   static let meteorKeys = ["alpha", "beta", "gamma", "wordnet"]
   static let judgeKeys = [
     "url", "model", "api_key", "api_key_env", "timeout", "retries", "backoff", "max_concurrency",
-    "generate_questions", "num_questions", "question_cache_size", "generation_max_tokens",
+    "generate_questions", "num_questions", "question_cache_size", "generation_max_tokens", "verdict_cache_size",
   ]
 
   static let regionCaptionExternalEntries: [String: Entry] = [

@@ -25,10 +25,11 @@ public struct TrainerState: Codable, Sendable, Equatable {
 public enum Checkpoint {
   /// With `adapter` the weights are the LoRA adapter in peft's layout (`adapter_config.json` +
   /// `adapter_model.safetensors`); `reference` (a reference model that moves, `sync_ref_model`) is
-  /// saved under `reference/`.
+  /// saved under `reference/`; `extras` writes a trainer's own state (the cycle trainer's EMA partner)
+  /// into the folder before it is renamed into place.
   public static func save(model: QwenVLModel, optimizer: AdamW, state: TrainerState, outputDirectory: URL,
                           saveTotalLimit: Int?, adapter: LoRAConfig? = nil, baseModel: String? = nil,
-                          reference: QwenVLModel? = nil) throws -> URL {
+                          reference: QwenVLModel? = nil, extras: (URL) throws -> Void = { _ in }) throws -> URL {
     let final = outputDirectory.appendingPathComponent("checkpoint-\(state.step)")
     let temporary = outputDirectory.appendingPathComponent(".checkpoint-\(state.step).partial")
     let fm = FileManager.default
@@ -40,6 +41,7 @@ public enum Checkpoint {
       try model.save(to: temporary)
     }
     try reference?.save(to: temporary.appendingPathComponent("reference"))
+    try extras(temporary)
     try saveOptimizer(optimizer, model: model, to: temporary.appendingPathComponent("optimizer.safetensors"))
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

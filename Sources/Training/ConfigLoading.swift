@@ -236,8 +236,9 @@ extension TrainingConfig {
     }
     guard t.minPixels <= t.maxPixels else { throw fail("training.min_pixels", "exceeds max_pixels") }
     if let stage = t.zeroStage, stage > 3 { throw fail("training.zero_stage", "must be 0, 1, 2 or 3, got \(stage)") }
+    if jobType == .grpo { try validateRewards(fail) }
+    if jobType == .cycle { try validateCycle(fail) }
     if jobType != .sft {
-      try validateRewards(fail)
       guard t.numGenerations >= 2 else {
         throw fail("training.num_generations", "GRPO needs at least 2 generations per prompt, got \(t.numGenerations)")
       }
@@ -269,6 +270,41 @@ extension TrainingConfig {
     }
     if models.reference != nil && t.usePeft {
       throw fail("models.reference", "with use_peft the reference is the base model with the adapters off")
+    }
+    try checkCycleKeysUnused(fail)
+  }
+
+  /// The cycle trainer's rewards are fixed by its loops (region IoU, METEOR + judge); their
+  /// parameters go under `reward_parameters`.
+  private func validateCycle(_ fail: (String, String) -> TrainingError) throws {
+    let t = training
+    guard t.rewardFuncs.isEmpty else {
+      throw fail("training.reward_funcs", "job_type cycle scores loop 1 by region IoU and loop 2 by METEOR + judge "
+        + "(cycle_meteor_weight, cycle_judge_weight); set their parameters under reward_parameters, not reward_funcs")
+    }
+    guard t.emaDecay <= 1 else { throw fail("training.ema_decay", "must be in [0, 1], got \(t.emaDecay)") }
+    guard t.cycleCaptionPrompt.contains("{region}") else {
+      throw fail("training.cycle_caption_prompt", "must contain {region} (where the region is named)")
+    }
+    guard t.cycleGroundingPrompt.contains("{caption}") else {
+      throw fail("training.cycle_grounding_prompt", "must contain {caption} (where the caption goes)")
+    }
+    guard t.cycleMeteorWeight + t.cycleJudgeWeight > 0 else {
+      throw fail("training.cycle_judge_weight", "cycle_meteor_weight and cycle_judge_weight are both 0: loop 2 would score nothing")
+    }
+    if t.computeAttentionMetrics { throw fail("training.compute_attention_metrics", "not recorded by the cycle trainer") }
+    if t.numIterations != 1 { throw fail("training.num_iterations", "the cycle trainer takes one optimizer step per generation batch") }
+  }
+
+  /// Cycle keys changed from their defaults in a config whose job type does not read them.
+  private func checkCycleKeysUnused(_ fail: (String, String) -> TrainingError) throws {
+    guard jobType != .cycle else { return }
+    let resolved = resolvedJSON()["training"]?.objectValue ?? [:]
+    for field in ConfigSchema.cycle {
+      let value = resolved[field.key] ?? .null
+      let same = value == field.defaultValue
+        || (value.doubleValue != nil && value.doubleValue == field.defaultValue.doubleValue)
+      if !same { throw fail("training.\(field.key)", "only job_type cycle reads it (this config is \(jobType.rawValue))") }
     }
   }
 

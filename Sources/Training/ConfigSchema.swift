@@ -67,7 +67,7 @@ enum ConfigSchema {
   ]
 
   static let training: [ConfigField] = run + generation + grpo + optimizer + rewards + logging + data + adapters
-    + sft
+    + sft + cycle
 
   /// Output, length, schedule of steps, precision, checkpoints.
   static let run: [ConfigField] = [
@@ -177,6 +177,22 @@ enum ConfigSchema {
   static let sft: [ConfigField] = [
     ConfigField("assistant_only_loss", .bool, .bool(true)),
     ConfigField("packing", .bool, .bool(true)),
+  ]
+
+  /// The dual-loop region <-> caption trainer (`job_type: cycle`, docs/cycle.md); refused elsewhere.
+  static let cycle: [ConfigField] = [
+    ConfigField("cycle_schedule", .choice(["alternate", "region_to_caption", "caption_to_region", "mixed"]),
+                .string("alternate")),
+    ConfigField("ema_decay", .double(minimum: 0), .double(0.99)),
+    ConfigField("ema_update_steps", .int(minimum: 1), .int(1)),
+    ConfigField("region_prompt", .choice(["coordinates", "outline", "both"]), .string("coordinates")),
+    ConfigField("partner_temperature", .double(minimum: 0), .double(0)),
+    ConfigField("partner_max_completion_length", .int(minimum: 1), .null),
+    ConfigField("cycle_caption_prompt", .string, .string("Describe the region {region} in one sentence.")),
+    ConfigField("cycle_grounding_prompt", .string,
+                .string("Locate the region described as: {caption} Answer with [x1, y1, x2, y2].")),
+    ConfigField("cycle_meteor_weight", .double(minimum: 0), .double(0.25)),
+    ConfigField("cycle_judge_weight", .double(minimum: 0), .double(0.75)),
   ]
 
   /// The fields of a section (nil for an unknown section).

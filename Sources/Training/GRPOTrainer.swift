@@ -38,6 +38,10 @@ public final class GRPOTrainer: @unchecked Sendable {
   let adapter: LoRAConfig?
   /// Consecutive generation batches in which each reward function failed on every call.
   var rewardFailureStreak: [String: Int] = [:]
+  /// Where each generation batch's trained completions and scores come from (stages 1-2): the
+  /// policy's rollouts scored by the configured rewards, unless a trainer built on this one (the
+  /// cycle trainer) installs its own.
+  public private(set) var source: (any GenerationSource)!
 
   /// `rewards` replaces the configured `reward_funcs` (library use and tests); by default the
   /// registry builds them from the config. `switches` are the kernel switches of the model and engine.
@@ -91,7 +95,11 @@ public final class GRPOTrainer: @unchecked Sendable {
                           maskTruncatedCompletions: settings.maskTruncatedCompletions, checkpointLayers: settings.checkpointLayers)
     outputDirectory = URL(fileURLWithPath: training.outputDir)
     state = TrainerState(step: 0, examplesSeen: 0, seed: training.seed, configFingerprint: config.resolvedJSONText())
+    source = PlainGRPOSource(rollout: rollout, scoring: scoring)
   }
+
+  /// Replaces stages 1-2 (before `run`).
+  public func install(source: any GenerationSource) { self.source = source }
 
   public var optimizer: AdamW { stepper.optimizer }
 
@@ -166,6 +174,7 @@ public final class GRPOTrainer: @unchecked Sendable {
         }
         state.step += 1
         syncReference()
+        try source.didStep(state.step)
         let row = MetricsRow(step: state.step, epoch: stream.epoch, values: values)
         try sinks.record(row)
         rows.append(row)
@@ -182,7 +191,8 @@ public final class GRPOTrainer: @unchecked Sendable {
       if firstStep / saveSteps != state.step / saveSteps || state.step == totalSteps {
         let url = try Checkpoint.save(model: model, optimizer: optimizer, state: state, outputDirectory: outputDirectory,
                                       saveTotalLimit: config.training.saveTotalLimit, adapter: adapter,
-                                      baseModel: modelDirectory.path, reference: config.training.syncRefModel ? reference : nil)
+                                      baseModel: modelDirectory.path, reference: config.training.syncRefModel ? reference : nil,
+                                      extras: { [source] in try source!.save(into: $0) })
         log("saved \(url.lastPathComponent)")
       }
     }
@@ -210,9 +220,8 @@ public final class GRPOTrainer: @unchecked Sendable {
 
   /// Stages 1-3 for the next generation batch: rollouts, scores and advantages, fixed log-probs.
   func generationBatch(_ stream: inout ExampleStream, log: (String) -> Void) async throws -> GenerationBatch {
-    let (prompts, skipped) = try rollout.preparePrompts(&stream, log: log)
-    let batch = try rollout.run(prompts, skipped: skipped, seed: state.seed, step: state.step)
-    let scored = try await scoring.run(batch.records)
+    let sourced = try await source.nextBatch(&stream, seed: state.seed, step: state.step, log: log)
+    let batch = sourced.rollouts, scored = sourced.scored, prompts = batch.prompts
     try checkRewardFailures(scored, log: log)
     let microBatches = PolicyUpdate.microBatches(records: batch.records, promptCount: prompts.count,
                                                  promptsPerMicroBatch: settings.promptsPerMicroBatch)
@@ -222,7 +231,7 @@ public final class GRPOTrainer: @unchecked Sendable {
     let counted = batch.records.filter { !(settings.maskTruncatedCompletions && $0.truncated) }
     let inputs = UpdateInputs(prompts: prompts, records: batch.records, advantages: scored.advantages, microBatches: microBatches,
                               features: features, fixed: fixed, activeTokens: Double(counted.reduce(0) { $0 + $1.tokens.count }))
-    var metrics = scored.metrics.merging(AttentionReport.metrics(batch.records)) { $1 }
+    var metrics = scored.metrics.merging(AttentionReport.metrics(batch.records)) { $1 }.merging(sourced.metrics) { $1 }
     metrics[MetricName.timeGenerate] = batch.seconds
     let fixedSeconds = Date().timeIntervalSince(timer)
     metrics["rollout/decode_tokens_per_second"] = batch.timings.tokensPerSecond
@@ -238,6 +247,7 @@ public final class GRPOTrainer: @unchecked Sendable {
     let batch = generation.rollouts, fixed = generation.fixedLogProbSeconds
     if iteration == 0 {
       seconds += batch.seconds + (generation.metrics[MetricName.timeScore] ?? 0) + fixed
+        + (generation.metrics["time/partner"] ?? 0)
       values[MetricName.timeLogprobs] = forward + fixed
     } else {
       values[MetricName.timeGenerate] = 0
@@ -254,7 +264,7 @@ public final class GRPOTrainer: @unchecked Sendable {
   /// `rewardFailurePatience` generation batches in a row the run stops instead of training on
   /// zeros.
   func checkRewardFailures(_ scored: ScoredBatch, log: (String) -> Void) throws {
-    for key in scoring.keys {
+    for key in scored.rewards.map(\.key) {
       guard scored.failedFunctions.contains(key) else { rewardFailureStreak[key] = 0; continue }
       let streak = (rewardFailureStreak[key] ?? 0) + 1
       rewardFailureStreak[key] = streak
@@ -294,6 +304,7 @@ public final class GRPOTrainer: @unchecked Sendable {
       try reference.load(try QwenVLModel.load(directory: referenceFolder, dtype: reference.dtype, device: reference.device).stateDict())
     }
     try Checkpoint.loadOptimizer(optimizer, model: model, from: directory)
+    try source.restore(from: directory)
     state = saved
     log("resumed from \(directory.lastPathComponent) at step \(saved.step)")
   }

@@ -130,6 +130,20 @@ public struct TrainingConfig: Sendable, Equatable, Codable {
     // SFT
     public var assistantOnlyLoss: Bool
     public var packing: Bool
+    // Cycle (docs/cycle.md)
+    /// `alternate`, `region_to_caption`, `caption_to_region` or `mixed`.
+    public var cycleSchedule: String
+    public var emaDecay: Double
+    public var emaUpdateSteps: Int
+    /// How loop 1 shows the region: `coordinates`, `outline` or `both`.
+    public var regionPrompt: String
+    public var partnerTemperature: Double
+    /// nil: `max_completion_length`.
+    public var partnerMaxCompletionLength: Int?
+    public var cycleCaptionPrompt: String
+    public var cycleGroundingPrompt: String
+    public var cycleMeteorWeight: Double
+    public var cycleJudgeWeight: Double
   }
 
   public var jobType: JobType

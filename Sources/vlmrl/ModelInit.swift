@@ -132,7 +132,7 @@ struct ModelCommand: ParsableCommand {
 /// `vlmrl data synth`: deterministic synthetic tasks in the seeds' file formats.
 struct Synth: ParsableCommand {
   static let configuration = CommandConfiguration(abstract: "Write a synthetic dataset (shapes on backgrounds).")
-  @Option(help: "single_box, multi_box, counting or multiple_choice.") var task = "single_box"
+  @Option(help: "single_box, multi_box, counting, multiple_choice or region_caption.") var task = "single_box"
   @Option(help: "Records.") var count = 100
   @Option(help: "Image side in pixels.") var imageSize = 112
   @Option(help: "Random seed.") var seed: UInt64 = 0
@@ -140,7 +140,7 @@ struct Synth: ParsableCommand {
   @Flag(help: "Replace an existing output folder.") var overwrite = false
   func run() throws {
     guard let kind = SyntheticTask(rawValue: task) else {
-      throw CLIError("--task: unknown task '\(task)' (single_box, multi_box, counting, multiple_choice)")
+      throw CLIError("--task: unknown task '\(task)' (\(SyntheticTask.allCases.map(\.rawValue).joined(separator: ", ")))")
     }
     guard (0...1_000_000).contains(count) else { throw CLIError("--count \(count) is outside 0...1000000") }
     guard (32...SyntheticTasks.maxImageSize).contains(imageSize) else {

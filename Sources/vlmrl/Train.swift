@@ -6,7 +6,8 @@ import Models
 import Torch
 import Training
 
-/// `vlmrl train --config FILE`: GRPO (job_type grpo, alias mmkd_rl_grounding / r1) as docs/grpo.md.
+/// `vlmrl train --config FILE`: GRPO (job_type grpo, alias mmkd_rl_grounding / r1) as docs/grpo.md,
+/// or the dual-loop region <-> caption trainer (job_type cycle) as docs/cycle.md.
 struct Train: AsyncParsableCommand {
   static let configuration = CommandConfiguration(abstract: "Train with GRPO from a config file (the seeds' format).")
   @Option(help: "Config file (JSON).") var config: String
@@ -22,9 +23,7 @@ struct Train: AsyncParsableCommand {
     switch trainingConfig.jobType {
     case .grpo: break
     case .sft: throw ValidationError("\(config): job_type sft trains with `vlmrl sft --config \(config)`")
-    case .cycle:
-      throw ValidationError("\(config): job_type cycle (the dual-loop region/caption trainer) is not built yet; "
-        + "nothing would train as configured")
+    case .cycle: break
     }
     try checkSingleProcess(trainingConfig)
     let device = try usableDevice(device)
@@ -35,10 +34,14 @@ struct Train: AsyncParsableCommand {
     guard let student = trainingConfig.models.student else { throw ValidationError("\(config): models.student is missing") }
     let modelDirectory = try ModelLocator.resolve(student)
     let examples = try loadTrainingDataset(trainingConfig, source: config)
-    let trainer = try GRPOTrainer(config: trainingConfig, modelDirectory: modelDirectory, examples: examples,
-                                  device: device, dtype: parameterType,
-                                  switches: KernelSwitches.fromEnvironment())
-    print("GRPO: \(examples.count) examples, \(trainer.totalSteps) steps, model \(modelDirectory.path) on \(device) (\(parameterType))")
+    let switches = KernelSwitches.fromEnvironment()
+    let trainer = trainingConfig.jobType == .cycle
+      ? try CycleTrainer.make(config: trainingConfig, modelDirectory: modelDirectory, examples: examples, device: device,
+                              dtype: parameterType, switches: switches)
+      : try GRPOTrainer(config: trainingConfig, modelDirectory: modelDirectory, examples: examples,
+                        device: device, dtype: parameterType, switches: switches)
+    let kind = trainingConfig.jobType == .cycle ? "cycle (\(trainingConfig.training.cycleSchedule))" : "GRPO"
+    print("\(kind): \(examples.count) examples, \(trainer.totalSteps) steps, model \(modelDirectory.path) on \(device) (\(parameterType))")
     try await trainer.run(resume: resume || trainingConfig.training.resumeFromCheckpoint?.boolValue == true, overwrite: overwrite)
     print("done: outputs in \(trainer.outputDirectory.path)")
   }
