@@ -115,8 +115,12 @@ let specs: [Spec] = [
               "Jinja", "SafeTensors", "Imaging"]),
   Spec(name: "Evaluation", kind: .library,
        deps: ["Common", "Torch", "Models", "Generation", "Prompting", "Rewards", "Datasets", "ModelConfig"]),
+  // The OpenAI-compatible HTTP server over the rollout engine (`vlmrl serve`).
+  Spec(name: "Serving", kind: .library,
+       deps: ["Common", "Datasets", "Generation", "Jinja", "Models", "Prompting"],
+       external: [nioCore, nioHTTP, nioPosix]),
   Spec(name: "vlmrl", kind: .executable,
-       deps: ["Common", "Torch", "NN", "Models", "Generation", "Prompting", "Training", "Evaluation", "Processor", "Jinja", "SafeTensors", "Tokenizers", "ModelConfig",
+       deps: ["Common", "Torch", "NN", "Models", "Generation", "Prompting", "Training", "Evaluation", "Serving", "Processor", "Jinja", "SafeTensors", "Tokenizers", "ModelConfig",
               "Datasets", "Rewards"],
        external: [argumentParser]),
 
@@ -142,6 +146,9 @@ let specs: [Spec] = [
        deps: ["NN", "Evaluation", "Prompting", "Common", "Torch", "Models", "Rewards", "Datasets", "ModelConfig"]),
   Spec(name: "CLITests", kind: .test, deps: ["Imaging"]),
   Spec(name: "RewardsTests", kind: .test, deps: ["Rewards", "Common"], external: [nioCore, nioHTTP, nioPosix]),
+  Spec(name: "ServingTests", kind: .test,
+       deps: ["Serving", "Generation", "Prompting", "Models", "ModelConfig", "Rewards", "Common", "Datasets"],
+       external: [asyncHTTP, nioCore]),
 ]
 
 // VLMRL_ONLY: keep the named targets and their local dependency closure.

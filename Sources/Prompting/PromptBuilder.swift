@@ -117,6 +117,13 @@ public struct PromptBuilder: @unchecked Sendable {
 
   /// Renders, processes and tokenizes one example. Errors are `PromptError`s naming the record.
   public func prepare(_ example: Example) throws -> PreparedPrompt {
+    try prepare(example, messages: messages(for: example))
+  }
+
+  /// Renders, processes and tokenizes a whole chat (system, user and assistant turns, as `vlmrl serve`
+  /// receives it) instead of the example's single user turn. `example.images` are the chat's images in
+  /// the order its `.image` parts appear.
+  public func prepare(_ example: Example, messages: [ChatMessage]) throws -> PreparedPrompt {
     let decoded: [RGBImage]
     do {
       decoded = try example.images.map { try ImageLoader.decode($0.source) }
@@ -125,7 +132,7 @@ public struct PromptBuilder: @unchecked Sendable {
     }
     let text: String
     do {
-      text = try template.render(messages: messages(for: example), addGenerationPrompt: true)
+      text = try template.render(messages: messages, addGenerationPrompt: true)
     } catch {
       throw PromptError.template(source: example.source, message: "chat template: \(error)")
     }
