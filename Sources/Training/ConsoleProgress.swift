@@ -6,6 +6,65 @@ import Glibc
 import Darwin
 #endif
 
+/// The terminal line a progress bar is drawn on, shared by everything a run prints: a message
+/// erases the bar first, so the two never share a line (`tok/s 3716saved checkpoint-5`), and the
+/// next bar update draws it again below the message. Writes go through C's `stdout`, the stream
+/// Swift's `print` uses, so bar, messages and plain prints keep their order.
+public final class ConsoleLine: @unchecked Sendable {
+  /// Standard output.
+  public static let standardOutput = ConsoleLine(write: ConsoleLine.writeStdout)
+
+  private let write: @Sendable (String) -> Void
+  private var barShown = false
+  /// A message that did not end its line is on the screen: the bar starts on the next line.
+  private var midLine = false
+  private let lock = NSLock()
+
+  public init(write: @escaping @Sendable (String) -> Void) { self.write = write }
+
+  /// Writes `text` to C's stdout and flushes it (a bar has no newline to flush a line-buffered stream).
+  public static let writeStdout: @Sendable (String) -> Void = { StandardOutput.write($0) }
+
+  /// Draws `bar` in place of the previous bar.
+  public func drawBar(_ bar: String) {
+    lock.withLock {
+      if midLine { write("\n") }
+      midLine = false
+      write("\r\u{1B}[2K" + bar)
+      barShown = true
+    }
+  }
+
+  /// Writes `text` (a newline is not added), erasing the bar first when one is shown.
+  public func message(_ text: String) {
+    guard !text.isEmpty else { return }
+    lock.withLock {
+      write((barShown ? "\r\u{1B}[2K" : "") + text)
+      barShown = false
+      midLine = !text.hasSuffix("\n")
+    }
+  }
+
+  /// Leaves the bar as it is and moves the cursor to the next line (the end of a run, or an error).
+  public func endBar() {
+    lock.withLock {
+      if barShown { write("\n") }
+      barShown = false
+    }
+  }
+}
+
+/// Where a run's messages go: `Console.log("saved checkpoint-5")` prints a line that never shares
+/// the terminal line with the progress bar.
+public enum Console {
+  /// Prints `message` and a newline to standard output, on a line of its own.
+  public static func log(_ message: String) { ConsoleLine.standardOutput.message(message + "\n") }
+
+  /// Standard output line-buffered even when it is a file or a pipe, so a killed run's log keeps
+  /// every line printed before the kill (C makes such a stream fully buffered: 4 KiB lost).
+  public static func lineBufferStandardOutput() { StandardOutput.lineBuffer() }
+}
+
 /// The console view of a run: a progress bar redrawn in place on a terminal (step/total, ETA,
 /// reward, tokens/s), plain lines when stdout is a file or pipe (the first step, the last, and
 /// otherwise at most one every `plainInterval` seconds, so a log file is not one line per step),
@@ -15,32 +74,35 @@ public final class ConsoleProgress: @unchecked Sendable {
   public let totalSteps: Int
   public let isTerminal: Bool
   public let colorize: Bool
-  private let write: @Sendable (String) -> Void
+  private let line: ConsoleLine
   private let clock: @Sendable () -> Double
   private var start: (step: Int, time: Double)?
-  private var barShown = false
   private var lastPlainLine: Double?
   /// Seconds between plain status lines when stdout is not a terminal.
   public let plainInterval: Double
   private let lock = NSLock()
 
-  /// `isTerminal` defaults to `isatty(stdout)`; `write` and `clock` are replaceable for tests.
+  /// `isTerminal` defaults to `isatty(stdout)`; `line` (standard output's by default) is where the
+  /// bar and the messages go; `clock` is replaceable for tests.
   public init(totalSteps: Int, colorize: Bool, isTerminal: Bool = ConsoleProgress.stdoutIsTerminal,
-              write: @escaping @Sendable (String) -> Void = ConsoleProgress.writeStdout,
+              line: ConsoleLine = .standardOutput,
               clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }, plainInterval: Double = 10) {
     self.totalSteps = totalSteps
     self.plainInterval = plainInterval
     self.isTerminal = isTerminal
     self.colorize = colorize && isTerminal
-    self.write = write
+    self.line = line
     self.clock = clock
   }
 
-  public static var stdoutIsTerminal: Bool { isatty(STDOUT_FILENO) != 0 }
-
-  public static let writeStdout: @Sendable (String) -> Void = { text in
-    FileHandle.standardOutput.write(Data(text.utf8))
+  /// As above, writing to `write` through a line of its own (tests).
+  public convenience init(totalSteps: Int, colorize: Bool, isTerminal: Bool, write: @escaping @Sendable (String) -> Void,
+                          clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }, plainInterval: Double = 10) {
+    self.init(totalSteps: totalSteps, colorize: colorize, isTerminal: isTerminal, line: ConsoleLine(write: write),
+              clock: clock, plainInterval: plainInterval)
   }
+
+  public static var stdoutIsTerminal: Bool { isatty(STDOUT_FILENO) != 0 }
 
   /// Reports that `step` finished. The first call sets the ETA's origin (so a resumed run's ETA
   /// counts only the steps it ran itself).
@@ -52,16 +114,16 @@ public final class ConsoleProgress: @unchecked Sendable {
                          totalSteps: totalSteps)
       let status = Self.status(step: step, total: totalSteps, eta: eta, reward: reward, tokensPerSecond: tokensPerSecond)
       if isTerminal {
-        write("\r\u{1B}[2K" + Self.bar(step: step, total: totalSteps) + " " + status)
-        barShown = true
+        line.drawBar(Self.bar(step: step, total: totalSteps) + " " + status)
       } else if lastPlainLine.map({ now - $0 >= plainInterval }) ?? true || step >= totalSteps {
-        write(status + "\n")
+        line.message(status + "\n")
         lastPlainLine = now
       }
     }
   }
 
-  /// A one-line summary of a logged step: reward in green/red by sign, KL in yellow, loss plain.
+  /// A one-line summary of a logged step: reward in green/red by sign followed by each reward
+  /// function's mean (`reward 1.25 (format 1, iou 0.25)`), KL in yellow, loss plain.
   public func summary(step: Int, metrics: [String: Double]) {
     lock.withLock {
       var parts = ["step \(step)"]
@@ -73,21 +135,28 @@ public final class ConsoleProgress: @unchecked Sendable {
           let code = color == "reward" ? (value >= 0 ? "\u{1B}[32m" : "\u{1B}[31m") : color
           if !code.isEmpty { text = code + text + "\u{1B}[0m" }
         }
+        if key == MetricName.reward, let perFunction = Self.rewardMeans(metrics) { text += " " + perFunction }
         parts.append(text)
       }
-      let line = parts.joined(separator: "  ")
-      write((barShown ? "\r\u{1B}[2K" : "") + line + "\n")
-      barShown = false
+      line.message(parts.joined(separator: "  ") + "\n")
     }
   }
 
-  /// Ends the bar's line.
-  public func finish() {
-    lock.withLock {
-      if barShown { write("\n") }
-      barShown = false
+  /// `(format 1, iou 0.25)` from the `rewards/<name>/mean` entries, names sorted; nil when none.
+  static func rewardMeans(_ metrics: [String: Double]) -> String? {
+    let prefix = "rewards/", suffix = "/mean"
+    let entries = metrics.keys.filter { $0.hasPrefix(prefix) && $0.hasSuffix(suffix) }.sorted().compactMap { key in
+      metrics[key].map { "\(key.dropFirst(prefix.count).dropLast(suffix.count)) \(number($0))" }
     }
+    return entries.isEmpty ? nil : "(" + entries.joined(separator: ", ") + ")"
   }
+
+  /// A message on a line of its own (the bar, when shown, is erased first and drawn again at the
+  /// next update).
+  public func message(_ text: String) { line.message(text.hasSuffix("\n") ? text : text + "\n") }
+
+  /// Ends the bar's line.
+  public func finish() { line.endBar() }
 
   // MARK: Formatting
 

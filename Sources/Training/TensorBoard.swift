@@ -30,6 +30,26 @@ public enum TFRecord {
     return length + littleEndian(CRC32C.masked(length)) + payload + littleEndian(CRC32C.masked(payload))
   }
 
+  /// The payloads of a framed file; nil when the framing or a checksum is wrong.
+  public static func records(_ bytes: [UInt8]) -> [[UInt8]]? {
+    var records: [[UInt8]] = []
+    var position = 0
+    while position < bytes.count {
+      guard bytes.count - position >= 12 else { return nil }
+      let lengthBytes = Array(bytes[position..<position + 8])
+      let length = lengthBytes.reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+      guard littleEndian(CRC32C.masked(lengthBytes)) == Array(bytes[position + 8..<position + 12]),
+        length <= UInt64(bytes.count - position - 16)
+      else { return nil }
+      let start = position + 12, end = start + Int(length)
+      let payload = Array(bytes[start..<end])
+      guard littleEndian(CRC32C.masked(payload)) == Array(bytes[end..<end + 4]) else { return nil }
+      records.append(payload)
+      position = end + 4
+    }
+    return records
+  }
+
   static func littleEndian<T: FixedWidthInteger>(_ value: T) -> [UInt8] {
     withUnsafeBytes(of: value.littleEndian) { Array($0) }
   }
@@ -51,6 +71,38 @@ public enum TensorBoardEvent {
       bytesField(1, bytesField(1, Array(tag.utf8)) + floatField(2, Float(value)))
     }
     return doubleField(1, wallTime) + varintField(2, UInt64(bitPattern: Int64(step))) + bytesField(5, summary)
+  }
+
+  /// The `step` field of an encoded event (nil when absent or the bytes are not an event).
+  public static func step(of event: [UInt8]) -> Int? {
+    var position = 0
+    func readVarint() -> UInt64? {
+      var value: UInt64 = 0
+      var shift: UInt64 = 0
+      while position < event.count, shift < 64 {
+        let byte = event[position]
+        position += 1
+        value |= UInt64(byte & 0x7F) << shift
+        if byte & 0x80 == 0 { return value }
+        shift += 7
+      }
+      return nil
+    }
+    while position < event.count {
+      guard let key = readVarint() else { return nil }
+      switch key & 7 {
+      case 0:
+        guard let value = readVarint() else { return nil }
+        if key >> 3 == 2 { return Int(Int64(bitPattern: value)) }
+      case 1: position += 8
+      case 2:
+        guard let length = readVarint(), length <= UInt64(event.count - position) else { return nil }
+        position += Int(length)
+      case 5: position += 4
+      default: return nil
+      }
+    }
+    return nil
   }
 
   // MARK: Wire format
@@ -128,4 +180,58 @@ public final class TensorBoardWriter: @unchecked Sendable {
   }
 
   public func close() { lock.withLock { try? handle.close() } }
+
+  // MARK: Runs and tags as transformers writes them
+
+  /// The sub-folder of one run under the log folder, transformers' `logging_dir` default
+  /// (`runs/%b%d_%H-%M-%S_<hostname>`, local time, e.g. `May04_14-03-22_node1`).
+  public static func runFolderName(date: Date = Date(), host: String = ProcessInfo.processInfo.hostName,
+                                   timeZone: TimeZone = .current) -> String {
+    let formatter = DateFormatter()
+    formatter.locale = Locale(identifier: "en_US_POSIX")
+    formatter.timeZone = timeZone
+    formatter.dateFormat = "MMMdd_HH-mm-ss"
+    return formatter.string(from: date) + "_" + host.replacingOccurrences(of: "/", with: "_")
+  }
+
+  /// `name` under `logFolder`, or `name-2`, `name-3`... when a run started in the same second.
+  static func freshFolder(_ name: String, in logFolder: URL) -> URL {
+    var candidate = logFolder.appendingPathComponent(name)
+    var suffix = 2
+    while FileManager.default.fileExists(atPath: candidate.path) {
+      candidate = logFolder.appendingPathComponent("\(name)-\(suffix)")
+      suffix += 1
+    }
+    return candidate
+  }
+
+  /// The TensorBoard tag of a metric, as transformers' TensorBoard callback rewrites log keys:
+  /// `eval_x` -> `eval/x`, `test_x` -> `test/x`, anything else -> `train/x` (a key that already
+  /// starts with `train/`, `eval/` or `test/` is kept).
+  public static func tag(for key: String) -> String {
+    for section in ["train", "eval", "test"] {
+      if key.hasPrefix(section + "/") { return key }
+      if key.hasPrefix(section + "_") { return section + "/" + key.dropFirst(section.count + 1) }
+    }
+    return "train/" + key
+  }
+
+  /// Drops the events after `step` from every event file under `logFolder` (its run sub-folders),
+  /// as a resumed run does with the rows of `metrics.jsonl`: the interrupted run's steps after its
+  /// last checkpoint are run again, and TensorBoard would otherwise show them twice. A file that is
+  /// not a readable event file is left alone.
+  public static func dropEvents(after step: Int, under logFolder: URL) throws {
+    let manager = FileManager.default
+    guard let walker = manager.enumerator(at: logFolder, includingPropertiesForKeys: nil) else { return }
+    for case let file as URL in walker where file.lastPathComponent.hasPrefix("events.out.tfevents.") {
+      guard let data = manager.contents(atPath: file.path), let records = TFRecord.records([UInt8](data)) else { continue }
+      let kept = records.filter { (TensorBoardEvent.step(of: $0) ?? 0) <= step }
+      guard kept.count < records.count else { continue }
+      do {
+        try Data(kept.flatMap(TFRecord.frame)).write(to: file, options: .atomic)
+      } catch {
+        throw TrainingError.io(path: file.path, reason: "cannot rewrite the event file (\(error.localizedDescription))")
+      }
+    }
+  }
 }
