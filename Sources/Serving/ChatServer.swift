@@ -52,6 +52,9 @@ public final class ChatServer: @unchecked Sendable {
   /// Responses sent so far, by HTTP status.
   public var statusCounts: [Int: Int] { lock.withLock { state.statusCounts } }
 
+  /// Chat requests admitted and not yet answered (generating or waiting for the model).
+  public var admittedRequests: Int { lock.withLock { state.admitted } }
+
   /// Returns when the listening socket closes.
   public func waitUntilClosed() async throws {
     try await listening?.closeFuture.get()

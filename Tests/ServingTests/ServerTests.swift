@@ -183,6 +183,26 @@ import Testing
     #expect(try await harness.send("GET", "/health").status == 200)
   }
 
+  /// While a long generation runs, the event loop still answers health checks, and a second chat
+  /// request beyond `maxConcurrency` (1 on the small server) gets 429 instead of waiting.
+  @Test func busyServerAnswersHealthAndRefusesBeyondItsBound() async throws {
+    let harness = try await Harness.shared.value
+    let server = harness.smallServer
+    let long = Task { try await harness.send(body: Harness.body(.string("hi"), ["max_tokens": .int(2000)]).jsonString, to: server) }
+    let deadline = Date().addingTimeInterval(120)
+    while server.admittedRequests == 0 && Date() < deadline { try await Task.sleep(for: .milliseconds(5)) }
+    try #require(server.admittedRequests == 1, "the long request was never admitted, or finished before it was seen")
+    let health = try await harness.send("GET", "/health", to: server)
+    let refused = try await harness.send(body: Harness.body(.string("hi"), ["max_tokens": .int(1)]).jsonString, to: server)
+    let stillRunning = server.admittedRequests == 1
+    let first = try await long.value
+    #expect(stillRunning, "the long generation ended before the checks: they proved nothing")
+    #expect(health.status == 200)
+    #expect(refused.status == 429 && refused.json?["error"]?["type"]?.stringValue == "server_busy", "\(refused.text)")
+    #expect(first.status == 200 && first.json?["usage"]?["completion_tokens"]?.intValue ?? 0 > 1)
+    #expect(server.admittedRequests == 0)
+  }
+
   /// The project's own judge client against the server: every question is one chat request answered
   /// with 200. The random model's reply may name no option; the judge then counts a failure and the
   /// sample has no value (never a crash, never a made-up verdict).

@@ -8,7 +8,8 @@ import Prompting
 @testable import Serving
 
 /// One server for the whole suite, on 127.0.0.1 and a free port, over the tiny random Qwen2.5-VL
-/// fixture of ModelsTests; and a second server on the same service with a 4 KiB body bound.
+/// fixture of ModelsTests; and a second server on the same service with a 4 KiB body bound that
+/// admits one chat request at a time.
 final class Harness: @unchecked Sendable {
   static let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     .appendingPathComponent("../ModelsTests/Fixtures/qwen25vl_tied").standardizedFileURL
@@ -30,7 +31,8 @@ final class Harness: @unchecked Sendable {
     service = ChatService(model: model, builder: builder, settings: ServerSettings(servedModelName: Self.name))
     server = ChatServer(service: service)
     try await server.start(host: "127.0.0.1", port: 0)
-    smallServer = ChatServer(service: service, settings: ServerSettings(servedModelName: Self.name, maxRequestBytes: 4096))
+    smallServer = ChatServer(service: service, settings: ServerSettings(servedModelName: Self.name, maxConcurrency: 1,
+                                                                        maxRequestBytes: 4096))
     try await smallServer.start(host: "127.0.0.1", port: 0)
   }
 
