@@ -5,7 +5,7 @@ import Foundation
 ///
 /// Foundation's decoder does the real parsing; this scanner runs only after it failed. (ModelConfig
 /// keeps an identical copy: the two modules share no dependency that could hold it.)
-enum JSONSyntax {
+public enum JSONSyntax {
   struct Problem: CustomStringConvertible {
     var line: Int
     var column: Int
@@ -33,7 +33,7 @@ enum JSONSyntax {
   }
 
   /// "line L, column C: what" when a problem is found, else `fallback`.
-  static func describe(_ data: Data, fallback: String = "not valid JSON") -> String {
+  public static func describe(_ data: Data, fallback: String = "not valid JSON") -> String {
     firstProblem(data).map { "\($0)" } ?? fallback
   }
 

@@ -1,4 +1,5 @@
 import Common
+import Datasets
 import Foundation
 import Rewards
 
@@ -14,7 +15,9 @@ extension TrainingConfig {
                                         reason: "YAML training configs are not supported yet; write the config as JSON")
     }
     guard let data = FileManager.default.contents(atPath: url.path) else {
-      throw TrainingError.io(path: source, reason: "cannot read the config file")
+      let problem = fileProblem(url.path)
+      throw TrainingError.io(path: source, reason: problem == "no such file" ? "config file not found"
+        : "cannot read the config file (\(problem))")
     }
     return try parse(data, source: source, overrides: overrides, baseFolder: url.deletingLastPathComponent())
   }
@@ -24,7 +27,8 @@ extension TrainingConfig {
                            baseFolder: URL? = nil) throws -> TrainingConfig {
     var raw: JSONValue
     do { raw = try JSONValue.parse(data) } catch {
-      throw TrainingError.invalidConfig(source: source, path: "", reason: "not valid JSON (\(error))")
+      let problem = JSONSyntax.describe(data, fallback: "a value cannot be decoded")
+      throw TrainingError.invalidConfig(source: source, path: "", reason: "not valid JSON: \(problem)")
     }
     guard raw.objectValue != nil else {
       throw TrainingError.invalidConfig(source: source, path: "", reason: "the config must be a JSON object")

@@ -132,7 +132,7 @@ enum Catalog {
 
   /// The bounded set `make test` runs; `full` adds generated variants (scripts/bad-input).
   static func cases(full: Bool) -> [BadInputCase] {
-    var all = modelCases + imageCases + datasetCases + outputCases + flagCases
+    var all = modelCases + imageCases + datasetCases + outputCases + flagCases + configCases
     if full { all += generatedCases() }
     return all
   }
