@@ -16,8 +16,8 @@ extension TrainingConfig {
     }
     guard let data = FileManager.default.contents(atPath: url.path) else {
       let problem = fileProblem(url.path)
-      throw TrainingError.io(path: source, reason: problem == "no such file" ? "config file not found"
-        : "cannot read the config file (\(problem))")
+      throw TrainingError.io(path: source, reason: "cannot read the config file: "
+        + (problem == "no such file" ? "file not found" : problem))
     }
     return try parse(data, source: source, overrides: overrides, baseFolder: url.deletingLastPathComponent())
   }

@@ -24,7 +24,7 @@ extension Catalog {
       try write("{\"job_type\": \"grpo\",\n \"training\": {\"max_steps\": 2", folder, "grpo.json")
       return ["train", "--config", "grpo.json"]
     },
-    BadInputCase(category: "config", name: "missing config file", expect: .error, culprits: ["nothere.json"]) { _, _ in
+    BadInputCase(category: "config", name: "missing config file", expect: .error, culprits: ["nothere.json", "file not found"]) { _, _ in
       ["train", "--config", "nothere.json"]
     },
     BadInputCase(category: "config", name: "train on a missing data file", expect: .error,
