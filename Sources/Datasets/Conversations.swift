@@ -53,9 +53,12 @@ extension ExampleBuilder {
       }
     }
     let imageField = imageKey ?? "image"
+    // The record's own system turns (before the first other turn) are the prompt's system turn.
+    let systemTurns = turns.prefix { $0.role == "system" }
     return Example(
       source: location, kind: kind, prompt: prompt, conversation: turns, rewardFields: reward,
-      images: try imageInfos(images, field: imageField, statedSize: nil))
+      images: try imageInfos(images, field: imageField, statedSize: nil),
+      system: systemTurns.isEmpty ? nil : systemTurns.map(\.text).joined(separator: "\n\n"))
   }
 
   /// `[{from: human|gpt|system, value}]` (also `{role, content}`); a plain list of strings is a list
@@ -80,7 +83,7 @@ extension ExampleBuilder {
     }
   }
 
-  private static func role(_ speaker: String) -> String? {
+  static func role(_ speaker: String) -> String? {
     switch speaker.lowercased() {
     case "human", "user": return "user"
     case "gpt", "assistant", "model": return "assistant"

@@ -14,8 +14,9 @@ public struct ConvertResult: Sendable {
 public enum DataTools {
   // MARK: inspect
 
-  /// `vlmrl data inspect PATH`: files, record count, kinds, field names, a few rendered prompts and
-  /// the bad-record summary. `path` is a data path or a dataset YAML.
+  /// `vlmrl data inspect PATH`: files, record count, kinds, field names, a few rendered prompts (with
+  /// their system turns) and the load summary, which names the columns chat and prompt records were
+  /// read from per source. `path` is a data path or a dataset YAML.
   public static func inspect(path: String, options: LoadOptions = LoadOptions(), prompts: Int = 3) throws -> [String] {
     let isYAML = path.hasSuffix(".yaml") || path.hasSuffix(".yml")
     let config = isYAML
@@ -37,6 +38,7 @@ public enum DataTools {
     lines.append("kinds: " + (kinds.isEmpty ? "none" : kinds.map { "\($0.key.rawValue) \($0.value)" }.joined(separator: ", ")))
     for example in loaded.examples.prefix(max(0, prompts)) {
       lines.append("--- \(example.source) [\(example.kind.rawValue)]")
+      if let system = example.system { lines.append("system: \(system)") }
       lines.append("prompt: \(example.renderedPrompt)")
       for image in example.images {
         let size = image.width.flatMap { w in image.height.map { "\(w)x\($0)" } } ?? "size unknown"

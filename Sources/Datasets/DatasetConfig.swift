@@ -11,12 +11,18 @@ public struct DatasetEntry: Sendable, Equatable {
   public var imageRoot: String?
   /// `kind`: the record kind, when it should not be detected from the fields.
   public var kind: RecordKind?
+  /// `prompt_key`, `image_key`, `answer_key`, `solution_key`, `system_prompt` (over `LoadOptions.columns`).
+  public var columns: ColumnMapping
 
-  public init(path: String, sampling: SamplingStrategy = .all, imageRoot: String? = nil, kind: RecordKind? = nil) {
+  public init(
+    path: String, sampling: SamplingStrategy = .all, imageRoot: String? = nil, kind: RecordKind? = nil,
+    columns: ColumnMapping = ColumnMapping()
+  ) {
     self.path = path
     self.sampling = sampling
     self.imageRoot = imageRoot
     self.kind = kind
+    self.columns = columns
   }
 }
 
@@ -28,6 +34,8 @@ public struct DatasetEntry: Sendable, Equatable {
 ///     sampling_strategy: random:12.5%
 ///     image_root: data/images   # optional
 ///     kind: multi_box           # optional
+///     prompt_key: problem       # optional column mapping (also image_key, answer_key,
+///     system_prompt: You are... #   solution_key) and system turn
 /// ```
 public struct DatasetConfig: Sendable, Equatable {
   public var entries: [DatasetEntry]
@@ -43,7 +51,7 @@ public struct DatasetConfig: Sendable, Equatable {
   }
 
   static let topKeys = ["datasets", "data_seed"]
-  static let entryKeys = ["json_path", "sampling_strategy", "image_root", "kind"]
+  static let entryKeys = ["json_path", "sampling_strategy", "image_root", "kind"] + ColumnMapping.yamlKeys
 
   /// Reads a dataset YAML file.
   public static func load(_ url: URL) throws -> DatasetConfig {
@@ -129,7 +137,23 @@ public struct DatasetConfig: Sendable, Equatable {
       }
       entry.kind = kind
     }
+    entry.columns = try columnMapping(map, context: context, name: name)
     return entry
+  }
+
+  private static func columnMapping(_ map: [String: Node], context: String, name: String) throws -> ColumnMapping {
+    func text(_ key: String) throws -> String? {
+      guard let node = map[key] else { return nil }
+      guard let value = node.string, node.scalar != nil else {
+        throw DatasetError.invalidConfig(name, reason: "\(context).\(key) must be a string")
+      }
+      return value
+    }
+    let columns = ColumnMapping(
+      promptKey: try text("prompt_key"), imageKey: try text("image_key"), answerKey: try text("answer_key"),
+      solutionKey: try text("solution_key"), systemPrompt: try text("system_prompt"))
+    try columns.validate(source: "\(name) \(context)")
+    return columns
   }
 
   private static func checkKeys(_ map: [String: Node], known: [String], name: String, context: String) throws {

@@ -19,6 +19,12 @@ public enum RecordKind: String, Sendable, CaseIterable, Codable {
   case aokvqa
   /// Region captioning (GAR / describe-anything): `image, mask_rle, conversations`.
   case regionCaption = "region_caption"
+  /// TRL / Hugging Face conversational: `prompt` or `messages` as chat messages `{role, content}`,
+  /// images in `image` / `images`, every other column passed to the rewards.
+  case chat
+  /// A text prompt with images: TRL's standard `prompt` string, or EasyR1's `problem` with `answer`
+  /// and `images`; every other column passed to the rewards.
+  case textPrompt = "prompt"
 
   /// Parses a kind name as written in a dataset YAML (also accepts a few spelled-out aliases).
   public init?(name: String) {
@@ -28,6 +34,8 @@ public enum RecordKind: String, Sendable, CaseIterable, Codable {
       "single": .singleBox, "multi": .multiBox, "conversation": .sftConversation,
       "sft_conversation": .sftConversation, "r1v": .r1vQA, "qa": .r1vQA, "a_okvqa": .aokvqa,
       "region_captioning": .regionCaption, "region": .regionCaption,
+      "conversational": .chat, "messages": .chat, "trl": .chat, "standard": .textPrompt, "text_prompt": .textPrompt,
+      "easyr1": .textPrompt, "easy_r1": .textPrompt,
     ]
     guard let kind = aliases[key] else { return nil }
     self = kind
@@ -110,23 +118,29 @@ public struct Example: Sendable {
   /// File and index of the record.
   public var source: RecordLocation
   public var kind: RecordKind
+  /// The system turn of the prompt: the record's own, else the dataset's `system_prompt`, else nil
+  /// (the chat template's default applies).
+  public var system: String?
   /// The user prompt as text and image parts, in order.
   public var prompt: [PromptPart]
   /// Conversation turns (SFT, region captioning); empty for the RL kinds.
   public var conversation: [ConversationTurn]
   /// Ground truth and side fields under the names the reward functions read:
   /// `solution`, `bbox`, `abs_box`, `ground_truth`, `label_idx`, `choices`, `direct_answers`,
-  /// `mask_rle`, `captions`, `judge_questions` (only those the kind has).
+  /// `mask_rle`, `captions`, `judge_questions` (only those the kind has). The chat and prompt kinds
+  /// carry every column of the record except the prompt and image columns, plus `solution` from the
+  /// ground-truth column.
   public var rewardFields: [String: JSONValue]
   /// The images of the prompt, in prompt order, with their original sizes when known.
   public var images: [ImageInfo]
 
   public init(
     source: RecordLocation, kind: RecordKind, prompt: [PromptPart], conversation: [ConversationTurn] = [],
-    rewardFields: [String: JSONValue], images: [ImageInfo]
+    rewardFields: [String: JSONValue], images: [ImageInfo], system: String? = nil
   ) {
     self.source = source
     self.kind = kind
+    self.system = system
     self.prompt = prompt
     self.conversation = conversation
     self.rewardFields = rewardFields

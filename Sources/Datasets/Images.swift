@@ -120,7 +120,7 @@ extension Fields {
     return [try image(value, field: key, resolver: resolver, label: "\(location)")]
   }
 
-  private func image(_ value: JSONValue, field: String, resolver: PathResolver, label: String) throws -> ImageSource {
+  func image(_ value: JSONValue, field: String, resolver: PathResolver, label: String) throws -> ImageSource {
     if let data = raw.blob(value) { return .bytes(data, name: label) }
     if let text = value.stringValue {
       if text.hasPrefix("data:") { return .bytes(try decodeDataURL(text, field: field), name: label) }

@@ -51,6 +51,9 @@ public struct LoadOptions: Sendable {
   public var promptLimit: PromptLimit?
   /// How many bad records the summary lists by name (all are counted).
   public var badRecordsListed = 20
+  /// Column mapping of TRL / EasyR1 records and the default system turn (the training config's
+  /// `dataset.prompt_key` etc.); a dataset YAML entry's keys win over these.
+  public var columns = ColumnMapping()
 
   /// The seed's `filter_big_images`: images over 1024x1024 (either side) are skipped.
   public static let bigImageSide = 1024
@@ -59,7 +62,7 @@ public struct LoadOptions: Sendable {
 
   var parseOptions: ParseOptions {
     let filtering = maxImageSide != nil || maxImagePixels != nil || promptLimit != nil
-    return ParseOptions(recPrompt: recPrompt, probeImageSizes: probeImageSizes || filtering)
+    return ParseOptions(recPrompt: recPrompt, probeImageSizes: probeImageSizes || filtering, columns: columns)
   }
 }
 
@@ -100,6 +103,9 @@ public enum DatasetLoader {
   private static func loadEntry(
     _ entry: DatasetEntry, base: URL?, seed: UInt64, options: LoadOptions, summary: inout LoadSummary
   ) throws -> [Example] {
+    var parseOptions = options.parseOptions
+    parseOptions.columns = entry.columns.over(options.columns)
+    try parseOptions.columns.validate(source: entry.path)
     let reader = try DataFiles.reader(at: entry.path, relativeTo: base)
     var source = SourceSummary(name: entry.path, sampling: entry.sampling)
     let plan = try selectionPlan(entry.sampling, reader: reader, seed: seed, source: &source)
@@ -111,11 +117,12 @@ public enum DatasetLoader {
       seen += 1
       let dataFolder = URL(fileURLWithPath: item.location.file).deletingLastPathComponent()
       let builder = ExampleBuilder(
-        options: options.parseOptions, resolver: PathResolver(imageRoot: imageRoot, dataFolder: dataFolder))
+        options: parseOptions, resolver: PathResolver(imageRoot: imageRoot, dataFolder: dataFolder))
       switch buildAndFilter(item, kind: entry.kind, builder: builder, options: options) {
-      case .success(let example):
+      case .success(let (example, columns)):
         source.loaded += 1
         source.kinds[example.kind, default: 0] += 1
+        if let columns { source.columns["\(example.kind.rawValue): \(columns)", default: 0] += 1 }
         if let position = plan.order?[index] { slots[position] = example } else { streamed.append(example) }
       case .failure(let bad):
         if options.onBadRecord == .error { throw DatasetError.badRecord(bad) }
@@ -153,12 +160,12 @@ public enum DatasetLoader {
 
   private static func buildAndFilter(
     _ item: RawRecordItem, kind: RecordKind?, builder: ExampleBuilder, options: LoadOptions
-  ) -> Result<Example, BadRecord> {
+  ) -> Result<(Example, ResolvedColumns?), BadRecord> {
     do {
       let raw = try item.record.get()
-      let example = try builder.build(raw, location: item.location, kind: kind)
-      try applyFilters(example, options: options)
-      return .success(example)
+      let built = try builder.buildWithColumns(raw, location: item.location, kind: kind)
+      try applyFilters(built.example, options: options)
+      return .success(built)
     } catch let problem as RecordProblem {
       return .failure(BadRecord(location: item.location, field: problem.field, reason: problem.reason, detail: problem.detail))
     } catch {

@@ -6,6 +6,8 @@ struct ParseOptions: Sendable {
   var recPrompt: RECPromptStyle = .r1
   /// Read image headers for sizes the record does not state, and check that image files exist.
   var probeImageSizes = true
+  /// Column mapping of the chat and prompt kinds, and the default system prompt (validated by the loader).
+  var columns = ColumnMapping()
 }
 
 /// Turns raw records into typed examples.
@@ -13,12 +15,16 @@ struct ExampleBuilder {
   var options: ParseOptions
   var resolver: PathResolver
 
-  /// Detects the kind of a record from its fields (docs/data.md lists the order).
-  static func detectKind(_ fields: Fields) -> RecordKind? {
+  /// Detects the kind of a record from its fields (docs/data.md lists the order). A `prompt_key`
+  /// makes every record a chat or prompt record; `prompt` and `messages` (TRL) come right after
+  /// `conversations`; EasyR1's `problem` + `answer` comes last, so every earlier kind is read as before.
+  static func detectKind(_ fields: Fields, columns: ColumnMapping = ColumnMapping()) -> RecordKind? {
     let keys = fields.keys
+    if columns.promptKey != nil { return mappedKind(fields, columns: columns) }
     if keys.contains("conversations") {
       return keys.contains("mask_rle") ? .regionCaption : .sftConversation
     }
+    if promptColumns.contains(where: fields.has) { return mappedKind(fields, columns: columns) }
     if keys.contains("mask_rle") { return .regionCaption }
     if keys.contains("abs_box") { return .multiBox }
     if keys.contains("bbox") { return .singleBox }
@@ -29,24 +35,37 @@ struct ExampleBuilder {
       return .r1vQA
     }
     if keys.contains("question"), keys.contains("ground_truth") { return .r1vTest }
-    return nil
+    return mappedKind(fields, columns: columns)
   }
 
   func build(_ raw: RawRecord, location: RecordLocation, kind requested: RecordKind?) throws -> Example {
+    try buildWithColumns(raw, location: location, kind: requested).example
+  }
+
+  /// Builds the example and, for the chat and prompt kinds, says which columns it was read from.
+  /// `system_prompt` becomes the system turn of an example without its own.
+  func buildWithColumns(
+    _ raw: RawRecord, location: RecordLocation, kind requested: RecordKind?
+  ) throws -> (example: Example, columns: ResolvedColumns?) {
     let fields = Fields(raw: raw)
-    guard let kind = requested ?? Self.detectKind(fields) else {
+    guard let kind = requested ?? Self.detectKind(fields, columns: options.columns) else {
       let names = fields.keys.sorted().joined(separator: ", ")
       throw RecordProblem(.unknownKind, field: nil, "fields [\(names)] match no record kind (see docs/data.md)")
     }
     try Self.rejectVisionTokens(raw)
+    var example: Example
+    var columns: ResolvedColumns?
     switch kind {
-    case .singleBox, .multiBox: return try grounding(fields, kind: kind, location: location)
-    case .rec: return try rec(fields, location: location)
-    case .r1vQA: return try r1vQA(fields, location: location)
-    case .r1vTest: return try r1vTest(fields, location: location)
-    case .aokvqa: return try aokvqa(fields, location: location)
-    case .sftConversation, .regionCaption: return try conversation(fields, kind: kind, location: location)
+    case .singleBox, .multiBox: example = try grounding(fields, kind: kind, location: location)
+    case .rec: example = try rec(fields, location: location)
+    case .r1vQA: example = try r1vQA(fields, location: location)
+    case .r1vTest: example = try r1vTest(fields, location: location)
+    case .aokvqa: example = try aokvqa(fields, location: location)
+    case .sftConversation, .regionCaption: example = try conversation(fields, kind: kind, location: location)
+    case .chat, .textPrompt: (example, columns) = try mappedRecord(fields, kind: kind, location: location)
     }
+    if example.system == nil { example.system = options.columns.systemPrompt }
+    return (example, columns)
   }
 
   // MARK: Kinds

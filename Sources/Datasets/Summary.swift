@@ -13,6 +13,9 @@ public struct SourceSummary: Sendable {
   /// Selected records skipped as bad or filtered.
   public var skipped = 0
   public var kinds: [RecordKind: Int] = [:]
+  /// The column mappings chat and prompt records were read with (`kind: prompt=..., images=...,
+  /// ground truth=...`), with their counts.
+  public var columns: [String: Int] = [:]
   /// Set when the strategy asked for more records than exist.
   public var warning: String?
 
@@ -53,6 +56,9 @@ public struct LoadSummary: Sendable {
       lines.append(
         "  \(source.name): \(source.sampling), \(available)\(source.selected) selected, \(source.loaded) loaded, "
           + "\(source.skipped) skipped [\(kinds)]")
+      for (mapping, count) in source.columns.sorted(by: { $0.key < $1.key }) {
+        lines.append("    columns \(mapping): \(count)")
+      }
       if let warning = source.warning { lines.append("    warning: \(warning)") }
     }
     if !skippedByReason.isEmpty {

@@ -101,8 +101,14 @@ public struct PromptBuilder: @unchecked Sendable {
     imagePadToken = tokenizer.idToToken(folder.config.imageTokenId) ?? "<|image_pad|>"
   }
 
-  /// The user turn (text and images in order) plus, for SFT, the assistant answer.
+  /// The example's system turn when it has one (else the template's default applies), the user turn
+  /// (text and images in order) and, for SFT, the assistant answer.
   public func messages(for example: Example, answer: String? = nil) -> [ChatMessage] {
+    Self.messages(for: example, answer: answer)
+  }
+
+  /// `messages(for:answer:)` without a builder (it needs neither the tokenizer nor the template).
+  public static func messages(for example: Example, answer: String? = nil) -> [ChatMessage] {
     var parts: [ChatContent] = []
     for part in example.prompt {
       switch part {
@@ -110,7 +116,8 @@ public struct PromptBuilder: @unchecked Sendable {
       case .image: parts.append(.image)
       }
     }
-    var messages = [ChatMessage(role: "user", parts: parts)]
+    var messages = example.system.map { [ChatMessage(role: "system", text: $0)] } ?? []
+    messages.append(ChatMessage(role: "user", parts: parts))
     if let answer { messages.append(ChatMessage(role: "assistant", text: answer)) }
     return messages
   }
