@@ -18,8 +18,8 @@ extension ExampleBuilder {
     let key: String
     if let named = columns.promptKey {
       key = named
-    } else if let found = promptColumns.first(where: fields.has) {
-      key = found
+    } else if let found = promptColumns.first(where: { fields.raw.fields[$0] != nil }) {
+      key = found  // present even when null: the parser then names the missing prompt
     } else if fields.has(easyR1PromptColumn), fields.has(columns.solutionKey ?? columns.answerKey ?? easyR1AnswerColumn) {
       key = easyR1PromptColumn
     } else {
@@ -70,7 +70,7 @@ extension ExampleBuilder {
 
   private func promptColumn(_ fields: Fields) throws -> String {
     if let named = options.columns.promptKey { return named }
-    if let found = Self.promptColumns.first(where: fields.has) { return found }
+    if let found = Self.promptColumns.first(where: { fields.raw.fields[$0] != nil }) { return found }
     if fields.has(Self.easyR1PromptColumn) { return Self.easyR1PromptColumn }
     throw RecordProblem(.missingField, field: "prompt", "no prompt column: expected 'prompt', 'messages' or 'problem' (or set prompt_key)")
   }
@@ -136,7 +136,9 @@ extension ExampleBuilder {
     }
     let pieces = try parts.map { part -> ChatPiece in
       if let text = part.stringValue { return .text(text) }
-      let type = part["type"]?.stringValue ?? ""
+      guard let type = part["type"]?.stringValue else {
+        throw RecordProblem(.wrongType, field: field, "message \(index): part \(preview(part)) has no 'type'")
+      }
       switch type {
       case "text":
         guard let text = part["text"]?.stringValue else {

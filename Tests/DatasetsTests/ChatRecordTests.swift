@@ -109,9 +109,11 @@ import Testing
     let url = try dataFile([
       #"{"image": "a.png", "problem": "How many?", "solution": "<answer> 2 </answer>"}"#,
       #"{"image": "a.png", "problem": "How many?"}"#,
+      #"{"image": "a.png", "problem": "How many?", "solution": "3", "prompt": null, "images": null}"#,
     ])
     let loaded = try load(url)
-    #expect(loaded.examples.map(\.kind) == [.r1vQA])
+    // A null `prompt` column (a Parquet file mixing layouts) does not take a record from its kind.
+    #expect(loaded.examples.map(\.kind) == [.r1vQA, .r1vQA])
     #expect(loaded.examples.first?.rewardFields == ["solution": .string("<answer> 2 </answer>")])
     #expect(loaded.summary.skippedByReason == [.unknownKind: 1])
   }
@@ -205,17 +207,24 @@ import Testing
       #"{"prompt": [{"role": "system", "content": "S"}]}"#,
       #"{"prompt": 42}"#,
       #"{"prompt": [{"role": "user", "content": "Q"}], "image": "missing.png"}"#,
+      #"{"prompt": null, "image": "a.png", "solution": "x"}"#,
+      #"{"prompt": [{"role": "user", "content": [{"text": "no type"}]}]}"#,
       #"{"prompt": [{"role": "user", "content": "Q"}], "solution": "fine"}"#,
     ])
     let loaded = try load(url)
     #expect(loaded.examples.count == 1)
     let reasons = loaded.summary.badRecords.map(\.reason)
-    #expect(reasons == [.wrongType, .imageMarkerMismatch, .wrongType, .wrongType, .missingField, .wrongType, .imageNotFound])
-    #expect(loaded.summary.badRecords.map(\.location.index) == Array(0..<7))
+    #expect(reasons == [
+      .wrongType, .imageMarkerMismatch, .wrongType, .wrongType, .missingField, .wrongType, .imageNotFound, .missingField,
+      .wrongType,
+    ])
+    #expect(loaded.summary.badRecords.map(\.location.index) == Array(0..<9))
     #expect(loaded.summary.badRecords.allSatisfy { $0.field == "prompt" || $0.field == "images" || $0.field == "image" })
     #expect(loaded.summary.badRecords[0].detail.contains("multi-turn prompts are not supported"))
     #expect(loaded.summary.badRecords[2].detail.contains("unknown role 'robot'"))
     #expect(loaded.summary.badRecords[3].detail.contains("part type 'video' is not supported"))
+    #expect(loaded.summary.badRecords[7].field == "prompt")
+    #expect(loaded.summary.badRecords[8].detail.contains("has no 'type'"))
   }
 
   @Test func explicitKindChecksTheValueShape() throws {
