@@ -19,7 +19,7 @@ extension TinyModelTests {
     let json = """
     {"job_type": "cycle", "dataset": {"labeled_path": "\(data.path)"},
      "models": {"student": "\(TinySetup.modelFolder.path)"},
-     "training": {"output_dir": "\(output.path)", "per_device_train_batch_size": 2, "roll_out_num": 2,
+     "training": {"output_dir": "\(output.path)", "per_device_train_batch_size": 4, "roll_out_num": 2,
                   "max_steps": \(steps), "max_completion_length": 5, "partner_max_completion_length": 4,
                   "learning_rate": 0.001, "weight_decay": 0.1, "save_steps": 2, "logging_steps": 1, "beta": 0,
                   "seed": 7, "max_pixels": 3136, "gradient_checkpointing": false, "ema_decay": \(emaDecay),
@@ -178,6 +178,27 @@ extension TinyModelTests {
       #expect(pixels.filter { $0 }.count == drawn)
       let caption = fields["conversations"]?.arrayValue?.last?["value"]?.stringValue ?? ""
       #expect(caption.contains(shape.color.rawValue) && caption.contains(shape.kind.rawValue))
+    }
+  }
+
+  /// The Grasp-Any-Region release layout (Arrow files written by `datasets`: Image feature, COCO RLE
+  /// with a compressed string, `conversations`, `catagory`), made by tools/golden/region_caption_layouts.py,
+  /// loads as region captioning with its masks and captions.
+  @Test func graspAnyRegionArrowLayoutLoads() throws {
+    let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/gar_layout")
+    let expected = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("expected.json")))
+      as? [[String: Any]])
+    for path in [folder.appendingPathComponent("data-00000-of-00001.arrow").path, folder.path] {
+      let examples = try DatasetLoader.load(path: path).examples
+      #expect(examples.count == expected.count, "\(path)")
+      for (example, truth) in zip(examples, expected) {
+        #expect(example.kind == .regionCaption)
+        let region = try #require(Region(fields: example.rewardFields))
+        #expect(region.mask?.area == truth["area"] as? Int)
+        #expect([region.box.x1, region.box.y1, region.box.x2, region.box.y2].map { Int($0) } == truth["box"] as? [Int])
+        #expect(CycleSource.caption(of: example) == truth["caption"] as? String)
+        #expect(example.images.count == 1)
+      }
     }
   }
 
