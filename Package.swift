@@ -112,7 +112,7 @@ let specs: [Spec] = [
   Spec(name: "Generation", kind: .library, deps: ["Torch", "Models", "Prompting", "Rewards"]),
   Spec(name: "Training", kind: .library,
        deps: ["Common", "Torch", "NN", "Models", "Generation", "Prompting", "Rewards", "Datasets", "ModelConfig",
-              "Jinja", "SafeTensors", "Imaging"]),
+              "Jinja", "SafeTensors", "Imaging"], external: [yams]),
   Spec(name: "Evaluation", kind: .library,
        deps: ["Common", "Torch", "Models", "Generation", "Prompting", "Rewards", "Datasets", "ModelConfig"]),
   // The OpenAI-compatible HTTP server over the rollout engine (`vlmrl serve`).

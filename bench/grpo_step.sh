@@ -43,7 +43,7 @@ cat > "$work/grpo_3b.json" <<JSON
 {"job_type": "mmkd_rl_grounding",
  "dataset": {"labeled_path": "$data/single_box.json"},
  "models": {"student": "$folder"},
- "training": {"reward_funcs": ["format"], "output_dir": "$work/vlmrl_grpo", "per_device_train_batch_size": 1,
+ "training": {"reward_funcs": ["format"], "output_dir": "$work/vlmrl_grpo", "per_device_train_batch_size": 8,
               "gradient_accumulation_steps": 8, "roll_out_num": 8, "max_steps": $steps, "max_completion_length": 256, "learning_rate": 1e-6,
               "beta": 0.04, "loss_type": "grpo", "temperature": 1.0, "bf16": true, "save_steps": 100000, "gradient_checkpointing": false,
               "logging_steps": 1, "max_pixels": 200704}}

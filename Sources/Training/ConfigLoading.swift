@@ -4,42 +4,87 @@ import Foundation
 import Rewards
 
 extension TrainingConfig {
-  /// Reads a JSON config file, applies `--set` overrides (`training.learning_rate=2e-6`), fills the
+  /// Reads a JSON or YAML (`.yaml`, `.yml`) config file, in the nested layout or a flat TRL
+  /// `GRPOConfig` layout (`ConfigFormats`), applies `--set` overrides (`training.learning_rate=2e-6`), fills the
   /// defaults, resolves the ZeRO stage and checks the result. Relative `deepspeed` paths are tried in
   /// the current directory, then beside the config file.
   public static func load(_ url: URL, overrides: [String] = []) throws -> TrainingConfig {
     let source = url.path
-    let lower = url.pathExtension.lowercased()
-    if lower == "yaml" || lower == "yml" {
-      throw TrainingError.invalidConfig(source: source, path: "",
-                                        reason: "YAML training configs are not supported yet; write the config as JSON")
-    }
     guard let data = FileManager.default.contents(atPath: url.path) else {
       let problem = fileProblem(url.path)
       throw TrainingError.io(path: source, reason: "cannot read the config file: "
         + (problem == "no such file" ? "file not found" : problem))
     }
-    return try parse(data, source: source, overrides: overrides, baseFolder: url.deletingLastPathComponent())
+    let lower = url.pathExtension.lowercased()
+    guard lower == "yaml" || lower == "yml" else {
+      return try parse(data, source: source, overrides: overrides, baseFolder: url.deletingLastPathComponent())
+    }
+    let raw = try ConfigFormats.yamlValue(String(decoding: data, as: UTF8.self), source: source)
+    return try parse(raw, source: source, overrides: overrides, baseFolder: url.deletingLastPathComponent())
   }
 
   /// Parses config JSON (see `load`).
   public static func parse(_ data: Data, source: String = "<config>", overrides: [String] = [],
                            baseFolder: URL? = nil) throws -> TrainingConfig {
-    var raw: JSONValue
+    let raw: JSONValue
     do { raw = try JSONValue.parse(data) } catch {
       let problem = JSONSyntax.describe(data, fallback: "a value cannot be decoded")
       throw TrainingError.invalidConfig(source: source, path: "", reason: "not valid JSON: \(problem)")
     }
-    guard raw.objectValue != nil else {
-      throw TrainingError.invalidConfig(source: source, path: "", reason: "the config must be a JSON object")
+    return try parse(raw, source: source, overrides: overrides, baseFolder: baseFolder)
+  }
+
+  /// Checks a config tree from a JSON or YAML file (see `load`).
+  static func parse(_ tree: JSONValue, source: String, overrides: [String], baseFolder: URL?) throws -> TrainingConfig {
+    guard tree.objectValue != nil else {
+      throw TrainingError.invalidConfig(source: source, path: "", reason: "the config must be a mapping of keys to values")
     }
+    var raw = try ConfigFormats.nested(tree, source: source)
     for override in overrides { raw = try applyOverride(override, to: raw) }
-    var normalized = try normalize(raw, source: source)
-    applyMaxLength(raw: raw, to: &normalized)
-    try resolveZeroStage(&normalized, source: source, baseFolder: baseFolder)
-    let config = try decodeNormalized(normalized, source: source)
-    try config.validate(source: source)
-    return config
+    do {
+      let ignored = stripIgnoredKeys(&raw)
+      var normalized = try normalize(raw, source: source)
+      applyMaxLength(raw: raw, to: &normalized)
+      try resolveZeroStage(&normalized, source: source, baseFolder: baseFolder)
+      var config = try decodeNormalized(normalized, source: source)
+      config.ignoredKeys = ignored
+      try config.checkIgnoredValues(source: source)
+      try config.validate(source: source)
+      return config
+    } catch TrainingError.invalidConfig(let file, let path, let reason) {
+      // A key an override set is the override's fault, not the file's.
+      throw TrainingError.invalidConfig(source: overrideSetting(path, overrides: overrides) ?? file, path: path, reason: reason)
+    }
+  }
+
+  /// The `--set` assignment that set the key at `path` (the last one, as it wins), if any.
+  static func overrideSetting(_ path: String, overrides: [String]) -> String? {
+    guard !path.isEmpty else { return nil }
+    return overrides.last { assignment in
+      var key = String(assignment.prefix { $0 != "=" })
+      if !key.contains("."), key != "job_type", ConfigSchema.fields(ofSection: key) == nil { key = ConfigFormats.nestedPath(key) }
+      guard key == path || path.hasPrefix(key + ".") || key.hasPrefix(path + ".") else {
+        // An alias sets the canonical key that later checks name (`roll_out_num` -> `num_generations`).
+        let parts = key.split(separator: ".").map(String.init)
+        guard parts.count >= 2, let field = ConfigSchema.fields(ofSection: parts[0])?.first(where: { $0.aliases.contains(parts[1]) })
+        else { return false }
+        return path == "\(parts[0]).\(field.key)"
+      }
+      return true
+    }.map { "--set \($0)" }
+  }
+
+  /// Removes the keys of `ConfigSchema.ignoredTRLKeys` from the `training` section, returning them
+  /// (sorted) with their values.
+  static func stripIgnoredKeys(_ raw: inout JSONValue) -> [String: JSONValue] {
+    guard case .object(var top) = raw, case .object(var training)? = top["training"] else { return [:] }
+    var ignored: [String: JSONValue] = [:]
+    for key in training.keys.sorted() where ConfigSchema.ignoredReason(key) != nil {
+      ignored[key] = training.removeValue(forKey: key)
+    }
+    top["training"] = .object(training)
+    raw = .object(top)
+    return ignored
   }
 
   /// EasyDistill's `max_length` is its limit on prompt tokens: it sets `max_prompt_length` unless the
@@ -59,8 +104,11 @@ extension TrainingConfig {
   static func normalize(_ raw: JSONValue, source: String) throws -> JSONValue {
     let top = raw.objectValue ?? [:]
     if let unknown = top.keys.sorted().first(where: { !ConfigSchema.topLevelKeys.contains($0) }) {
-      throw TrainingError.invalidConfig(source: source, path: unknown,
-                                        reason: "unknown key; known: \(ConfigSchema.topLevelKeys.joined(separator: ", "))")
+      // A flat (TRL-style) key in a file that also has sections.
+      let flat = ConfigFormats.flatKeys[unknown] != nil || ConfigSchema.training.contains { $0.key == unknown }
+      throw TrainingError.invalidConfig(source: source, path: unknown, reason: flat
+        ? "unknown key at the top of a file with sections; write it as \(ConfigFormats.nestedPath(unknown)), or write every key flat"
+        : ConfigSchema.unknownKeyReason(unknown, known: ConfigSchema.topLevelKeys))
     }
     var result: [String: JSONValue] = ["job_type": .string(try jobType(top["job_type"], source: source))]
     for section in ["dataset", "models", "training"] {
@@ -93,8 +141,8 @@ extension TrainingConfig {
       for alias in field.aliases { byName[alias] = field }
     }
     if let unknown = object.keys.sorted().first(where: { byName[$0] == nil }) {
-      let known = byName.keys.sorted().joined(separator: ", ")
-      throw TrainingError.invalidConfig(source: source, path: "\(section).\(unknown)", reason: "unknown key; known: \(known)")
+      throw TrainingError.invalidConfig(source: source, path: "\(section).\(unknown)",
+                                        reason: ConfigSchema.unknownKeyReason(unknown, known: byName.keys.sorted()))
     }
     var result: [String: JSONValue] = [:]
     for field in fields {
@@ -136,6 +184,14 @@ extension TrainingConfig {
     case .choice(let choices):
       guard let text = value.stringValue, choices.contains(text) else {
         throw error("\(value) is not one of: \(choices.joined(separator: ", "))")
+      }
+      return value
+    case .choiceOrBool(let choices, let whenTrue, let whenFalse):
+      // A boolean, or its text from `--set` (taken verbatim), stands for one of the names.
+      let flag = value.boolValue ?? ["true": true, "false": false][value.stringValue ?? ""]
+      if let flag { return .string(flag ? whenTrue : whenFalse) }
+      guard let text = value.stringValue, choices.contains(text) else {
+        throw error("\(value) is not one of: \(choices.joined(separator: ", ")), true (\(whenTrue)), false (\(whenFalse))")
       }
       return value
     case .stringList:
@@ -247,6 +303,7 @@ extension TrainingConfig {
         throw fail("training.num_generations", "GRPO needs at least 2 generations per prompt, got \(t.numGenerations)")
       }
     }
+    try checkBatchLayout(source: source)
   }
 
   /// Keys the seeds' configs carry that no trainer here implements yet, or that contradict each

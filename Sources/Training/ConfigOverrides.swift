@@ -17,6 +17,12 @@ extension TrainingConfig {
     guard let head = path.first, !path.contains(where: \.isEmpty) else {
       throw TrainingError.invalidConfig(source: source, path: "", reason: "empty key")
     }
+    if path.count == 1, head != "job_type", ConfigSchema.fields(ofSection: head) == nil {
+      // A flat TRL-style key (`learning_rate=2e-6`, `model_name_or_path=...`) names its nested place.
+      do { return try applyOverride("\(ConfigFormats.nestedPath(head))=\(text)", to: raw) } catch TrainingError.invalidConfig(_, let at, let reason) {
+        throw TrainingError.invalidConfig(source: source, path: at, reason: reason)
+      }
+    }
     var top = raw.objectValue ?? [:]
     if head == "job_type" {
       guard path.count == 1 else { throw TrainingError.invalidConfig(source: source, path: head, reason: "job_type has no keys") }
@@ -25,16 +31,22 @@ extension TrainingConfig {
     }
     guard let fields = ConfigSchema.fields(ofSection: head) else {
       throw TrainingError.invalidConfig(source: source, path: head,
-                                        reason: "unknown key; known: \(ConfigSchema.topLevelKeys.joined(separator: ", "))")
+                                        reason: ConfigSchema.unknownKeyReason(head, known: ConfigSchema.topLevelKeys))
     }
     guard path.count >= 2 else {
       throw TrainingError.invalidConfig(source: source, path: head, reason: "name a key inside \(head), e.g. \(head).\(fields[0].key)=...")
     }
-    guard let field = fields.first(where: { $0.key == path[1] || $0.aliases.contains(path[1]) }) else {
-      let known = fields.flatMap { [$0.key] + $0.aliases }.sorted().joined(separator: ", ")
-      throw TrainingError.invalidConfig(source: source, path: "\(head).\(path[1])", reason: "unknown key; known: \(known)")
-    }
     var section = top[head]?.objectValue ?? [:]
+    if head == "training", path.count == 2, ConfigSchema.ignoredReason(path[1]) != nil {
+      section[path[1]] = overrideValue(text, rawText: false)
+      top[head] = .object(section)
+      return .object(top)
+    }
+    guard let field = fields.first(where: { $0.key == path[1] || $0.aliases.contains(path[1]) }) else {
+      let known = fields.flatMap { [$0.key] + $0.aliases }.sorted()
+      throw TrainingError.invalidConfig(source: source, path: "\(head).\(path[1])",
+                                        reason: ConfigSchema.unknownKeyReason(path[1], known: known))
+    }
     // An override given under an alias replaces whichever spelling the file used.
     for name in [field.key] + field.aliases where name != path[1] { section[name] = nil }
     if path.count == 2 {

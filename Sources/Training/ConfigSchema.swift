@@ -9,6 +9,8 @@ struct ConfigField: Sendable {
     case bool
     case string
     case choice([String])
+    /// One of the names, or a boolean standing for one of them (`scale_rewards: true` = `group`).
+    case choiceOrBool([String], whenTrue: String, whenFalse: String)
     case stringList
     case doubleList
     /// A JSON object passed through (reward parameters).
@@ -38,7 +40,7 @@ struct ConfigField: Sendable {
   /// A value from `--set` for a string-typed key is taken verbatim (so `output_dir=2024` stays a string).
   var takesRawText: Bool {
     switch kind {
-    case .string, .choice, .stringOrBool: return true
+    case .string, .choice, .choiceOrBool, .stringOrBool: return true
     default: return false
     }
   }
@@ -76,10 +78,13 @@ enum ConfigSchema {
     ConfigField("max_steps", .int(minimum: -1), .int(-1)),
     ConfigField("per_device_train_batch_size", .int(minimum: 1), .int(8)),
     ConfigField("gradient_accumulation_steps", .int(minimum: 1), .int(1)),
+    ConfigField("generation_batch_size", .int(minimum: 1), .null),
+    ConfigField("steps_per_generation", .int(minimum: 1), .null),
     ConfigField("max_length", .int(minimum: 1), .null),
     ConfigField("save_steps", .int(minimum: 1), .int(500)),
     ConfigField("save_total_limit", .int(minimum: 1), .null),
     ConfigField("resume_from_checkpoint", .stringOrBool, .null),
+    ConfigField("allow_config_change", .bool, .bool(false)),
     ConfigField("seed", .int(minimum: 0), .int(42)),
     ConfigField("data_seed", .int(minimum: 0), .null),
     ConfigField("bf16", .bool, .bool(true)),
@@ -108,7 +113,9 @@ enum ConfigSchema {
     ConfigField("epsilon_high", .double(minimum: 0), .null),
     ConfigField("delta", .double(minimum: 0), .null),
     ConfigField("loss_type", .choice(LossType.allCases.map(\.rawValue)), .string("grpo")),
-    ConfigField("scale_rewards", .choice(RewardScaling.allCases.map(\.rawValue)), .string("group")),
+    // TRL also takes true (group) and false (none).
+    ConfigField("scale_rewards", .choiceOrBool(RewardScaling.allCases.map(\.rawValue), whenTrue: "group", whenFalse: "none"),
+                .string("group")),
     ConfigField("importance_sampling_level", .choice(ImportanceSamplingLevel.allCases.map(\.rawValue)),
                 .string("token")),
     ConfigField("num_iterations", .int(minimum: 1), .int(1)),
@@ -194,6 +201,70 @@ enum ConfigSchema {
     ConfigField("cycle_meteor_weight", .double(minimum: 0), .double(0.25)),
     ConfigField("cycle_judge_weight", .double(minimum: 0), .double(0.75)),
   ]
+
+  /// Keys TRL users pass out of habit that mean nothing here: accepted under `training` (or at the
+  /// top of a flat config) and named in one notice at the start of a run. A trailing `*` matches a
+  /// prefix. Each has the reason it changes nothing.
+  static let ignoredTRLKeys: [(pattern: String, reason: String)] = [
+    ("report_to", "metrics always go to metrics.jsonl and TensorBoard files under output_dir/runs"),
+    ("run_name", "a run is named by its output_dir"),
+    ("logging_dir", "TensorBoard files always go to output_dir/runs/<time>_<host>"),
+    ("logging_first_step", "the first step is logged when logging_steps divides it, as every other"),
+    ("eval_strategy", "no evaluation during training; run `vlmrl eval` on a checkpoint"),
+    ("evaluation_strategy", "no evaluation during training; run `vlmrl eval` on a checkpoint"),
+    ("save_strategy", "checkpoints are written every save_steps optimizer steps and at the end"),
+    ("optim", "the optimizer is AdamW (libtorch's fused kernel); other optimizers are refused"),
+    ("use_vllm", "rollouts run on vlmrl's own engine, never vLLM"),
+    ("vllm_*", "rollouts run on vlmrl's own engine, never vLLM"),
+    ("ddp_*", "one process: there is no DistributedDataParallel"),
+    ("dataloader_*", "records are loaded in-process before training: there are no DataLoader workers"),
+    ("push_to_hub", "nothing is uploaded; the final model is in output_dir/final"),
+    ("hub_*", "nothing is uploaded; the final model is in output_dir/final"),
+    ("remove_unused_columns", "every record field reaches the reward functions"),
+    ("torch_compile", "there is no torch.compile; the fast paths are vlmrl's own kernels"),
+    ("use_liger_kernel", "the loss runs on vlmrl's chunked log-prob path, not Liger's"),
+    ("disable_tqdm", "the progress bar shows in a terminal only and plain lines elsewhere"),
+    ("log_level", "vlmrl logs one level"),
+  ]
+
+  /// The reason `key` is accepted and ignored, or nil when it is not one of `ignoredTRLKeys`.
+  static func ignoredReason(_ key: String) -> String? {
+    ignoredTRLKeys.first { entry in
+      entry.pattern.hasSuffix("*") ? key.hasPrefix(entry.pattern.dropLast()) : key == entry.pattern
+    }?.reason
+  }
+
+  /// The known key closest to `key` by edit distance, when close enough to be a typo.
+  static func closest(to key: String, among known: [String]) -> String? {
+    var best: (name: String, distance: Int)?
+    for name in known.sorted() {
+      let distance = editDistance(key, name)
+      if distance < (best?.distance ?? Int.max) { best = (name, distance) }
+    }
+    guard let best, best.distance <= max(2, key.count / 3) else { return nil }
+    return best.name
+  }
+
+  /// The message for an unknown key: the closest known key (when one is close), then all of them.
+  static func unknownKeyReason(_ key: String, known: [String]) -> String {
+    let suggestion = closest(to: key, among: known).map { "did you mean \($0)? " } ?? ""
+    return "unknown key; \(suggestion)known: \(known.joined(separator: ", "))"
+  }
+
+  /// Levenshtein distance (insertions, deletions and substitutions of characters).
+  static func editDistance(_ a: String, _ b: String) -> Int {
+    let a = Array(a), b = Array(b)
+    guard !a.isEmpty else { return b.count }
+    var previous = Array(0...b.count)
+    for (i, x) in a.enumerated() {
+      var current = [i + 1] + Array(repeating: 0, count: b.count)
+      for (j, y) in b.enumerated() {
+        current[j + 1] = Swift.min(previous[j + 1] + 1, current[j] + 1, previous[j] + (x == y ? 0 : 1))
+      }
+      previous = current
+    }
+    return previous[b.count]
+  }
 
   /// The fields of a section (nil for an unknown section).
   static func fields(ofSection name: String) -> [ConfigField]? {

@@ -49,6 +49,7 @@ public final class GRPOTrainer: @unchecked Sendable {
               device: Device = .cpu, dtype: DType = .float32, switches: KernelSwitches = KernelSwitches()) throws {
     guard !examples.isEmpty else { throw TrainingError.invalidArgument("GRPO: the dataset has no usable examples") }
     try config.checkImplemented()
+    try config.checkBatchLayout()
     let training = config.training
     if training.syncRefModel && training.usePeft {
       throw TrainingError.invalidArgument("training.sync_ref_model: not supported with use_peft (the reference is the base model)")
@@ -84,13 +85,13 @@ public final class GRPOTrainer: @unchecked Sendable {
     let optimizer = AdamW(model.namedTrainableParameters.map(\.1), config.adamW, masterWeights: model.dtype != .float32)
     totalSteps = training.maxSteps > 0 ? training.maxSteps
       : Int((training.numTrainEpochs * Double(examples.count) / Double(settings.promptsPerGeneration)).rounded(.up))
-        * training.numIterations
+        * settings.layout.optimizerStepsPerGeneration
     stepper = OptimizerStepper(optimizer: optimizer, schedule: config.lrSchedule(totalSteps: totalSteps),
                                maxGradNorm: settings.maxGradNorm)
     rollout = try RolloutStage(builder: builder, engine: RolloutEngine(model: model), settings: settings)
     scoring = ScoringStage(rewards: runner, groupSize: settings.numGenerations, scaling: settings.scaleRewards)
     logProbs = LogProbStage(model: model, reference: reference, temperature: settings.temperature, beta: settings.beta,
-                            numIterations: settings.numIterations)
+                            recordOld: settings.layout.needsOldLogProbs)
     update = PolicyUpdate(model: model, stepper: stepper, loss: settings.loss, temperature: settings.temperature,
                           maskTruncatedCompletions: settings.maskTruncatedCompletions, checkpointLayers: settings.checkpointLayers)
     outputDirectory = URL(fileURLWithPath: training.outputDir)
@@ -134,22 +135,21 @@ public final class GRPOTrainer: @unchecked Sendable {
 
   /// Trains until `totalSteps` optimizer steps (or until `stopAfterStep`, which simulates an
   /// interrupted run), resuming from the newest checkpoint when `resume` is set. One generation
-  /// batch serves `num_iterations` optimizer steps; checkpoints are written at generation-batch
+  /// batch serves `BatchLayout.optimizerStepsPerGeneration` optimizer steps; checkpoints are written at generation-batch
   /// boundaries (the first one at or after each multiple of `save_steps`). The output folder is
   /// locked for the run; an earlier run's outputs there are an error unless `resume` or `overwrite`.
   @discardableResult
   public func run(resume: Bool = false, overwrite: Bool = false, stopAfterStep: Int? = nil,
-                  log: @escaping (String) -> Void = { print($0) }) async throws -> [MetricsRow] {
-    let folder = try OutputFolder(outputDirectory, resume: resume || state.step > 0, overwrite: overwrite)
+                  log: @escaping (String) -> Void = { Console.log($0) }) async throws -> [MetricsRow] {
+    let resuming = ResumePoint.wanted(config: config, resume: resume)
+    let folder = try OutputFolder(outputDirectory, resume: resuming || state.step > 0, overwrite: overwrite)
     defer { withExtendedLifetime(folder) {} }
-    if resume {
-      if let last = try Checkpoint.list(outputDirectory).last {
-        try restore(from: last.url, log: log)
-      } else {
-        log("resume: no checkpoint in \(outputDirectory.path), starting from step 0")
-      }
+    if resuming, let checkpoint = try ResumePoint.checkpoint(config: config, outputDirectory: outputDirectory, resume: resume, log: log) {
+      try restore(from: checkpoint, log: log)
     }
     try config.write(to: outputDirectory.appendingPathComponent("resolved_config.json"))
+    log(settings.layout.summary)
+    if let notice = config.ignoredKeysNotice { log(notice) }
     let sinks = try RunSinks(outputDirectory: outputDirectory, totalSteps: totalSteps, loggingSteps: config.training.loggingSteps,
                              colorize: config.training.colorizeOutput, resumedAt: state.step)
     let rolloutLog = RolloutLog(directory: URL(fileURLWithPath: config.training.rolloutLogPath
@@ -161,11 +161,15 @@ public final class GRPOTrainer: @unchecked Sendable {
       let firstStep = state.step
       let generation = try await generationBatch(&stream, log: log)
       state.examplesSeen = stream.seen
-      for iteration in 0..<settings.numIterations where state.step < limit {
+      // Passes (`num_iterations`) over the generation batch, each of `optimizerStepsPerPass` optimizer
+      // steps summing `gradient_accumulation_steps` micro-batches.
+      let microBatchCount = generation.inputs.microBatches.count
+      for index in 0..<settings.layout.optimizerStepsPerGeneration where state.step < limit {
         let stepStart = Date()
         if adapter != nil { LoRA.reseedDropout(in: model, seed: DataOrder.mix(UInt64(state.seed), UInt64(state.step), 0x10AA)) }
-        var values = generation.metrics.merging(try update.run(generation.inputs, step: state.step)) { $1 }
-        values.merge(stepTimes(generation, iteration: iteration, updateSeconds: Date().timeIntervalSince(stepStart),
+        let range = settings.layout.microBatchRange(ofStep: index, microBatchCount: microBatchCount)
+        var values = generation.metrics.merging(try update.run(generation.inputs, step: state.step, microBatches: range)) { $1 }
+        values.merge(stepTimes(generation, iteration: index, updateSeconds: Date().timeIntervalSince(stepStart),
                                forward: values[MetricName.timeLogprobs] ?? 0)) { $1 }
         if case .cuda(let index) = model.device {
           // Peak device memory of this optimizer step (generation included on its first iteration).
@@ -194,6 +198,7 @@ public final class GRPOTrainer: @unchecked Sendable {
                                       baseModel: modelDirectory.path, reference: config.training.syncRefModel ? reference : nil,
                                       extras: { [source] in try source!.save(into: $0) })
         log("saved \(url.lastPathComponent)")
+        try sinks.writeReport()
       }
     }
     if state.step == totalSteps {
@@ -223,8 +228,7 @@ public final class GRPOTrainer: @unchecked Sendable {
     let sourced = try await source.nextBatch(&stream, seed: state.seed, step: state.step, log: log)
     let batch = sourced.rollouts, scored = sourced.scored, prompts = batch.prompts
     try checkRewardFailures(scored, log: log)
-    let microBatches = PolicyUpdate.microBatches(records: batch.records, promptCount: prompts.count,
-                                                 promptsPerMicroBatch: settings.promptsPerMicroBatch)
+    let microBatches = settings.layout.microBatches(recordCount: batch.records.count)
     let features = visionIsFrozen ? PolicyPass.imageFeatures(model: model, prompts: prompts) : nil
     let timer = Date()
     let fixed = try logProbs.run(prompts: prompts, records: batch.records, microBatches: microBatches, features: features)
@@ -293,6 +297,7 @@ public final class GRPOTrainer: @unchecked Sendable {
 
   func restore(from directory: URL, log: (String) -> Void) throws {
     let saved = try Checkpoint.loadState(directory)
+    try ResumePoint.checkUnchanged(saved, config: config, checkpoint: directory)
     if adapter != nil {
       try model.loadAdapter(directory: directory)
     } else {

@@ -62,19 +62,19 @@ public final class SFTTrainer: @unchecked Sendable {
   /// layout, with tokenizer and processor files); `resume` continues from the newest checkpoint.
   @discardableResult
   public func run(resume: Bool = false, overwrite: Bool = false, stopAfterStep: Int? = nil,
-                  log: @escaping (String) -> Void = { print($0) }) throws -> [MetricsRow] {
-    let folder = try OutputFolder(outputDirectory, resume: resume || state.step > 0, overwrite: overwrite)
+                  log: @escaping (String) -> Void = { Console.log($0) }) throws -> [MetricsRow] {
+    let resuming = ResumePoint.wanted(config: config, resume: resume)
+    let folder = try OutputFolder(outputDirectory, resume: resuming || state.step > 0, overwrite: overwrite)
     defer { withExtendedLifetime(folder) {} }
-    if resume, try Checkpoint.list(outputDirectory).isEmpty {
-      log("resume: no checkpoint in \(outputDirectory.path), starting from step 0")
-    }
-    if resume, let last = try Checkpoint.list(outputDirectory).last {
-      let saved = try Checkpoint.loadState(last.url)
-      try model.load(try QwenVLModel.load(directory: last.url, dtype: model.dtype, device: model.device).stateDict())
-      try Checkpoint.loadOptimizer(stepper.optimizer, model: model, from: last.url)
+    if resuming, let checkpoint = try ResumePoint.checkpoint(config: config, outputDirectory: outputDirectory, resume: resume, log: log) {
+      let saved = try Checkpoint.loadState(checkpoint)
+      try ResumePoint.checkUnchanged(saved, config: config, checkpoint: checkpoint)
+      try model.load(try QwenVLModel.load(directory: checkpoint, dtype: model.dtype, device: model.device).stateDict())
+      try Checkpoint.loadOptimizer(stepper.optimizer, model: model, from: checkpoint)
       state = saved
-      log("resumed from \(last.url.lastPathComponent) at step \(saved.step)")
+      log("resumed from \(checkpoint.lastPathComponent) at step \(saved.step)")
     }
+    if let notice = config.ignoredKeysNotice { log(notice) }
     stream.seen = state.examplesSeen
     try config.write(to: outputDirectory.appendingPathComponent("resolved_config.json"))
     let sinks = try RunSinks(outputDirectory: outputDirectory, totalSteps: totalSteps, loggingSteps: config.training.loggingSteps,
@@ -106,6 +106,7 @@ public final class SFTTrainer: @unchecked Sendable {
         let url = try Checkpoint.save(model: model, optimizer: stepper.optimizer, state: state, outputDirectory: outputDirectory,
                                       saveTotalLimit: config.training.saveTotalLimit)
         log("saved \(url.lastPathComponent)")
+        try sinks.writeReport(title: "vlmrl SFT report")
       }
     }
     if state.step == totalSteps {

@@ -40,13 +40,21 @@ public struct TrainingConfig: Sendable, Equatable, Codable {
     public var numTrainEpochs: Double
     /// -1: run `num_train_epochs`.
     public var maxSteps: Int
+    /// Completions per micro-batch (as TRL; not prompts).
     public var perDeviceTrainBatchSize: Int
     public var gradientAccumulationSteps: Int
+    /// Completions per generation batch; nil: `per_device_train_batch_size x steps_per_generation`.
+    public var generationBatchSize: Int?
+    /// Micro-batches per generation batch; nil: from `generation_batch_size`, else
+    /// `gradient_accumulation_steps`.
+    public var stepsPerGeneration: Int?
     public var maxLength: Int?
     public var saveSteps: Int
     public var saveTotalLimit: Int?
     /// A checkpoint folder, or `true` for the latest one in `output_dir`.
     public var resumeFromCheckpoint: JSONValue?
+    /// Resume even when the checkpoint was trained with other values of keys that change training.
+    public var allowConfigChange: Bool
     public var seed: Int
     public var dataSeed: Int?
     public var bf16: Bool
@@ -150,6 +158,27 @@ public struct TrainingConfig: Sendable, Equatable, Codable {
   public var dataset: DatasetSection
   public var models: ModelsSection
   public var training: TrainingSection
+  /// Keys TRL users pass out of habit that mean nothing here (`ConfigSchema.ignoredTRLKeys`), with
+  /// their values: accepted, named in `ignoredKeysNotice`, never written to the resolved config.
+  public var ignoredKeys: [String: JSONValue] = [:]
+
+  enum CodingKeys: String, CodingKey { case jobType, dataset, models, training }
+
+  /// The one line a run prints when the config had ignored keys (nil when it had none).
+  public var ignoredKeysNotice: String? {
+    guard !ignoredKeys.isEmpty else { return nil }
+    let named = ignoredKeys.keys.sorted().map { "\($0) (\(ConfigSchema.ignoredReason($0) ?? "no meaning here"))" }
+    return "ignored TRL keys with no meaning in vlmrl: " + named.joined(separator: "; ")
+  }
+
+  /// An ignored key whose value would ask for something vlmrl does not do is refused instead:
+  /// `optim` other than AdamW.
+  func checkIgnoredValues(source: String) throws {
+    if let optim = ignoredKeys["optim"], !(optim.stringValue?.lowercased().hasPrefix("adamw") ?? false) {
+      throw TrainingError.invalidConfig(source: source, path: "training.optim",
+                                        reason: "\(optim) is not AdamW; vlmrl trains with AdamW only (adamw_torch, adamw_torch_fused)")
+    }
+  }
 
   /// The loss options these settings select.
   public var lossOptions: GRPOLossOptions {
@@ -171,6 +200,58 @@ public struct TrainingConfig: Sendable, Equatable, Codable {
 }
 
 extension TrainingConfig {
+  /// The generation batch, micro-batches and optimizer steps these keys select (one process; see
+  /// `BatchLayout`). `checkBatchLayout` tells whether the keys agree.
+  public var batchLayout: BatchLayout {
+    let t = training
+    let steps = t.stepsPerGeneration ?? t.generationBatchSize.map { max(1, $0 / t.perDeviceTrainBatchSize) }
+      ?? t.gradientAccumulationSteps
+    return BatchLayout(completionsPerMicroBatch: t.perDeviceTrainBatchSize, stepsPerGeneration: steps,
+                       gradientAccumulationSteps: t.gradientAccumulationSteps, numGenerations: t.numGenerations,
+                       numIterations: t.numIterations)
+  }
+
+  /// TRL's checks of the batch keys (GRPOConfig's, with one process), plus the one vlmrl adds: an
+  /// optimizer step never spans two generation batches, so `steps_per_generation` is a multiple of
+  /// `gradient_accumulation_steps`.
+  public func checkBatchLayout(source: String = "<config>") throws {
+    let t = training
+    func fail(_ key: String, _ reason: String) -> TrainingError {
+      .invalidConfig(source: source, path: "training.\(key)", reason: reason)
+    }
+    let batch = t.perDeviceTrainBatchSize, accumulation = t.gradientAccumulationSteps, groups = t.numGenerations
+    if jobType == .sft {
+      if t.generationBatchSize != nil { throw fail("generation_batch_size", "only GRPO reads it (an SFT batch is per_device_train_batch_size examples)") }
+      if t.stepsPerGeneration != nil { throw fail("steps_per_generation", "only GRPO reads it (an SFT batch is per_device_train_batch_size examples)") }
+      return
+    }
+    if t.generationBatchSize != nil && t.stepsPerGeneration != nil {
+      throw fail("generation_batch_size", "cannot be set together with steps_per_generation (each one determines the other)")
+    }
+    if let size = t.generationBatchSize, size % batch != 0 {
+      throw fail("generation_batch_size", "\(size) must be divisible by the global batch size "
+        + "(per_device_train_batch_size \(batch) x 1 process = \(batch))")
+    }
+    let layout = batchLayout
+    if layout.generationBatchSize % groups != 0 {
+      let key = t.generationBatchSize != nil ? "generation_batch_size" : "per_device_train_batch_size"
+      throw fail(key, "the generation batch of \(layout.generationBatchSize) completions (per_device_train_batch_size \(batch) "
+        + "x steps_per_generation \(layout.stepsPerGeneration)) must be divisible by num_generations (\(groups)), "
+        + "because it holds whole prompt groups; per_device_train_batch_size counts completions, as in TRL "
+        + "(\(batch) prompts of \(groups) generations would be \(batch * groups))")
+    }
+    if layout.stepsPerGeneration % accumulation != 0 {
+      let key = t.generationBatchSize != nil ? "generation_batch_size" : "steps_per_generation"
+      throw fail(key, "steps_per_generation (\(layout.stepsPerGeneration)) must be a multiple of gradient_accumulation_steps "
+        + "(\(accumulation)): vlmrl never lets an optimizer step span two generation batches")
+    }
+    if jobType == .cycle && layout.stepsPerGeneration != accumulation {
+      let key = t.generationBatchSize != nil ? "generation_batch_size" : "steps_per_generation"
+      throw fail(key, "the cycle trainer takes one optimizer step per generation batch (steps_per_generation = "
+        + "gradient_accumulation_steps)")
+    }
+  }
+
   /// Warm-up steps as transformers' `get_warmup_steps`: `warmup_steps` when positive, else
   /// `ceil(warmup_ratio * totalSteps)`.
   public func warmupSteps(totalSteps: Int) -> Int {

@@ -10,16 +10,19 @@ import Training
 /// or the dual-loop region <-> caption trainer (job_type cycle) as docs/cycle.md.
 struct Train: AsyncParsableCommand {
   static let configuration = CommandConfiguration(abstract: "Train with GRPO from a config file (the seeds' format).")
-  @Option(help: "Config file (JSON).") var config: String
+  @Option(help: "Config file (JSON or YAML).") var config: String
   @Option(name: .customLong("set"), help: "Override a config value, e.g. training.learning_rate=2e-6 (repeatable).")
   var overrides: [String] = []
   @Flag(help: "Continue from the newest checkpoint in output_dir.") var resume = false
+  @Flag(help: "Resume even when the checkpoint was trained with other values of keys that change training.")
+  var allowConfigChange = false
   @Flag(help: "Replace an earlier run's outputs in output_dir (otherwise a used output_dir is an error).") var overwrite = false
   @Option(help: "cpu or cuda[:i].") var device = "cpu"
   @Option(help: "Parameter dtype (float32 or bfloat16; default: bfloat16 when training.bf16 on CUDA).") var dtype: String?
 
   func run() async throws {
-    let trainingConfig = try TrainingConfig.load(URL(fileURLWithPath: config), overrides: overrides)
+    let trainingConfig = try TrainingConfig.load(URL(fileURLWithPath: config),
+                                                 overrides: overrides + (allowConfigChange ? ["training.allow_config_change=true"] : []))
     switch trainingConfig.jobType {
     case .grpo: break
     case .sft: throw ValidationError("\(config): job_type sft trains with `vlmrl sft --config \(config)`")
@@ -42,7 +45,7 @@ struct Train: AsyncParsableCommand {
                         device: device, dtype: parameterType, switches: switches)
     let kind = trainingConfig.jobType == .cycle ? "cycle (\(trainingConfig.training.cycleSchedule))" : "GRPO"
     print("\(kind): \(examples.count) examples, \(trainer.totalSteps) steps, model \(modelDirectory.path) on \(device) (\(parameterType))")
-    try await trainer.run(resume: resume || trainingConfig.training.resumeFromCheckpoint?.boolValue == true, overwrite: overwrite)
+    try await trainer.run(resume: resume, overwrite: overwrite)
     print("done: outputs in \(trainer.outputDirectory.path)")
   }
 }

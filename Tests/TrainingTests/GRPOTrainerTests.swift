@@ -18,7 +18,7 @@ extension TinyModelTests {
     {"job_type": "mmkd_rl_grounding", "dataset": {"labeled_path": "\(data.path)"},
      "models": {"student": "\(Self.modelFolder.path)"},
      "training": {"reward_funcs": ["format", "gaussian_point", "gaussian_plane"], "output_dir": "\(output.path)",
-                  "per_device_train_batch_size": 2, "roll_out_num": 4, "max_steps": \(steps), "max_completion_length": 6,
+                  "per_device_train_batch_size": 8, "roll_out_num": 4, "max_steps": \(steps), "max_completion_length": 6,
                   "learning_rate": 0.001, "save_steps": 2, "logging_steps": 1, "beta": \(beta), "seed": 7,
                   "warmup_steps": 0}}
     """

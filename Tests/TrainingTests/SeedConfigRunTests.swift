@@ -20,16 +20,24 @@ extension TinyModelTests {
     let output = root.appendingPathComponent("run")
     let config = try TrainingConfig.load(Self.configFile, overrides: [
       "models.student=\(TinySetup.modelFolder.path)", "dataset.labeled_path=\(data.path)", "training.output_dir=\(output.path)",
-      "training.max_steps=2", "training.per_device_train_batch_size=1", "training.roll_out_num=2",
-      "training.max_completion_length=4", "training.max_pixels=3136",
+      "training.max_steps=2", "training.max_completion_length=4", "training.max_pixels=3136",
     ])
     #expect(config.jobType == .grpo && config.training.zeroStage == 3)
     #expect(config.training.rewardFuncs == ["multi_box_format_reward", "multi_gaussian_point", "multi_gaussian_plane_reward"])
     let examples = try DatasetLoader.load(path: try #require(config.dataset.labeledPath)).examples
     let trainer = try GRPOTrainer(config: config, modelDirectory: URL(fileURLWithPath: try #require(config.models.student)),
                                   examples: examples)
-    let rows = try await trainer.run(log: { _ in })
+    // The seed's batch numbers as written (8 completions per micro-batch, G 8): what TRL trains, and
+    // the line docs/training.md's worked example shows.
+    let lines = LogLines()
+    let rows = try await trainer.run(log: { lines.append($0) })
     #expect(rows.map(\.step) == [1, 2])
+    let layout = try #require(lines.all.first { $0.hasPrefix("batch: ") })
+    #expect(layout == "batch: 1 prompt x 8 generations = 8 completions per generation batch, 1 micro-batch of 8 completions, "
+      + "1 optimizer step per generation batch (gradient_accumulation_steps 1, num_iterations 1)")
+    let docs = try String(contentsOf: Self.configFile.deletingLastPathComponent().appendingPathComponent("../docs/training.md")
+      .standardizedFileURL, encoding: .utf8)
+    #expect(docs.contains(layout), "docs/training.md's worked example shows another line than the run prints")
     for name in config.training.rewardFuncs { #expect(rows[1].values["rewards/\(name)/mean"] != nil, "\(name)") }
     let fm = FileManager.default
     for file in ["checkpoint-2/trainer_state.json", "final/config.json", "metrics.jsonl", "report.html"] {

@@ -19,7 +19,7 @@ extension TinyModelTests {
     {"job_type": "grpo", "dataset": {"labeled_path": "\(root.path)"}, "models": {"student": "\(TinySetup.modelFolder.path)"},
      "training": {"reward_funcs": ["format"], "output_dir": "\(root.appendingPathComponent("run").path)", "roll_out_num": 2,
                   "max_completion_length": 4, "logging_steps": 1, "seed": 5, "warmup_steps": 0, "max_steps": \(steps),
-                  "per_device_train_batch_size": 2, "learning_rate": 0.001, "realtime_rollout_logging": false \(extra)}}
+                  "per_device_train_batch_size": 4, "learning_rate": 0.001, "realtime_rollout_logging": false \(extra)}}
     """
     let config = try TrainingConfig.parse(Data(json.utf8), source: "test config")
     let examples = try TinySetup.examples(root.appendingPathComponent("data"), count: 4)
@@ -153,7 +153,7 @@ extension TinyModelTests {
     let output = root.appendingPathComponent("run")
     let config = try TrainingConfig.load(Self.configFile, overrides: [
       "models.student=\(TinySetup.modelFolder.path)", "dataset.labeled_path=\(data.path)", "training.output_dir=\(output.path)",
-      "training.max_steps=2", "training.per_device_train_batch_size=1", "training.roll_out_num=2",
+      "training.max_steps=2", "training.per_device_train_batch_size=2", "training.roll_out_num=2",
       "training.max_completion_length=4", "training.max_pixels=3136", "training.gradient_checkpointing=false",
     ])
     let examples = try DatasetLoader.load(path: try #require(config.dataset.labeledPath)).examples

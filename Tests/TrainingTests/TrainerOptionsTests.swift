@@ -35,16 +35,22 @@ extension TinyModelTests {
   func snapshot(_ parameters: [(String, Parameter)]) -> [(String, Tensor)] { parameters.map { ($0.0, $0.1.value.clone()) } }
 
   /// TRL's invariant: per-device batch 1 x accumulation 8 gives the update of batch 8 x accumulation 1
-  /// (same prompts, same rollouts; `grpo` divides each micro-batch by the accumulation steps). The
-  /// gradient norm is compared too (Adam's first step is nearly scale-free, the norm is not).
-  @Test func accumulationEightOfOneEqualsOneOfEight() async throws {
+  /// (same 4 prompts x 2 completions, same rollouts; with one completion per micro-batch each
+  /// micro-batch holds half a group). `grpo` and `dr_grpo` divide each micro-batch by the accumulation
+  /// steps, `dapo` by the generation batch's tokens. The gradient norm is compared too (Adam's first
+  /// step is nearly scale-free, the norm is not).
+  @Test(arguments: ["grpo", "dr_grpo", "dapo"])
+  func accumulationEightOfOneEqualsOneOfEight(lossType: String) async throws {
     let root = TinySetup.temporaryFolder("accumulation")
     defer { try? FileManager.default.removeItem(at: root) }
     // adam_epsilon 1 makes the first update lr * g / (|g| + 1), nearly linear in the gradient, so a
     // wrong accumulation scale shows (with the default epsilon the first Adam step is ~lr * sign(g)).
-    let common = #""max_steps": 1, "beta": 0.04, "max_grad_norm": 1000, "adam_epsilon": 1, "learning_rate": 1"#
+    let common = #""max_steps": 1, "beta": 0.04, "max_grad_norm": 1000, "adam_epsilon": 1, "learning_rate": 1, "loss_type": ""#
+      + lossType + "\""
     let micro = try trainer(root, "micro", #""per_device_train_batch_size": 1, "gradient_accumulation_steps": 8, "# + common)
     let whole = try trainer(root, "whole", #""per_device_train_batch_size": 8, "gradient_accumulation_steps": 1, "# + common)
+    #expect(micro.settings.layout.promptsPerGeneration == 4 && whole.settings.layout.promptsPerGeneration == 4)
+    #expect(micro.settings.layout.stepsPerGeneration == 8 && whole.settings.layout.stepsPerGeneration == 1)
     let start = snapshot(micro.model.namedParameters())
     let microRows = try await micro.run(log: { _ in })
     let wholeRows = try await whole.run(log: { _ in })
@@ -70,7 +76,7 @@ extension TinyModelTests {
     defer { try? FileManager.default.removeItem(at: root) }
     let extra = mode == "lora" ? #""use_peft": true, "lora_r": 2, "lora_alpha": 4, "lora_dropout": 0.1, "beta": 0.04"#
       : mode == "lm_only" ? #""freeze_vision_tower": true, "beta": 0"# : #""beta": 0"#
-    let run = try trainer(root, "run", #""per_device_train_batch_size": 2, "max_steps": 2, "# + extra)
+    let run = try trainer(root, "run", #""per_device_train_batch_size": 4, "max_steps": 2, "# + extra)
     let base = snapshot(run.model.namedParameters())
     let adapters = snapshot(LoRA.namedParameters(in: run.model))
     _ = try await run.run(log: { _ in })
@@ -92,7 +98,7 @@ extension TinyModelTests {
   @Test func loraResumeEqualsAnUninterruptedRun() async throws {
     let root = TinySetup.temporaryFolder("lora-resume")
     defer { try? FileManager.default.removeItem(at: root) }
-    let extra = #""per_device_train_batch_size": 2, "max_steps": 3, "save_steps": 2, "use_peft": true, "lora_r": 2, "lora_dropout": 0.1"#
+    let extra = #""per_device_train_batch_size": 4, "max_steps": 3, "save_steps": 2, "use_peft": true, "lora_r": 2, "lora_dropout": 0.1"#
     let straight = try await trainer(root, "straight", extra).run(log: { _ in })
     _ = try await trainer(root, "resumed", extra).run(stopAfterStep: 2, log: { _ in })
     #expect(FileManager.default.fileExists(atPath: root.appendingPathComponent("resumed/checkpoint-2/adapter_config.json").path))
@@ -110,8 +116,8 @@ extension TinyModelTests {
   @Test func numIterationsReusesTheGenerationBatch() async throws {
     let root = TinySetup.temporaryFolder("iterations")
     defer { try? FileManager.default.removeItem(at: root) }
-    let run = try trainer(root, "run", #""per_device_train_batch_size": 2, "num_iterations": 2, "num_train_epochs": 0.5, "beta": 0, "learning_rate": 0.01"#)
-    #expect(run.totalSteps == 4)  // 8 examples x 0.5 epoch / 2 prompts = 2 generation batches, x 2 iterations
+    let run = try trainer(root, "run", #""per_device_train_batch_size": 4, "num_iterations": 2, "num_train_epochs": 0.5, "beta": 0, "learning_rate": 0.01"#)
+    #expect(run.totalSteps == 4)  // 8 examples x 0.5 epoch / (4 completions / 2 generations) = 2 generation batches, x 2 iterations
     let rows = try await run.run(log: { _ in })
     #expect(rows.map(\.step) == [1, 2, 3, 4])
     #expect(Swift.abs(rows[0].values["loss"]!) < 1e-6 && Swift.abs(rows[2].values["loss"]!) < 1e-6)
@@ -124,7 +130,7 @@ extension TinyModelTests {
   @Test func syncRefModelMixesThePolicyIn() async throws {
     let root = TinySetup.temporaryFolder("sync")
     defer { try? FileManager.default.removeItem(at: root) }
-    let run = try trainer(root, "run", #""per_device_train_batch_size": 1, "max_steps": 2, "sync_ref_model": true, "ref_model_sync_steps": 1, "ref_model_mixup_alpha": 0.6"#)
+    let run = try trainer(root, "run", #""per_device_train_batch_size": 2, "max_steps": 2, "sync_ref_model": true, "ref_model_sync_steps": 1, "ref_model_mixup_alpha": 0.6"#)
     let reference = try #require(run.reference)
     var previous = snapshot(reference.namedParameters())
     for step in 1...2 {
@@ -143,7 +149,7 @@ extension TinyModelTests {
   @Test func topEntropyQuantileMasksLowEntropyTokens() throws {
     let root = TinySetup.temporaryFolder("entropy-q")
     defer { try? FileManager.default.removeItem(at: root) }
-    let run = try trainer(root, "run", #""per_device_train_batch_size": 3, "max_steps": 1, "beta": 0, "top_entropy_quantile": 0.5"#)
+    let run = try trainer(root, "run", #""per_device_train_batch_size": 6, "max_steps": 1, "beta": 0, "top_entropy_quantile": 0.5"#)
     let prompts = try TinySetup.prompts(root)
     let completions = TinySetup.completions
     let advantages = [1.0, -1.0, 0.5, -0.5, 2.0, -2.0]

@@ -5,8 +5,8 @@ import Prompting
 import Torch
 
 /// Log-probs that stay fixed while a generation batch trains, per micro-batch: the old policy's
-/// (`num_iterations > 1`; with one iteration `logp.detach()` is the same thing) and the reference
-/// model's (`beta > 0`).
+/// (when the generation batch serves more than one optimizer step; with one step `logp.detach()` is
+/// the same thing) and the reference model's (`beta > 0`).
 public struct BatchLogProbs {
   public var old: [Tensor?]
   public var reference: [Tensor?]
@@ -21,14 +21,15 @@ public struct LogProbStage {
   public let reference: QwenVLModel?
   public let temperature: Double
   public let beta: Double
-  public let numIterations: Int
+  /// Record the sampling policy's log-probs (`BatchLayout.needsOldLogProbs`).
+  public let recordOld: Bool
 
   public func run(prompts: [PreparedPrompt], records: [RolloutRecord], microBatches: [[Int]],
                   features: [Tensor?]?) throws -> BatchLogProbs {
     var fixed = BatchLogProbs(old: [], reference: [])
     for members in microBatches {
       let completions = members.map { records[$0] }
-      fixed.old.append(numIterations > 1 ? try withNoGrad {
+      fixed.old.append(recordOld ? try withNoGrad {
         try PolicyPass.logProbs(model: model, prompts: prompts, completions: completions, temperature: temperature,
                                 features: features).logp
       } : nil)

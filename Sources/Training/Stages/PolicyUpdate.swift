@@ -10,7 +10,8 @@ public struct UpdateInputs {
   public var prompts: [PreparedPrompt]
   public var records: [RolloutRecord]
   public var advantages: [Double]
-  /// Record indices of each micro-batch.
+  /// Record indices of each micro-batch (`BatchLayout.microBatches`: consecutive completions, which
+  /// may split a prompt's group).
   public var microBatches: [[Int]]
   /// Vision features per prompt when the vision tower has nothing to train (computed once).
   public var features: [Tensor?]?
@@ -29,19 +30,15 @@ public struct PolicyUpdate {
   public let maskTruncatedCompletions: Bool
   public let checkpointLayers: Bool
 
-  /// Micro-batches of `promptsPerMicroBatch` consecutive prompts (record indices).
-  public static func microBatches(records: [RolloutRecord], promptCount: Int, promptsPerMicroBatch: Int) -> [[Int]] {
-    stride(from: 0, to: promptCount, by: promptsPerMicroBatch).map { first in
-      records.indices.filter { (first..<(first + promptsPerMicroBatch)).contains(records[$0].promptIndex) }
-    }
-  }
-
-  /// One optimizer step at `step` (0-based); returns the step's loss and timing metrics.
-  public func run(_ inputs: UpdateInputs, step: Int) throws -> [String: Double] {
+  /// One optimizer step at `step` (0-based) over the micro-batches in `range` (default: all of
+  /// them); returns the step's loss and timing metrics.
+  public func run(_ inputs: UpdateInputs, step: Int, microBatches range: Range<Int>? = nil) throws -> [String: Double] {
     var lossSum = 0.0, forwardTime = 0.0, backwardTime = 0.0
     var sums: [String: Double] = [:]
     var finite = true
-    for (index, members) in inputs.microBatches.enumerated() {
+    let range = range ?? inputs.microBatches.indices
+    for index in range {
+      let members = inputs.microBatches[index]
       var timer = Date()
       let (loss, lossMetrics) = try microBatchLoss(inputs, members: members, old: inputs.fixed.old[index],
                                                    reference: inputs.fixed.reference[index])
@@ -55,7 +52,7 @@ public struct PolicyUpdate {
       for (key, metric) in [(MetricName.kl, lossMetrics.kl), (MetricName.entropy, lossMetrics.entropy),
                             (MetricName.clipRatioLow, lossMetrics.clipRatioLow), (MetricName.clipRatioHigh, lossMetrics.clipRatioHigh),
                             (MetricName.clipRatioRegion, lossMetrics.clipRatioRegion)] {
-        if let metric { sums[key, default: 0] += metric / Double(inputs.microBatches.count) }
+        if let metric { sums[key, default: 0] += metric / Double(range.count) }
       }
     }
     let result = stepper.step(step, lossFinite: finite)
