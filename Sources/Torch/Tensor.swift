@@ -92,10 +92,43 @@ func lastTorchError() -> String {
 }
 
 /// A failed tensor op is a bug in the caller: stop with libtorch's own message. (On Linux the Swift
-/// runtime prints a backtrace that shows the call site.)
+/// runtime prints a backtrace that shows the call site.) Running out of memory is not a bug but a
+/// workload too large for the machine, which a user causes: that ends the process with one clear
+/// line and exit status 1 instead (`OutOfMemory`).
 @usableFromInline
 func torchFailure(_ op: String) -> Never {
-  fatalError("libtorch \(op) failed: \(lastTorchError())")
+  let message = lastTorchError()
+  if OutOfMemory.matches(message) { OutOfMemory.stop(op: op, message: message) }
+  fatalError("libtorch \(op) failed: \(message)")
+}
+
+/// Out-of-memory failures of libtorch (CUDA's caching allocator, the CPU allocator), told apart from
+/// bugs by their messages.
+public enum OutOfMemory {
+  static let markers = ["CUDA out of memory", "OutOfMemoryError", "out of memory", "can't allocate memory",
+                        "DefaultCPUAllocator: not enough memory"]
+
+  public static func matches(_ message: String) -> Bool {
+    markers.contains { message.localizedCaseInsensitiveContains($0) }
+  }
+
+  /// The line printed: what ran out, libtorch's own first line (with the sizes), and what to lower.
+  public static func line(op: String, message: String) -> String {
+    let first = message.split(separator: "\n").first.map(String.init) ?? message
+    let device = message.localizedCaseInsensitiveContains("CUDA") ? "GPU" : "host"
+    return "Error: out of \(device) memory in \(op): \(first.prefix(400)). The workload does not fit: lower "
+      + "per_device_train_batch_size, num_generations or max_completion_length / max_prompt_length (or "
+      + "max_pixels), or turn on gradient_checkpointing or use_peft; a training run continues from its last "
+      + "complete checkpoint with --resume."
+  }
+
+  /// Prints `line` on standard error and exits with status 1 (checkpoints are written whole or not
+  /// at all, so nothing on disk is half-written by stopping here).
+  public static func stop(op: String, message: String) -> Never {
+    fflush(nil)
+    FileHandle.standardError.write(Data((line(op: op, message: message) + "\n").utf8))
+    exit(1)
+  }
 }
 
 /// Errors thrown (not trapped) by operations whose failure depends on input data.
