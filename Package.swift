@@ -141,7 +141,7 @@ let specs: [Spec] = [
   Spec(name: "TrainingTests", kind: .test,
        deps: ["SafeTensors", "Training", "Evaluation", "Generation", "Prompting", "Common", "Torch", "NN", "Rewards", "Models", "Datasets", "ModelConfig",
               "Imaging"]),
-  Spec(name: "PromptingTests", kind: .test, deps: ["Prompting", "Jinja"]),
+  Spec(name: "PromptingTests", kind: .test, deps: ["Prompting", "Jinja", "Datasets", "Rewards", "Common"]),
   Spec(name: "EvaluationTests", kind: .test,
        deps: ["NN", "Evaluation", "Prompting", "Common", "Torch", "Models", "Rewards", "Datasets", "ModelConfig"]),
   Spec(name: "CLITests", kind: .test, deps: ["Imaging"]),

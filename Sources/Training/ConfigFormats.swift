@@ -65,6 +65,11 @@ enum ConfigFormats {
     "train_file": "dataset.labeled_path",
     "eval_file": "dataset.eval_path",
     "image_root": "dataset.image_root",
+    "prompt_key": "dataset.prompt_key",
+    "image_key": "dataset.image_key",
+    "answer_key": "dataset.answer_key",
+    "solution_key": "dataset.solution_key",
+    "system_prompt": "dataset.system_prompt",
   ]
 
   /// A flat file has no `dataset`, `models` or `training` section and at least one key of the flat

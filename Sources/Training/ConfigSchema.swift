@@ -60,6 +60,12 @@ enum ConfigSchema {
     ConfigField("labeled_path", .string, .null),
     ConfigField("eval_path", .string, .null),
     ConfigField("image_root", .string, .null),
+    // Column mapping of user datasets (docs/data.md): defaults for every file and YAML entry.
+    ConfigField("prompt_key", .string, .null),
+    ConfigField("image_key", .string, .null),
+    ConfigField("answer_key", .string, .null),
+    ConfigField("solution_key", .string, .null),
+    ConfigField("system_prompt", .string, .null),
   ]
 
   static let models: [ConfigField] = [

@@ -15,6 +15,13 @@ public struct TrainingConfig: Sendable, Equatable, Codable {
     public var labeledPath: String?
     public var evalPath: String?
     public var imageRoot: String?
+    /// Column mapping (docs/data.md): the prompt, image and ground-truth columns, and a system turn
+    /// for prompts that have none.
+    public var promptKey: String?
+    public var imageKey: String?
+    public var answerKey: String?
+    public var solutionKey: String?
+    public var systemPrompt: String?
   }
 
   /// The `models` section.

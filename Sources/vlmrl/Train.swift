@@ -59,6 +59,9 @@ func loadTrainingDataset(_ config: TrainingConfig, source: String) throws -> [Ex
   options.recPrompt = config.training.recPrompt
   if config.training.filterBigImages { options.maxImageSide = LoadOptions.bigImageSide }
   if let seed = config.training.dataSeed { options.dataSeed = UInt64(seed) }
+  let d = config.dataset
+  options.columns = ColumnMapping(promptKey: d.promptKey, imageKey: d.imageKey, answerKey: d.answerKey,
+                                  solutionKey: d.solutionKey, systemPrompt: d.systemPrompt)
   let loaded: LoadedDataset
   if path.hasSuffix(".yaml") || path.hasSuffix(".yml") {
     loaded = try DatasetLoader.load(try DatasetConfig.load(URL(fileURLWithPath: path)), options: options)
