@@ -86,7 +86,10 @@ let specs: [Spec] = [
   Spec(name: "CZlib", kind: .system(pkg: ["zlib"])),
 
   // Engine.
-  Spec(name: "CTorch", kind: .cxx, cxx: torchCxx, link: torchLink),
+  // gloo_decls: the few gloo names ProcessGroupGloo.hpp needs, which the wheel does not ship
+  // (Sources/CTorch/distributed.cpp says why that is safe).
+  Spec(name: "CTorch", kind: .cxx,
+       cxx: torchCxx + [.headerSearchPath("gloo_decls"), .define("USE_C10D_GLOO")], link: torchLink),
   Spec(name: "Torch", kind: .library, deps: ["CTorch"]),
   Spec(name: "NN", kind: .library, deps: ["Torch", "SafeTensors"]),
 

@@ -18,9 +18,8 @@
 #include <string>
 #include <vector>
 
-struct vt_tensor_opaque {
-  at::Tensor tensor;
-};
+#include "shim_internal.h"
+
 struct vt_generator_opaque {
   at::Generator generator;
 };
@@ -30,13 +29,19 @@ namespace {
 thread_local std::string last_error;
 thread_local bool has_error = false;
 
-void set_error(const char *message) {
+}  // namespace
+
+void vt_shim::set_error(const char *message) {
   last_error = message ? message : "unknown error";
   has_error = true;
 }
 
-vt_tensor wrap(at::Tensor t) { return new vt_tensor_opaque{std::move(t)}; }
-const at::Tensor &T(vt_tensor t) { return t->tensor; }
+namespace {
+
+using vt_shim::set_error;
+using vt_shim::wrap;
+using vt_shim::T;
+
 std::optional<at::Tensor> opt(vt_tensor t) {
   if (t == nullptr) return std::nullopt;
   return t->tensor;
@@ -102,17 +107,6 @@ std::optional<at::ScalarType> opt_dtype(int code) {
 
 }  // namespace
 
-// Runs `body` (which returns a value) inside a catch-all; returns `fail` on error.
-#define VT_TRY(fail, ...)                                               \
-  try {                                                                 \
-    __VA_ARGS__                                                         \
-  } catch (const std::exception &e) {                                   \
-    set_error(e.what());                                                \
-    return fail;                                                        \
-  } catch (...) {                                                       \
-    set_error("unknown C++ exception");                                 \
-    return fail;                                                        \
-  }
 #define VT_TENSOR(expr) VT_TRY(nullptr, return wrap(expr);)
 #define VT_STATUS(...) VT_TRY(-1, __VA_ARGS__ return 0;)
 

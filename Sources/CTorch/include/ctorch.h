@@ -252,6 +252,24 @@ typedef int (*vt_checkpoint_fn)(void *context, const vt_tensor *inputs, int n_in
 int vt_checkpoint(vt_checkpoint_fn fn, void *context, const vt_tensor *inputs, int n_in, vt_tensor *outputs,
                   int n_out);
 
+// ---- process groups (c10d) ------------------------------------------------------------------------
+/// A c10d process group: a TCPStore rendezvous at master_addr:port (rank 0 serves it) and the Gloo
+/// backend over it (CPU tensors). Creating one blocks until all world_size ranks have joined or
+/// timeout_ms has passed; then NULL, with an error naming the rank and the address. Every
+/// collective fails (rather than hangs) once a peer has been silent for timeout_ms.
+typedef struct vt_process_group_opaque *vt_process_group;
+vt_process_group vt_pg_gloo_create(int rank, int world_size, const char *master_addr, int port, int64_t timeout_ms);
+int vt_pg_rank(vt_process_group pg);
+int vt_pg_world_size(vt_process_group pg);
+void vt_pg_free(vt_process_group pg);
+/// Sums the tensors over all ranks, in place (one flat buffer per dtype and device).
+int vt_pg_allreduce_sum(vt_process_group pg, const vt_tensor *tensors, int count);
+/// Overwrites the tensors with rank `root`'s values.
+int vt_pg_broadcast(vt_process_group pg, const vt_tensor *tensors, int count, int root);
+/// Every rank's `input` (same shape and dtype on all ranks), stacked along a new first dimension.
+vt_tensor vt_pg_allgather(vt_process_group pg, vt_tensor input);
+int vt_pg_barrier(vt_process_group pg);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,22 @@
+// See the note at the top of distributed.cpp: the base of ProcessGroupGloo::GlooStore, declared with the four
+// calls that class overrides. GlooStore is only constructed inside libtorch.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace gloo {
+namespace rendezvous {
+
+class Store {
+ public:
+  virtual ~Store() = default;
+  virtual void set(const std::string &key, const std::vector<char> &value) = 0;
+  virtual std::vector<char> get(const std::string &key) = 0;
+  virtual void wait(const std::vector<std::string> &keys) = 0;
+  virtual void wait(const std::vector<std::string> &keys, const std::chrono::milliseconds &timeout) = 0;
+};
+
+}  // namespace rendezvous
+}  // namespace gloo
