@@ -197,8 +197,9 @@ public final class GRPOTrainer: @unchecked Sendable {
                                       saveTotalLimit: config.training.saveTotalLimit, adapter: adapter,
                                       baseModel: modelDirectory.path, reference: config.training.syncRefModel ? reference : nil,
                                       extras: { [source] in try source!.save(into: $0) })
-        log("saved \(url.lastPathComponent)")
+        // The report first: a run killed right after the "saved" line still has one of this checkpoint.
         try sinks.writeReport()
+        log("saved \(url.lastPathComponent)")
       }
     }
     if state.step == totalSteps {

@@ -25,10 +25,23 @@ public final class SFTTrainer: @unchecked Sendable {
   public internal(set) var state: TrainerState
   var stream: ExampleStream
 
-  public init(config: TrainingConfig, modelDirectory: URL, examples: [Example], device: Device = .cpu,
-              dtype: DType = .float32, switches: KernelSwitches = KernelSwitches()) throws {
-    guard !examples.isEmpty else { throw TrainingError.invalidArgument("SFT: the dataset has no usable examples") }
+  public init(config: TrainingConfig, modelDirectory: URL, examples given: [Example], device: Device = .cpu,
+              dtype: DType = .float32, switches: KernelSwitches = KernelSwitches(),
+              log: (String) -> Void = { Console.log($0) }) throws {
+    guard !given.isEmpty else { throw TrainingError.invalidArgument("SFT: the dataset has no usable examples") }
     try config.checkImplemented()
+    // Only records with an answer to learn train; the rest are counted by kind and named, never
+    // silently averaged in as zero-token examples.
+    let examples = given.filter { Self.answer(for: $0) != nil }
+    let unanswered = Dictionary(grouping: given.filter { Self.answer(for: $0) == nil }, by: \.kind.rawValue).mapValues(\.count)
+    if !unanswered.isEmpty {
+      let list = unanswered.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+      log("SFT: skipped \(given.count - examples.count) of \(given.count) records with no answer to train on (\(list))")
+    }
+    guard !examples.isEmpty else {
+      throw TrainingError.invalidArgument("SFT: no record has an answer to train on (an assistant turn, a box, "
+        + "labelled boxes, a solution or a correct choice); see docs/training.md, \"SFT answers\"")
+    }
     self.config = config
     self.examples = examples
     self.modelDirectory = modelDirectory
@@ -49,13 +62,42 @@ public final class SFTTrainer: @unchecked Sendable {
     stream = ExampleStream(examples: examples, seed: config.training.seed, shuffle: config.training.shuffleDataset)
   }
 
-  /// The assistant answer an example is trained on.
+  /// The assistant answer an example is trained on, in the form the kind's GRPO rewards read
+  /// (docs/training.md, "SFT answers"):
+  /// - a conversation or region caption: its last assistant turn;
+  /// - single box: `[x1, y1, x2, y2]` (original pixels, the grounding rewards' frame);
+  /// - multi box: the labelled boxes as a JSON object in a fenced block, labels without boxes left out;
+  /// - R1 QA (counting, GeoQA): the solution as written (`<answer> 3 </answer>`);
+  /// - A-OKVQA: the letter of the correct choice.
+  /// REC has none yet: its boxes are compared in the model's resized frame, which depends on the
+  /// image's processed size. A record with none is skipped and counted.
   public static func answer(for example: Example) -> String? {
     if let turn = example.conversation.last(where: { $0.role == "assistant" }) { return turn.text }
-    if let box = example.rewardFields["bbox"]?.arrayValue?.compactMap(\.doubleValue), box.count == 4 {
-      return "[" + box.map { String(Int($0.rounded())) }.joined(separator: ", ") + "]"
+    let fields = example.rewardFields
+    switch example.kind {
+    case .singleBox:
+      guard let box = fields["bbox"]?.arrayValue?.compactMap(\.doubleValue), box.count == 4 else { return nil }
+      return boxText(box)
+    case .multiBox:
+      guard let labels = fields["abs_box"]?.objectValue else { return nil }
+      let entries = labels.keys.sorted().compactMap { label -> String? in
+        let boxes = (labels[label]?.arrayValue ?? []).compactMap { $0.arrayValue?.compactMap(\.doubleValue) }.filter { $0.count == 4 }
+        guard !boxes.isEmpty else { return nil }
+        return "\(JSONValue.string(label).jsonString): [\(boxes.map(boxText).joined(separator: ", "))]"
+      }
+      return entries.isEmpty ? nil : "```json\n{" + entries.joined(separator: ", ") + "}\n```"
+    case .r1vQA, .r1vTest:
+      return (fields["solution"] ?? fields["ground_truth"])?.stringValue
+    case .aokvqa:
+      guard let index = (fields["label_idx"] ?? fields["correct_choice_idx"])?.intValue, (0..<26).contains(index) else { return nil }
+      return String(UnicodeScalar(UInt8(65 + index)))
+    default:
+      return nil
     }
-    return nil
+  }
+
+  static func boxText(_ box: [Double]) -> String {
+    "[" + box.map { String(Int($0.rounded())) }.joined(separator: ", ") + "]"
   }
 
   /// Trains, writes metrics, checkpoints every `save_steps` and the final model (Hugging Face
@@ -105,8 +147,9 @@ public final class SFTTrainer: @unchecked Sendable {
       if state.step % saveSteps == 0 && state.step < totalSteps {
         let url = try Checkpoint.save(model: model, optimizer: stepper.optimizer, state: state, outputDirectory: outputDirectory,
                                       saveTotalLimit: config.training.saveTotalLimit)
-        log("saved \(url.lastPathComponent)")
+        // The report first: a run killed right after the "saved" line still has one of this checkpoint.
         try sinks.writeReport(title: "vlmrl SFT report")
+        log("saved \(url.lastPathComponent)")
       }
     }
     if state.step == totalSteps {

@@ -12,7 +12,7 @@ import Testing
     "mdi_balance_ratio": .double(3), "command": .string("true"), "timeout": .double(5), "name": .string("mine"),
     "url": .string("http://127.0.0.1:9/v1"), "retries": .int(1), "model": .string("m"), "api_key": .string("k"),
     "api_key_env": .string("NO_SUCH_VARIABLE"), "backoff": .double(0.1), "max_concurrency": .int(2),
-    "generate_questions": .bool(true), "num_questions": .int(3), "question_cache_size": .int(10),
+    "generate_questions": .bool(true), "num_questions": .int(3), "question_cache_size": .int(10), "verdict_cache_size": .int(16),
     "generation_max_tokens": .int(256), "beta": .double(3), "gamma": .double(0.5), "wordnet": .bool(false),
     "meteor_weight": .double(0.5), "judge_weight": .double(0.5), "judge_fallback": .string("meteor"),
     "mode": .string("persistent"),

@@ -1,0 +1,66 @@
+import Common
+import Datasets
+import Foundation
+import Rewards
+import Testing
+@testable import Training
+
+/// SFT answers per record kind are what that kind's GRPO rewards give full marks to, so the warm-up
+/// teaches the format the RL stage scores.
+@Suite struct SFTAnswerTests {
+  func examples(_ task: SyntheticTask, _ root: URL) throws -> [Example] {
+    let file = try SyntheticTasks.write(task: task, count: 6, seed: 9, imageSize: 64, to: root.appendingPathComponent(task.rawValue))
+    return try DatasetLoader.load(path: file.path).examples
+  }
+
+  func scores(_ rewards: [String], _ example: Example, _ answer: String) async throws -> [Double?] {
+    let sample = RewardSample(completion: answer, images: [ImageGeometry(width: 64, height: 64)], fields: example.rewardFields)
+    var values: [Double?] = []
+    for name in rewards {
+      let function = try RewardRegistry.make(name, parameters: name == "gaussian_point" || name.hasPrefix("multi_gaussian")
+        ? ["box_frame": .string("original")] : [:])
+      values.append(try await function.score([sample])[0])
+    }
+    return values
+  }
+
+  @Test func answersScoreFullMarksWithTheirKindsRewards() async throws {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("vlmrl-sft-answers-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: root) }
+    let cases: [(SyntheticTask, [String])] = [
+      (.singleBox, ["format", "gaussian_point"]),
+      (.multiBox, ["multi_box_format_reward", "multi_gaussian_point"]),
+      (.counting, ["accuracy"]),
+      (.multipleChoice, ["mc_idx"]),
+    ]
+    for (task, rewards) in cases {
+      for example in try examples(task, root) {
+        let answer = try #require(SFTTrainer.answer(for: example), "\(task.rawValue)")
+        for (name, value) in zip(rewards, try await scores(rewards, example, answer)) {
+          #expect(value.map { abs($0 - 1) < 1e-9 } == true, "\(task.rawValue) \(name): \(String(describing: value)) for \(answer)")
+        }
+      }
+    }
+  }
+
+  @Test func recordsWithoutAnAnswerAreSkippedAndCounted() throws {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("vlmrl-sft-skip-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: root) }
+    var mixed = try examples(.singleBox, root)
+    var rec = mixed[0]
+    rec.kind = .rec
+    mixed.append(rec)
+    let json = """
+    {"job_type": "sft", "models": {"student": "\(TinySetup.modelFolder.path)"},
+     "training": {"output_dir": "\(root.appendingPathComponent("run").path)", "max_steps": 1, "max_pixels": 4096}}
+    """
+    let config = try TrainingConfig.parse(Data(json.utf8), source: "sft.json")
+    var lines: [String] = []
+    let trainer = try SFTTrainer(config: config, modelDirectory: TinySetup.modelFolder, examples: mixed, log: { lines.append($0) })
+    #expect(trainer.examples.count == mixed.count - 1)
+    #expect(lines.contains { $0.contains("skipped 1 of \(mixed.count) records") && $0.contains("1 rec") })
+    #expect(throws: TrainingError.self) {
+      try SFTTrainer(config: config, modelDirectory: TinySetup.modelFolder, examples: [rec], log: { _ in })
+    }
+  }
+}
