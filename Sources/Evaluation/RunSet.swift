@@ -69,37 +69,3 @@ extension EvalRunner {
     return (result, records)
   }
 }
-
-/// The model folder of `--model`: a folder or hub id, or a training checkpoint (`checkpoint-N/`,
-/// weights only), completed with the tokenizer, template and processor files of the model the run
-/// started from (`models.student` in the run's resolved_config.json).
-public enum EvalModelFolder {
-  static let companionFiles = ["tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "chat_template.json",
-                               "preprocessor_config.json", "generation_config.json"]
-
-  public static func resolve(_ argument: String) throws -> URL {
-    let directory = try ModelLocator.resolve(argument)
-    let fm = FileManager.default
-    guard !fm.fileExists(atPath: directory.appendingPathComponent("tokenizer.json").path),
-      fm.fileExists(atPath: directory.appendingPathComponent("trainer_state.json").path)
-    else { return directory }
-    let runConfig = directory.deletingLastPathComponent().appendingPathComponent("resolved_config.json")
-    guard let data = fm.contents(atPath: runConfig.path), let config = try? JSONValue.parse(data),
-      let student = config["models"]?["student"]?.stringValue
-    else {
-      throw EvalError.invalidFile(directory.path, "a checkpoint without tokenizer.json, and no models.student in \(runConfig.path) to take it from")
-    }
-    let source = try ModelLocator.resolve(student)
-    let merged = fm.temporaryDirectory.appendingPathComponent("vlmrl-eval-model-\(UUID().uuidString)")
-    try fm.createDirectory(at: merged, withIntermediateDirectories: true)
-    for name in try fm.contentsOfDirectory(atPath: directory.path) {
-      try fm.createSymbolicLink(at: merged.appendingPathComponent(name), withDestinationURL: directory.appendingPathComponent(name))
-    }
-    for name in companionFiles where fm.fileExists(atPath: source.appendingPathComponent(name).path) {
-      let target = merged.appendingPathComponent(name)
-      guard !fm.fileExists(atPath: target.path) else { continue }
-      try fm.createSymbolicLink(at: target, withDestinationURL: source.appendingPathComponent(name))
-    }
-    return merged
-  }
-}

@@ -53,9 +53,9 @@ public enum EvalRunner {
     guard let dtype = DType(name: settings.dtype), [.float32, .bfloat16, .float16].contains(dtype) else {
       throw EvalError.invalidArgument("--dtype: '\(settings.dtype)' is not float32, bfloat16 or float16")
     }
-    let folder = try ModelFolder(directory: try EvalModelFolder.resolve(settings.model))
+    let folder = try ModelFolder(resolving: settings.model)
     let builder = try PromptBuilder(folder: folder, minPixels: settings.minPixels, maxPixels: settings.maxPixels)
-    let model = try QwenVLModel.load(directory: folder.directory, dtype: dtype, device: device)
+    let model = try QwenVLModel.load(folder: folder, dtype: dtype, device: device)
     model.switches = switches
     if let adapter = settings.adapter {
       do {

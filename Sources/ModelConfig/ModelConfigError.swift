@@ -21,6 +21,9 @@ public enum ModelConfigError: Error, Sendable, Equatable, CustomStringConvertibl
   case unsupportedModel(file: String, modelType: String)
   /// `smart_resize` refuses an image (too small for the old guard, or aspect ratio over 200).
   case invalidImageSize(height: Int, width: Int, reason: String)
+  /// A peft adapter folder whose base model (`base_model_name_or_path`) is neither a folder nor a
+  /// cached hub id.
+  case adapterBaseNotFound(adapter: String, base: String, searched: [String])
 
   public var description: String {
     switch self {
@@ -37,6 +40,9 @@ public enum ModelConfigError: Error, Sendable, Equatable, CustomStringConvertibl
       return "\(file): model_type '\(modelType)' is not supported (expected qwen2_vl or qwen2_5_vl)"
     case .invalidImageSize(let height, let width, let reason):
       return "image of height \(height) and width \(width): \(reason)"
+    case .adapterBaseNotFound(let adapter, let base, let searched):
+      return "\(adapter): LoRA adapter folder whose base model '\(base)' (base_model_name_or_path in adapter_config.json) "
+        + "was not found; searched:\n" + searched.map { "  \($0)" }.joined(separator: "\n")
     }
   }
 }

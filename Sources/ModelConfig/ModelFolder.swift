@@ -1,9 +1,16 @@
 import Foundation
 
-/// Everything in a Qwen-VL checkpoint folder besides the weights themselves.
+/// Everything in a Qwen-VL checkpoint folder besides the weights themselves. The folder may be a
+/// model folder, a peft LoRA adapter folder (`AdapterFolder`: config and weights from its base), or a
+/// training checkpoint; the tokenizer, chat template, processor and generation config come from
+/// `filesDirectory` (`companionFolder(of:adapter:)`).
 public struct ModelFolder: Sendable {
-  /// The folder (a snapshot folder for hub ids).
+  /// The folder as given (a snapshot folder for hub ids; the adapter folder for an adapter).
   public let directory: URL
+  /// The adapter and its base when `directory` is a LoRA adapter folder.
+  public let adapter: AdapterFolder?
+  /// The folder with the tokenizer, chat template, processor and generation config files.
+  public let filesDirectory: URL
   /// `config.json`.
   public let config: QwenVLConfig
   /// `generation_config.json`, when present.
@@ -25,15 +32,18 @@ public struct ModelFolder: Sendable {
     try self.init(directory: try ModelLocator.resolve(argument, revision: revision, environment: environment))
   }
 
-  /// Reads the configuration files of `directory`. `config.json` is required; the others are
-  /// optional, but each one present must be valid.
+  /// Reads the configuration files of `directory`. `config.json` is required (the base's for an
+  /// adapter folder); the others are optional, but each one present must be valid.
   public init(directory: URL) throws {
     self.directory = directory
-    config = try QwenVLConfig(contentsOf: directory.appendingPathComponent("config.json"))
-    let generation = directory.appendingPathComponent("generation_config.json")
+    adapter = try AdapterFolder.read(directory)
+    let files = Self.companionFolder(of: directory, adapter: adapter)
+    filesDirectory = files
+    config = try QwenVLConfig(contentsOf: (adapter?.base ?? directory).appendingPathComponent("config.json"))
+    let generation = files.appendingPathComponent("generation_config.json")
     generationConfig = Self.exists(generation) ? try GenerationConfig(contentsOf: generation) : nil
-    let preprocessor = directory.appendingPathComponent("preprocessor_config.json")
-    let processor = directory.appendingPathComponent("processor_config.json")
+    let preprocessor = files.appendingPathComponent("preprocessor_config.json")
+    let processor = files.appendingPathComponent("processor_config.json")
     if Self.exists(preprocessor) {
       imageProcessor = try ImageProcessorConfig(contentsOf: preprocessor)
       imageProcessorFile = preprocessor.lastPathComponent
@@ -44,18 +54,21 @@ public struct ModelFolder: Sendable {
       imageProcessor = ImageProcessorConfig()
       imageProcessorFile = nil
     }
-    let tokenizer = directory.appendingPathComponent("tokenizer_config.json")
+    let tokenizer = files.appendingPathComponent("tokenizer_config.json")
     tokenizerConfig = Self.exists(tokenizer) ? try TokenizerConfig(contentsOf: tokenizer) : nil
-    chatTemplate = try ChatTemplate.locate(in: directory)
+    chatTemplate = try ChatTemplate.locate(in: files)
   }
 
+  /// The folder with `config.json` and the weights: the base model's for an adapter folder.
+  public var weightsDirectory: URL { adapter?.base ?? directory }
+
   /// `tokenizer.json`, the fast tokenizer file.
-  public var tokenizerFile: URL { directory.appendingPathComponent("tokenizer.json") }
+  public var tokenizerFile: URL { filesDirectory.appendingPathComponent("tokenizer.json") }
   /// `model.safetensors` when present (transformers looks for it first), else
   /// `model.safetensors.index.json`; nil when the folder has neither.
   public var weightsEntryFile: URL? {
-    let single = directory.appendingPathComponent("model.safetensors")
-    let index = directory.appendingPathComponent("model.safetensors.index.json")
+    let single = weightsDirectory.appendingPathComponent("model.safetensors")
+    let index = weightsDirectory.appendingPathComponent("model.safetensors.index.json")
     return Self.exists(single) ? single : Self.exists(index) ? index : nil
   }
 

@@ -28,7 +28,20 @@ public enum ModelLocator {
   ///   named by `refs/<revision>`, or `snapshots/<revision>` when `revision` is a commit hash, or the
   ///   only snapshot when there is just one.
   /// - Otherwise `ModelConfigError.modelNotFound` lists every path that was tried.
+  ///
+  /// The folder may be a peft LoRA adapter folder (`AdapterFolder`): its base model must then be
+  /// found too, else `ModelConfigError.adapterBaseNotFound` names the adapter folder and the base.
   public static func resolve(
+    _ argument: String, revision: String = "main",
+    environment: [String: String] = ProcessInfo.processInfo.environment
+  ) throws -> URL {
+    let folder = try locate(argument, revision: revision, environment: environment)
+    _ = try AdapterFolder.read(folder, environment: environment)
+    return folder
+  }
+
+  /// The folder of `argument` (as `resolve`), without looking into it.
+  static func locate(
     _ argument: String, revision: String = "main",
     environment: [String: String] = ProcessInfo.processInfo.environment
   ) throws -> URL {

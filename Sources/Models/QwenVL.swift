@@ -133,8 +133,10 @@ public enum ModelError: Error, CustomStringConvertible, Sendable {
 
 extension QwenVLModel {
   /// Loads a Hugging Face model folder (4.x `visual.*`/`model.*` or 5.x `model.visual.*`/
-  /// `model.language_model.*` key layout), strictly, converting to `dtype` on `device`.
+  /// `model.language_model.*` key layout), strictly, converting to `dtype` on `device`. A peft LoRA
+  /// adapter folder loads as its base with the adapter merged in (`load(adapter:...)`).
   public static func load(directory: URL, dtype: DType = .float32, device: Device = .cpu) throws -> QwenVLModel {
+    if let adapter = try AdapterFolder.read(directory) { return try load(adapter: adapter, dtype: dtype, device: device) }
     let config = try QwenVLConfig(contentsOf: directory.appendingPathComponent("config.json"))
     // Every parameter is overwritten by the strict load below, so none is randomly initialised.
     let model = Initializer.$skipRandomInit.withValue(true) { QwenVLModel(config: config, dtype: dtype, device: device) }

@@ -46,14 +46,17 @@ public struct LoRAConfig: Sendable, Equatable {
   public var alpha: Double
   public var dropout: Double
   public var targets: LoRATargets
-  public init(rank: Int = 16, alpha: Double = 32, dropout: Double = 0.05, targets: LoRATargets) {
+  /// peft's `use_rslora`: rank-stabilised scaling `alpha / sqrt(r)`.
+  public var useRSLoRA: Bool
+  public init(rank: Int = 16, alpha: Double = 32, dropout: Double = 0.05, targets: LoRATargets, useRSLoRA: Bool = false) {
     self.rank = rank
     self.alpha = alpha
     self.dropout = dropout
     self.targets = targets
+    self.useRSLoRA = useRSLoRA
   }
-  /// `lora_alpha / r` (peft without rsLoRA).
-  public var scaling: Double { alpha / Double(rank) }
+  /// peft's `scaling`: `lora_alpha / r`, or `lora_alpha / sqrt(r)` with rsLoRA.
+  public var scaling: Double { useRSLoRA ? alpha / Foundation.sqrt(Double(rank)) : alpha / Double(rank) }
 }
 
 /// `y += B(A(dropout(x))) * alpha / r` on top of a frozen linear layer, as peft's `lora.Linear`:
@@ -157,6 +160,26 @@ public enum LoRA {
     return try body()
   }
 
+  /// Folds every adapter into its linear layer and removes it, as peft's `merge_and_unload`:
+  /// `W += scaling * (B @ A)` (`fan_in_fan_out` is always false for linear layers, as peft forces it),
+  /// the product in float32 and the sum rounded once to the weight's dtype. Each parameter keeps its
+  /// trainable flag. Returns how many layers were merged.
+  @discardableResult
+  public static func merge(into model: Module) -> Int {
+    var merged = 0
+    withNoGrad {
+      for (_, module) in model.namedModules() {
+        guard let linear = module as? Linear, let adapter = linear.adapter else { continue }
+        let weight = linear.weight.value
+        let delta = F.matmul(adapter.up.weight.value.to(.float32), adapter.down.weight.value.to(.float32)) * adapter.scaling
+        linear.weight.assign((weight.to(.float32) + delta.to(weight.device)).to(weight.dtype))
+        linear.adapter = nil
+        merged += 1
+      }
+    }
+    return merged
+  }
+
   /// Gives every adapter a dropout generator seeded from `seed` and its position.
   public static func reseedDropout(in model: Module, seed: UInt64) {
     for (index, (_, adapter)) in adapters(in: model).enumerated() where adapter.dropout > 0 {
@@ -181,7 +204,7 @@ public enum LoRA {
     let json: [String: Any] = [
       "peft_type": "LORA", "task_type": "CAUSAL_LM", "r": config.rank, "lora_alpha": config.alpha,
       "lora_dropout": config.dropout, "target_modules": config.targets.json, "bias": "none", "fan_in_fan_out": false,
-      "inference_mode": true, "init_lora_weights": true, "use_rslora": false, "use_dora": false,
+      "inference_mode": true, "init_lora_weights": true, "use_rslora": config.useRSLoRA, "use_dora": false,
       "modules_to_save": NSNull(), "base_model_name_or_path": baseModel.map { $0 as Any } ?? NSNull(),
       "rank_pattern": [String: Any](), "alpha_pattern": [String: Any](),
     ]
@@ -189,7 +212,7 @@ public enum LoRA {
     try data.write(to: directory.appendingPathComponent("adapter_config.json"), options: .atomic)
   }
 
-  /// Reads `adapter_config.json` (LoRA without rank/alpha patterns, DoRA or rsLoRA).
+  /// Reads `adapter_config.json` (LoRA, also rsLoRA; not rank/alpha patterns or DoRA).
   public static func readConfig(directory: URL) throws -> LoRAConfig {
     let url = directory.appendingPathComponent("adapter_config.json")
     let data: Data
@@ -201,7 +224,7 @@ public enum LoRA {
     guard (json["peft_type"] as? String) == "LORA" else { throw fail("peft_type must be \"LORA\"") }
     guard let rank = (json["r"] as? NSNumber)?.intValue, rank >= 1 else { throw fail("r must be a positive integer") }
     guard let alpha = (json["lora_alpha"] as? NSNumber)?.doubleValue else { throw fail("lora_alpha must be a number") }
-    for flag in ["use_rslora", "use_dora"] where (json[flag] as? Bool) == true { throw fail("\(flag) is not supported") }
+    if (json["use_dora"] as? Bool) == true { throw fail("use_dora is not supported") }
     for key in ["rank_pattern", "alpha_pattern"] where !((json[key] as? [String: Any])?.isEmpty ?? true) {
       throw fail("\(key) is not supported")
     }
@@ -213,7 +236,8 @@ public enum LoRA {
     } else {
       throw fail("target_modules must be a list of names or a string")
     }
-    return LoRAConfig(rank: rank, alpha: alpha, dropout: (json["lora_dropout"] as? NSNumber)?.doubleValue ?? 0, targets: targets)
+    return LoRAConfig(rank: rank, alpha: alpha, dropout: (json["lora_dropout"] as? NSNumber)?.doubleValue ?? 0, targets: targets,
+                      useRSLoRA: (json["use_rslora"] as? Bool) ?? false)
   }
 
   /// Loads a peft adapter folder into `model`: attaches adapters where its config says (when the

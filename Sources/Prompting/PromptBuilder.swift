@@ -88,7 +88,7 @@ public struct PromptBuilder: @unchecked Sendable {
   public let imagePadToken: String
 
   public init(folder: ModelFolder, minPixels: Int? = nil, maxPixels: Int? = nil, maxPromptLength: Int? = nil) throws {
-    tokenizer = try Tokenizer(directory: folder.directory)
+    tokenizer = try Tokenizer(directory: folder.filesDirectory)
     template = try folder.chatTemplate.map { try Jinja.ChatTemplate(source: $0.text, name: $0.path) } ?? Jinja.ChatTemplate.chatML
     var settings = folder.imageProcessor
     if let minPixels { settings.minPixels = minPixels }

@@ -1,4 +1,5 @@
 import Foundation
+import ModelConfig
 import Models
 import NN
 import SafeTensors
@@ -19,27 +20,27 @@ public struct TrainerState: Codable, Sendable, Equatable {
   }
 }
 
-/// `checkpoint-<step>/`: Hugging Face weights, `optimizer.safetensors` (AdamW moments and steps by
-/// parameter name) and `trainer_state.json`. Written to a temporary folder and renamed when complete,
-/// so a crash mid-write leaves either the previous checkpoint or the new one, never half of one.
+/// `checkpoint-<step>/`: Hugging Face weights (or the LoRA adapter), the companion files of the
+/// model training started from, `optimizer.safetensors` (AdamW moments and steps by parameter
+/// name) and `trainer_state.json`. Written to a temporary folder and renamed when complete, so a
+/// crash mid-write leaves either the previous checkpoint or the new one, never half of one. Every
+/// checkpoint (and `final/`) loads wherever a model folder does.
 public enum Checkpoint {
   /// With `adapter` the weights are the LoRA adapter in peft's layout (`adapter_config.json` +
-  /// `adapter_model.safetensors`); `reference` (a reference model that moves, `sync_ref_model`) is
-  /// saved under `reference/`; `extras` writes a trainer's own state (the cycle trainer's EMA partner)
-  /// into the folder before it is renamed into place.
+  /// `adapter_model.safetensors`); `startModel` is the model folder training started from
+  /// (`models.student`): its tokenizer, chat template, processor and generation config are copied
+  /// in and an adapter names its base after it; `reference` (a reference model that moves,
+  /// `sync_ref_model`) is saved under `reference/`; `extras` writes a trainer's own state (the cycle
+  /// trainer's EMA partner) into the folder before it is renamed into place.
   public static func save(model: QwenVLModel, optimizer: AdamW, state: TrainerState, outputDirectory: URL,
-                          saveTotalLimit: Int?, adapter: LoRAConfig? = nil, baseModel: String? = nil,
+                          saveTotalLimit: Int?, adapter: LoRAConfig? = nil, startModel: URL,
                           reference: QwenVLModel? = nil, extras: (URL) throws -> Void = { _ in }) throws -> URL {
     let final = outputDirectory.appendingPathComponent("checkpoint-\(state.step)")
     let temporary = outputDirectory.appendingPathComponent(".checkpoint-\(state.step).partial")
     let fm = FileManager.default
     try? fm.removeItem(at: temporary)
     try fm.createDirectory(at: temporary, withIntermediateDirectories: true)
-    if let adapter {
-      try model.saveAdapter(adapter, baseModel: baseModel, to: temporary)
-    } else {
-      try model.save(to: temporary)
-    }
+    try writeModel(model, adapter: adapter, startModel: startModel, to: temporary)
     try reference?.save(to: temporary.appendingPathComponent("reference"))
     try extras(temporary)
     try saveOptimizer(optimizer, model: model, to: temporary.appendingPathComponent("optimizer.safetensors"))
@@ -57,31 +58,57 @@ public enum Checkpoint {
     return final
   }
 
-  /// A model folder others can load (transformers, `vlmrl generate`): weights and config, plus the
-  /// tokenizer, chat template and processor files of the model training started from.
+  /// A model folder others can load (transformers, `vlmrl generate`): weights and config (or the
+  /// adapter), plus the tokenizer, chat template and processor files of the model training started
+  /// from. Written into a sibling temporary folder and renamed into place when complete.
   public static func exportModel(_ model: QwenVLModel, companionFilesFrom source: URL, to folder: URL,
                                  adapter: LoRAConfig? = nil) throws {
-    // Written into a sibling temporary folder and renamed into place when complete.
+    try writeWhole(folder) { try writeModel(model, adapter: adapter, startModel: source, to: $0) }
+  }
+
+  /// Writes `folder` through `body` into `.<name>.partial` beside it, then renames it into place
+  /// (replacing an earlier one): the folder is whole or absent.
+  public static func writeWhole(_ folder: URL, _ body: (URL) throws -> Void) throws {
     let fm = FileManager.default
-    let final = folder
-    let folder = folder.deletingLastPathComponent().appendingPathComponent(".\(folder.lastPathComponent).partial")
+    let temporary = folder.deletingLastPathComponent().appendingPathComponent(".\(folder.lastPathComponent).partial")
+    try? fm.removeItem(at: temporary)
+    try fm.createDirectory(at: temporary, withIntermediateDirectories: true)
+    do {
+      try body(temporary)
+    } catch {
+      try? fm.removeItem(at: temporary)
+      throw error
+    }
     try? fm.removeItem(at: folder)
-    try fm.createDirectory(at: folder, withIntermediateDirectories: true)
+    try fm.moveItem(at: temporary, to: folder)
+  }
+
+  /// The weights (or the adapter, naming its base) and the companion files of `startModel`.
+  static func writeModel(_ model: QwenVLModel, adapter: LoRAConfig?, startModel: URL, to folder: URL) throws {
     if let adapter {
-      try model.saveAdapter(adapter, baseModel: source.path, to: folder)
+      // A run that started from an adapter folder trained that adapter on its base: name the base.
+      let base = (try AdapterFolder.read(startModel))?.base ?? startModel
+      try model.saveAdapter(adapter, baseModel: base.path, to: folder)
     } else {
       try model.save(to: folder)
     }
-    for name in ["tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "chat_template.json",
-                 "preprocessor_config.json", "generation_config.json"] {
-      let from = source.appendingPathComponent(name)
+    // From wherever `ModelFolder` reads them: the folder itself, an adapter folder's base, an older
+    // checkpoint's run.
+    try copyCompanionFiles(from: ModelFolder.companionFolder(of: startModel, adapter: try AdapterFolder.read(startModel)),
+                           to: folder)
+  }
+
+  /// Copies the tokenizer, chat template, processor and generation config files
+  /// (`ModelFolder.companionFileNames`) that `files` holds into `folder`.
+  public static func copyCompanionFiles(from files: URL, to folder: URL) throws {
+    let fm = FileManager.default
+    for name in ModelFolder.companionFileNames {
+      let from = files.appendingPathComponent(name)
       guard fm.fileExists(atPath: from.path) else { continue }
       let target = folder.appendingPathComponent(name)
       try? fm.removeItem(at: target)
       try fm.copyItem(at: from, to: target)
     }
-    try? fm.removeItem(at: final)
-    try fm.moveItem(at: folder, to: final)
   }
 
   /// Complete checkpoints in step order.

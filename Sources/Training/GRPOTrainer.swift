@@ -61,10 +61,10 @@ public final class GRPOTrainer: @unchecked Sendable {
     let folder = try ModelFolder(directory: modelDirectory)
     builder = try PromptBuilder(folder: folder, minPixels: training.minPixels, maxPixels: training.maxPixels,
                                 maxPromptLength: training.maxPromptLength)
-    model = try QwenVLModel.load(directory: modelDirectory, dtype: dtype, device: device)
+    // From a peft adapter folder: with use_peft its adapter trains on, without it is merged in.
+    (model, adapter) = try QwenVLModel.loadForTraining(directory: modelDirectory, lora: training.usePeft ? config.loraConfig : nil,
+                                                       seed: UInt64(training.seed), dtype: dtype, device: device)
     model.switches = switches
-    adapter = training.usePeft ? config.loraConfig : nil
-    if let adapter { try model.addAdapters(adapter, seed: UInt64(training.seed)) }
     if training.freezeVisionTower { model.visual.setTrainable(false) }
     // `gradient_checkpointing` unset: activation recompute above 1B parameters.
     if training.gradientCheckpointing == nil { settings.checkpointLayers = model.parameterCount > 1_000_000_000 }
@@ -195,7 +195,7 @@ public final class GRPOTrainer: @unchecked Sendable {
       if firstStep / saveSteps != state.step / saveSteps || state.step == totalSteps {
         let url = try Checkpoint.save(model: model, optimizer: optimizer, state: state, outputDirectory: outputDirectory,
                                       saveTotalLimit: config.training.saveTotalLimit, adapter: adapter,
-                                      baseModel: modelDirectory.path, reference: config.training.syncRefModel ? reference : nil,
+                                      startModel: modelDirectory, reference: config.training.syncRefModel ? reference : nil,
                                       extras: { [source] in try source!.save(into: $0) })
         // The report first: a run killed right after the "saved" line still has one of this checkpoint.
         try sinks.writeReport()

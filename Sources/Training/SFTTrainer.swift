@@ -146,7 +146,7 @@ public final class SFTTrainer: @unchecked Sendable {
       let saveSteps = max(1, config.training.saveSteps)
       if state.step % saveSteps == 0 && state.step < totalSteps {
         let url = try Checkpoint.save(model: model, optimizer: stepper.optimizer, state: state, outputDirectory: outputDirectory,
-                                      saveTotalLimit: config.training.saveTotalLimit)
+                                      saveTotalLimit: config.training.saveTotalLimit, startModel: modelDirectory)
         // The report first: a run killed right after the "saved" line still has one of this checkpoint.
         try sinks.writeReport(title: "vlmrl SFT report")
         log("saved \(url.lastPathComponent)")

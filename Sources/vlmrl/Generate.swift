@@ -41,7 +41,7 @@ struct Generate: ParsableCommand {
     let example = Example(source: RecordLocation(file: "--prompt", index: 0), kind: .sftConversation, prompt: parts,
                           rewardFields: [:], images: images)
     let prepared = try builder.prepare(example)
-    let qwen = try QwenVLModel.load(directory: folder.directory, dtype: dtype, device: device)
+    let qwen = try QwenVLModel.load(folder: folder, dtype: dtype, device: device)
     qwen.switches = KernelSwitches.fromEnvironment()
     let settings = SamplingSettings(maxNewTokens: maxNewTokens, temperature: temperature, topP: topP, topK: topK)
     let (records, timings) = try RolloutEngine(model: qwen).rollouts([prepared], builder: builder, samples: 1, settings: settings,

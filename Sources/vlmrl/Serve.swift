@@ -31,7 +31,7 @@ struct Serve: AsyncParsableCommand {
     let folder = try ModelFolder(directory: try ModelLocator.resolve(model))
     let name = servedModelName ?? folder.directory.standardizedFileURL.lastPathComponent
     let builder = try PromptBuilder(folder: folder)
-    let qwen = try QwenVLModel.load(directory: folder.directory, dtype: dtype, device: device)
+    let qwen = try QwenVLModel.load(folder: folder, dtype: dtype, device: device)
     qwen.switches = KernelSwitches.fromEnvironment()
     let settings = ServerSettings(servedModelName: name, maxConcurrency: maxConcurrency, defaultMaxTokens: defaultMaxTokens,
                                   maxRequestBytes: maxRequestMib << 20)

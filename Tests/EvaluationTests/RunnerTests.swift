@@ -1,6 +1,7 @@
 import Common
 import Datasets
 import Foundation
+import ModelConfig
 import Testing
 @testable import Evaluation
 
@@ -172,8 +173,8 @@ struct CompareTests {
   }
 }
 
-/// `--model checkpoint-N/`: weights from the checkpoint, tokenizer and processor files from the
-/// run's `models.student`.
+/// `--model checkpoint-N/` of a run from before checkpoints carried their companion files: weights
+/// from the checkpoint, tokenizer and processor files from the run's `models.student`.
 struct ModelFolderTests {
   @Test func checkpointsBorrowTheStudentsCompanionFiles() throws {
     let root = try Fixtures.temporaryFolder("checkpoint")
@@ -184,17 +185,15 @@ struct ModelFolderTests {
       try FileManager.default.copyItem(at: Fixtures.qwen25.appendingPathComponent(name), to: checkpoint.appendingPathComponent(name))
     }
     try Data("{\"step\": 2}".utf8).write(to: checkpoint.appendingPathComponent("trainer_state.json"))
-    #expect(throws: EvalError.self) { _ = try EvalModelFolder.resolve(checkpoint.path) }  // no resolved_config.json yet
+    // No resolved_config.json yet: nothing to borrow from.
+    #expect(try ModelFolder(resolving: checkpoint.path).chatTemplate == nil)
     let config = JSONValue.object(["models": .object(["student": .string(Fixtures.qwen25.path)])])
     try Data(config.jsonString.utf8).write(to: root.appendingPathComponent("resolved_config.json"))
-    let folder = try EvalModelFolder.resolve(checkpoint.path)
-    defer { try? FileManager.default.removeItem(at: folder) }
-    let fm = FileManager.default
-    #expect(fm.fileExists(atPath: folder.appendingPathComponent("tokenizer.json").path))
-    #expect(fm.fileExists(atPath: folder.appendingPathComponent("preprocessor_config.json").path))
-    #expect(try fm.destinationOfSymbolicLink(atPath: folder.appendingPathComponent("model.safetensors").path)
-      == checkpoint.appendingPathComponent("model.safetensors").path)
+    let folder = try ModelFolder(resolving: checkpoint.path)
+    #expect(folder.filesDirectory.standardizedFileURL.path == Fixtures.qwen25.standardizedFileURL.path)
+    #expect(folder.weightsEntryFile?.path == checkpoint.appendingPathComponent("model.safetensors").path)
+    #expect(folder.chatTemplate != nil && folder.imageProcessorFile == "preprocessor_config.json")
     // A complete folder is used as it is.
-    #expect(try EvalModelFolder.resolve(Fixtures.qwen25.path).standardizedFileURL == Fixtures.qwen25.standardizedFileURL)
+    #expect(try ModelFolder(resolving: Fixtures.qwen25.path).filesDirectory.standardizedFileURL.path == Fixtures.qwen25.standardizedFileURL.path)
   }
 }
