@@ -32,6 +32,10 @@ public struct GRPOSettings: Sendable {
   /// Consecutive generation batches in which a reward function fails on every call before the run
   /// stops with an error (`reward_failure_patience`; 0 = never stop).
   public var rewardFailurePatience: Int
+  /// This process's data-parallel rank and the number of ranks (0 and 1 on one process); the layout
+  /// is per rank, the generation batch `worldSize` times it (docs/distributed.md).
+  public var rank = 0
+  public var worldSize = 1
 
   public init(_ config: TrainingConfig) {
     let training = config.training
@@ -55,8 +59,10 @@ public struct GRPOSettings: Sendable {
     rewardFailurePatience = training.rewardFailurePatience
   }
 
-  /// Prompts per generation batch (the generation batch's completions / G).
+  /// Prompts per generation batch on this rank (the generation batch's completions / G).
   public var promptsPerGeneration: Int { layout.promptsPerGeneration }
+  /// Prompts per generation batch over all ranks, i.e. per optimizer step's share of the data.
+  public var globalPromptsPerGeneration: Int { promptsPerGeneration * worldSize }
 }
 
 /// The batch keys as TRL's GRPOConfig defines them, on one process: a micro-batch holds

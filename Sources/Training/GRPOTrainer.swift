@@ -42,11 +42,20 @@ public final class GRPOTrainer: @unchecked Sendable {
   /// policy's rollouts scored by the configured rewards, unless a trainer built on this one (the
   /// cycle trainer) installs its own.
   public private(set) var source: (any GenerationSource)!
+  /// The data-parallel ranks this trainer is one of (nil: one process). Each rank rolls out its own
+  /// block of every generation batch's prompts; rewards are gathered, gradients averaged, metrics
+  /// reduced; rank 0 alone writes outputs and checkpoints (docs/distributed.md).
+  public let processGroup: ProcessGroup?
+  /// Rank 0, or the only process: the one that writes metrics, logs, reports and checkpoints.
+  public var isMain: Bool { processGroup?.isMain ?? true }
 
   /// `rewards` replaces the configured `reward_funcs` (library use and tests); by default the
   /// registry builds them from the config. `switches` are the kernel switches of the model and engine.
+  /// With `processGroup` this trainer is one data-parallel rank; every rank is built from the same
+  /// config and examples, and `per_device_train_batch_size` counts this rank's completions.
   public init(config: TrainingConfig, modelDirectory: URL, examples: [Example], rewards: RewardRunner? = nil,
-              device: Device = .cpu, dtype: DType = .float32, switches: KernelSwitches = KernelSwitches()) throws {
+              device: Device = .cpu, dtype: DType = .float32, switches: KernelSwitches = KernelSwitches(),
+              processGroup: ProcessGroup? = nil) throws {
     guard !examples.isEmpty else { throw TrainingError.invalidArgument("GRPO: the dataset has no usable examples") }
     try config.checkImplemented()
     try config.checkBatchLayout()
@@ -56,6 +65,8 @@ public final class GRPOTrainer: @unchecked Sendable {
     }
     self.config = config
     settings = GRPOSettings(config)
+    (settings.rank, settings.worldSize) = (processGroup?.rank ?? 0, processGroup?.worldSize ?? 1)
+    self.processGroup = processGroup
     self.examples = examples
     self.modelDirectory = modelDirectory
     let folder = try ModelFolder(directory: modelDirectory)
@@ -84,12 +95,13 @@ public final class GRPOTrainer: @unchecked Sendable {
     // Half-precision weights train with float32 master weights and moments (mixed precision).
     let optimizer = AdamW(model.namedTrainableParameters.map(\.1), config.adamW, masterWeights: model.dtype != .float32)
     totalSteps = training.maxSteps > 0 ? training.maxSteps
-      : Int((training.numTrainEpochs * Double(examples.count) / Double(settings.promptsPerGeneration)).rounded(.up))
+      : Int((training.numTrainEpochs * Double(examples.count) / Double(settings.globalPromptsPerGeneration)).rounded(.up))
         * settings.layout.optimizerStepsPerGeneration
     stepper = OptimizerStepper(optimizer: optimizer, schedule: config.lrSchedule(totalSteps: totalSteps),
-                               maxGradNorm: settings.maxGradNorm)
+                               maxGradNorm: settings.maxGradNorm, processGroup: processGroup)
     rollout = try RolloutStage(builder: builder, engine: RolloutEngine(model: model), settings: settings)
-    scoring = ScoringStage(rewards: runner, groupSize: settings.numGenerations, scaling: settings.scaleRewards)
+    scoring = ScoringStage(rewards: runner, groupSize: settings.numGenerations, scaling: settings.scaleRewards,
+                           ranks: processGroup)
     logProbs = LogProbStage(model: model, reference: reference, temperature: settings.temperature, beta: settings.beta,
                             recordOld: settings.layout.needsOldLogProbs)
     update = PolicyUpdate(model: model, stepper: stepper, loss: settings.loss, temperature: settings.temperature,
@@ -140,18 +152,25 @@ public final class GRPOTrainer: @unchecked Sendable {
   /// locked for the run; an earlier run's outputs there are an error unless `resume` or `overwrite`.
   @discardableResult
   public func run(resume: Bool = false, overwrite: Bool = false, stopAfterStep: Int? = nil,
-                  log: @escaping (String) -> Void = { Console.log($0) }) async throws -> [MetricsRow] {
+                  log mainLog: @escaping (String) -> Void = { Console.log($0) }) async throws -> [MetricsRow] {
+    // Other ranks see what rank 0 sees (the same prompts are prepared everywhere): only rank 0 speaks.
+    let log: (String) -> Void = isMain ? mainLog : { _ in }
     let resuming = ResumePoint.wanted(config: config, resume: resume)
-    let folder = try OutputFolder(outputDirectory, resume: resuming || state.step > 0, overwrite: overwrite)
+    let folder = isMain ? try OutputFolder(outputDirectory, resume: resuming || state.step > 0, overwrite: overwrite) : nil
     defer { withExtendedLifetime(folder) {} }
+    // Rank 0 has cleared or locked the folder before any rank looks for a checkpoint in it.
+    try processGroup?.barrier()
     if resuming, let checkpoint = try ResumePoint.checkpoint(config: config, outputDirectory: outputDirectory, resume: resume, log: log) {
       try restore(from: checkpoint, log: log)
     }
-    try config.write(to: outputDirectory.appendingPathComponent("resolved_config.json"))
-    log(settings.layout.summary)
-    if let notice = config.ignoredKeysNotice { log(notice) }
-    let sinks = try RunSinks(outputDirectory: outputDirectory, totalSteps: totalSteps, loggingSteps: config.training.loggingSteps,
-                             colorize: config.training.colorizeOutput, resumedAt: state.step)
+    try synchronizeStart()
+    if isMain {
+      try config.write(to: outputDirectory.appendingPathComponent("resolved_config.json"))
+      log(settings.layout.summary + (processGroup.map { " on each of \($0.worldSize) ranks" } ?? ""))
+      if let notice = config.ignoredKeysNotice { log(notice) }
+    }
+    let sinks = isMain ? try RunSinks(outputDirectory: outputDirectory, totalSteps: totalSteps, loggingSteps: config.training.loggingSteps,
+                                      colorize: config.training.colorizeOutput, resumedAt: state.step) : nil
     let rolloutLog = RolloutLog(directory: URL(fileURLWithPath: config.training.rolloutLogPath
       ?? outputDirectory.appendingPathComponent("rollouts").path))
     let limit = min(totalSteps, stopAfterStep ?? totalSteps)
@@ -179,20 +198,21 @@ public final class GRPOTrainer: @unchecked Sendable {
         state.step += 1
         syncReference()
         try source.didStep(state.step)
+        if let processGroup { values = try processGroup.reduceMetrics(values) }
         let row = MetricsRow(step: state.step, epoch: stream.epoch, values: values)
-        try sinks.record(row)
+        try sinks?.record(row)
         rows.append(row)
       }
-      if rollout.attentionGroups != nil {
+      if rollout.attentionGroups != nil, isMain {
         let folder = config.training.attentionDiagLogPath ?? outputDirectory.appendingPathComponent("attention_diagnostics").path
         try AttentionReport.write(step: firstStep + 1, records: generation.rollouts.records, scored: generation.scored,
                                   to: URL(fileURLWithPath: folder))
       }
-      if config.training.realtimeRolloutLogging || config.training.logCompletions {
+      if isMain, config.training.realtimeRolloutLogging || config.training.logCompletions {
         try rolloutLog.append(step: firstStep + 1, samples: logSamples(generation.rollouts, generation.scored))
       }
       let saveSteps = max(1, config.training.saveSteps)
-      if firstStep / saveSteps != state.step / saveSteps || state.step == totalSteps {
+      if firstStep / saveSteps != state.step / saveSteps || state.step == totalSteps, let sinks {
         let url = try Checkpoint.save(model: model, optimizer: optimizer, state: state, outputDirectory: outputDirectory,
                                       saveTotalLimit: config.training.saveTotalLimit, adapter: adapter,
                                       startModel: modelDirectory, reference: config.training.syncRefModel ? reference : nil,
@@ -201,12 +221,15 @@ public final class GRPOTrainer: @unchecked Sendable {
         try sinks.writeReport()
         log("saved \(url.lastPathComponent)")
       }
+      // The other ranks wait while rank 0 writes (every rank has the same weights).
+      if firstStep / saveSteps != state.step / saveSteps || state.step == totalSteps { try processGroup?.barrier() }
     }
-    if state.step == totalSteps {
+    if state.step == totalSteps, isMain {
       try Checkpoint.exportModel(model, companionFilesFrom: modelDirectory, to: outputDirectory.appendingPathComponent("final"),
                                  adapter: adapter)
     }
-    try sinks.finish()
+    try sinks?.finish()
+    try processGroup?.barrier()
     if !rows.isEmpty, stepper.skippedNonFinite >= rows.count {
       throw TrainingError.invalidArgument("every optimizer step of this run had a non-finite loss or gradient and was "
         + "skipped: the weights did not change (check the model for NaN weights, the learning rate and the data)")
@@ -234,8 +257,14 @@ public final class GRPOTrainer: @unchecked Sendable {
     let timer = Date()
     let fixed = try logProbs.run(prompts: prompts, records: batch.records, microBatches: microBatches, features: features)
     let counted = batch.records.filter { !(settings.maskTruncatedCompletions && $0.truncated) }
+    var activeTokens = Double(counted.reduce(0) { $0 + $1.tokens.count })
+    if let processGroup {
+      // `dapo` divides by the whole batch's tokens; each rank's loss is then a 1/world share of the
+      // mean that the gradient average restores (TRL's num_items_in_batch / num_processes).
+      activeTokens = try processGroup.allGather([activeTokens]).joined().reduce(0, +) / Double(processGroup.worldSize)
+    }
     let inputs = UpdateInputs(prompts: prompts, records: batch.records, advantages: scored.advantages, microBatches: microBatches,
-                              features: features, fixed: fixed, activeTokens: Double(counted.reduce(0) { $0 + $1.tokens.count }))
+                              features: features, fixed: fixed, activeTokens: activeTokens)
     var metrics = scored.metrics.merging(AttentionReport.metrics(batch.records)) { $1 }.merging(sourced.metrics) { $1 }
     metrics[MetricName.timeGenerate] = batch.seconds
     let fixedSeconds = Date().timeIntervalSince(timer)
@@ -313,6 +342,19 @@ public final class GRPOTrainer: @unchecked Sendable {
     try source.restore(from: directory)
     state = saved
     log("resumed from \(directory.lastPathComponent) at step \(saved.step)")
+  }
+
+  /// Data-parallel start: every rank must stand at the same step (each resumed from the same
+  /// checkpoint) and hold rank 0's trainable weights, so that identical averaged gradients keep
+  /// them identical.
+  func synchronizeStart() throws {
+    guard let processGroup else { return }
+    let steps = try processGroup.allGather([Double(state.step)]).map { Int($0[0]) }
+    guard Set(steps).count == 1 else {
+      let list = steps.enumerated().map { "rank \($0.offset): \($0.element)" }.joined(separator: ", ")
+      throw TrainingError.invalidArgument("ranks start at different steps (\(list)): every rank must see the same output_dir and checkpoint")
+    }
+    try processGroup.broadcast(model.namedTrainableParameters.map { $0.1.value })
   }
 
   /// TRL's SyncRefModelCallback: every `ref_model_sync_steps` optimizer steps the reference moves

@@ -28,8 +28,8 @@ struct Train: AsyncParsableCommand {
     case .sft: throw ValidationError("\(config): job_type sft trains with `vlmrl sft --config \(config)`")
     case .cycle: break
     }
-    try checkSingleProcess(trainingConfig)
-    let device = try usableDevice(device)
+    let processGroup = try joinProcessGroup(trainingConfig, command: trainingConfig.jobType == .cycle ? "job_type cycle" : nil)
+    let device = try rankDevice(try usableDevice(device), processGroup)
     let parameterType: DType = try dtype.map {
       guard let t = DType(name: $0) else { throw ValidationError("--dtype: unknown dtype '\($0)'") }
       return t
@@ -42,11 +42,14 @@ struct Train: AsyncParsableCommand {
       ? try CycleTrainer.make(config: trainingConfig, modelDirectory: modelDirectory, examples: examples, device: device,
                               dtype: parameterType, switches: switches)
       : try GRPOTrainer(config: trainingConfig, modelDirectory: modelDirectory, examples: examples,
-                        device: device, dtype: parameterType, switches: switches)
+                        device: device, dtype: parameterType, switches: switches, processGroup: processGroup)
     let kind = trainingConfig.jobType == .cycle ? "cycle (\(trainingConfig.training.cycleSchedule))" : "GRPO"
-    print("\(kind): \(examples.count) examples, \(trainer.totalSteps) steps, model \(modelDirectory.path) on \(device) (\(parameterType))")
+    let ranks = processGroup.map { ", rank \($0.rank) of \($0.worldSize)" } ?? ""
+    if processGroup?.isMain ?? true {
+      print("\(kind): \(examples.count) examples, \(trainer.totalSteps) steps, model \(modelDirectory.path) on \(device) (\(parameterType))\(ranks)")
+    }
     try await trainer.run(resume: resume, overwrite: overwrite)
-    print("done: outputs in \(trainer.outputDirectory.path)")
+    if processGroup?.isMain ?? true { print("done: outputs in \(trainer.outputDirectory.path)") }
   }
 }
 
@@ -72,18 +75,34 @@ func loadTrainingDataset(_ config: TrainingConfig, source: String) throws -> [Ex
   return loaded.examples
 }
 
-/// Until distributed training exists: a launch of several processes (torchrun, Slurm) is an error
-/// rather than N independent runs, and a ZeRO setting on one process says what it does there.
-func checkSingleProcess(_ config: TrainingConfig) throws {
+/// The data-parallel group torchrun or Slurm launched this process into (docs/distributed.md), or
+/// nil for one process. `unsupported` names a command that trains on one process only: there a
+/// launch of several processes is an error rather than N independent runs. A ZeRO setting says
+/// what it does here (optimizer states and gradients are not sharded yet).
+func joinProcessGroup(_ config: TrainingConfig, command unsupported: String?) throws -> ProcessGroup? {
   let environment = ProcessInfo.processInfo.environment
-  for key in ["WORLD_SIZE", "SLURM_NTASKS"] {
-    if let value = environment[key].flatMap(Int.init), value > 1 {
-      throw ValidationError("\(key)=\(value): multi-process training is not supported yet; launch one process "
-        + "(it would otherwise train \(value) independent copies)")
-    }
+  let launch = try DistributedEnvironment.parse(environment)
+  if let stage = config.training.zeroStage, stage > 0, launch?.rank ?? 0 == 0 {
+    print(launch == nil
+      ? "zero_stage \(stage) on one process: DeepSpeed would shard across one rank, i.e. keep everything; "
+        + "training runs unsharded on this device"
+      : "zero_stage \(stage): sharding is not implemented yet; every rank keeps the whole model, gradients and "
+        + "optimizer state (data parallel)")
   }
-  if let stage = config.training.zeroStage, stage > 0 {
-    print("zero_stage \(stage) on one process: DeepSpeed would shard across one rank, i.e. keep everything; "
-      + "training runs unsharded on this device")
+  guard let launch else { return nil }
+  if let unsupported {
+    throw ValidationError("WORLD_SIZE=\(launch.worldSize): multi-process training is not supported for \(unsupported) yet "
+      + "(GRPO is: docs/distributed.md); launch one process")
   }
+  return try ProcessGroup.fromEnvironment(environment)
+}
+
+/// Each rank trains on its own GPU: `--device cuda` means `cuda:LOCAL_RANK` under a launcher.
+func rankDevice(_ device: Device, _ group: ProcessGroup?) throws -> Device {
+  guard let group, case .cuda = device else { return device }
+  let count = Torch.cudaDeviceCount
+  guard group.localRank < count else {
+    throw ValidationError("LOCAL_RANK \(group.localRank): this machine has \(count) CUDA device(s)")
+  }
+  return .cuda(group.localRank)
 }

@@ -44,7 +44,8 @@ final class PlainGRPOSource: GenerationSource {
 
   func nextBatch(_ stream: inout ExampleStream, seed: Int, step: Int, log: (String) -> Void) async throws -> SourcedBatch {
     let (prompts, skipped) = try rollout.preparePrompts(&stream, log: log)
-    let batch = try rollout.run(prompts, skipped: skipped, seed: seed, step: step)
+    let share = rollout.share(of: prompts)
+    let batch = try rollout.run(share.prompts, skipped: skipped, seed: seed, step: step, firstPosition: share.firstPosition)
     return SourcedBatch(rollouts: batch, scored: try await scoring.run(batch.records))
   }
 

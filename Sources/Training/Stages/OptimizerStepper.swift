@@ -12,10 +12,14 @@ public final class OptimizerStepper: @unchecked Sendable {
   /// Steps skipped because the loss or the gradient was not finite.
   public private(set) var skippedNonFinite = 0
 
-  public init(optimizer: AdamW, schedule: LRSchedule, maxGradNorm: Double) {
+  /// Data-parallel ranks whose gradients are averaged before each step (nil: one process).
+  public let processGroup: ProcessGroup?
+
+  public init(optimizer: AdamW, schedule: LRSchedule, maxGradNorm: Double, processGroup: ProcessGroup? = nil) {
     self.optimizer = optimizer
     self.schedule = schedule
     self.maxGradNorm = maxGradNorm
+    self.processGroup = processGroup
   }
 
   public struct Result {
@@ -25,6 +29,18 @@ public final class OptimizerStepper: @unchecked Sendable {
     /// Seconds of the clipping (part of backward) and of the optimizer step.
     public var clipSeconds: Double
     public var optimizerSeconds: Double
+  }
+
+  /// `step(_:lossFinite:)` after averaging the gradients over `processGroup`'s ranks, so every rank
+  /// clips the same gradient and takes the same step (and all skip it when one rank's loss was not
+  /// finite). The all-reduce time counts as clipping time. Without a group it is `step` itself.
+  public func synchronizedStep(_ step: Int, lossFinite: Bool = true) throws -> Result {
+    guard let processGroup else { return self.step(step, lossFinite: lossFinite) }
+    let timer = Date()
+    let allFinite = try processGroup.averageGradients(optimizer.parameters, lossFinite: lossFinite)
+    var result = self.step(step, lossFinite: allFinite)
+    result.clipSeconds += Date().timeIntervalSince(timer)
+    return result
   }
 
   /// One optimizer step at `step` (0-based) after the gradients are accumulated; `lossFinite` is

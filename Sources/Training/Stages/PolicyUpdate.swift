@@ -55,7 +55,7 @@ public struct PolicyUpdate {
         if let metric { sums[key, default: 0] += metric / Double(range.count) }
       }
     }
-    let result = stepper.step(step, lossFinite: finite)
+    let result = try stepper.synchronizedStep(step, lossFinite: finite)
     return sums.merging([
       MetricName.loss: lossSum, MetricName.gradNorm: result.gradNorm, MetricName.learningRate: result.learningRate,
       MetricName.timeLogprobs: forwardTime, MetricName.timeBackward: backwardTime + result.clipSeconds,

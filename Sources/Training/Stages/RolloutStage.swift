@@ -26,7 +26,11 @@ public struct RolloutStage: @unchecked Sendable {
   public let engine: RolloutEngine
   public let sampling: SamplingSettings
   public let numGenerations: Int
+  /// This rank's prompts per generation batch (`BatchLayout.promptsPerGeneration`).
   public let promptsPerBatch: Int
+  /// This process's place among data-parallel ranks (0 of 1 on one process).
+  public let rank: Int
+  public let worldSize: Int
   /// The layer groups whose attention diagnostics the records carry (`compute_attention_metrics`).
   public let attentionGroups: AttentionLayerGroups?
 
@@ -41,15 +45,18 @@ public struct RolloutStage: @unchecked Sendable {
     self.sampling = sampling
     numGenerations = settings.numGenerations
     promptsPerBatch = settings.promptsPerGeneration
+    (rank, worldSize) = (settings.rank, settings.worldSize)
   }
 
-  /// Prepares `promptsPerBatch` prompts from `stream`, skipping records that fail. Fails only when a
+  /// Prepares the prompts of the whole generation batch (`promptsPerBatch` per rank) from `stream`,
+  /// skipping records that fail. Every rank prepares all of them, so all ranks skip the same
+  /// records and consume the stream alike; `share(of:)` then picks this rank's. Fails only when a
   /// whole pass over the data yields no usable prompt.
   public func preparePrompts(_ stream: inout ExampleStream, log: (String) -> Void) throws
     -> (prompts: [PreparedPrompt], skipped: [String: Int]) {
     var prompts: [PreparedPrompt] = [], skipped: [String: Int] = [:]
     var failuresInARow = 0
-    while prompts.count < promptsPerBatch {
+    while prompts.count < promptsPerBatch * worldSize {
       let example = stream.next()
       do {
         prompts.append(try builder.prepare(example))
@@ -66,9 +73,20 @@ public struct RolloutStage: @unchecked Sendable {
     return (prompts, skipped)
   }
 
-  /// G rollouts of each prompt; `step` keys the randomness.
-  public func run(_ prompts: [PreparedPrompt], skipped: [String: Int] = [:], seed: Int, step: Int) throws -> RolloutBatch {
-    let seeds = prompts.indices.map { DataOrder.mix(UInt64(seed), UInt64(step), UInt64($0)) }
+  /// This rank's contiguous block of the generation batch's prompts and the position of its first
+  /// prompt in the batch: rank r takes prompts r*P ..< (r+1)*P, so the ranks' blocks in rank order
+  /// are the batch a single process with all of them would train on.
+  public func share(of prompts: [PreparedPrompt]) -> (prompts: [PreparedPrompt], firstPosition: Int) {
+    let first = min(prompts.count, rank * promptsPerBatch)
+    return (Array(prompts[first..<min(prompts.count, first + promptsPerBatch)]), first)
+  }
+
+  /// G rollouts of each prompt; `step` and each prompt's position in the whole generation batch
+  /// (`firstPosition` + its index here) key the randomness, so a prompt samples the same
+  /// completions whichever rank draws it.
+  public func run(_ prompts: [PreparedPrompt], skipped: [String: Int] = [:], seed: Int, step: Int,
+                  firstPosition: Int = 0) throws -> RolloutBatch {
+    let seeds = prompts.indices.map { DataOrder.mix(UInt64(seed), UInt64(step), UInt64(firstPosition + $0)) }
     let model = engine.model
     let timer = Date()
     // Rollouts sample from the policy as it is (adapters on, no dropout: eval mode).
