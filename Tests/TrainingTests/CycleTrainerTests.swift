@@ -152,6 +152,19 @@ extension TinyModelTests {
     #expect(boxOnly.mask == nil && abs(boxOnly.iou(predicted: Box(0, 0, 4, 2)) - 0.5) < 1e-12)
     #expect(Region(fields: [:]) == nil)
 
+    // The directly built runs of a box equal the runs of its pixels, edges and empty boxes included.
+    for (b, (h, w)) in [(Box(0, 0, 6, 4), (4, 6)), (Box(1.2, 0, 3.6, 4), (4, 6)), (Box(-3, -1, 2, 2), (4, 6)),
+                        (Box(5, 3, 9, 9), (4, 6)), (Box(2, 2, 2.4, 3), (4, 6)), (Box(0.5, 1.5, 6.5, 3.5), (5, 7))] {
+      var boxPixels = [Bool](repeating: false, count: h * w)
+      for x in 0..<w { for y in 0..<h {
+        let cx = Double(x) + 0.5, cy = Double(y) + 0.5
+        boxPixels[x * h + y] = cx >= b.x1 && cx < b.x2 && cy >= b.y1 && cy < b.y2
+      } }
+      let built = Region.rasterised(b, height: h, width: w)
+      #expect(built.decode() == boxPixels, "\(b)")
+      #expect(built.area == boxPixels.filter { $0 }.count)
+    }
+
     let image = RGBImageFixture.gray(width: 6, height: 4)
     let outlined = region.outlined(image)
     #expect(outlined.pixels[(1 * 6 + 1) * 3] == 255 && outlined.pixels[(1 * 6 + 1) * 3 + 1] == 0)

@@ -111,7 +111,9 @@ final class CycleSource: GenerationSource {
       // `mixed`: the first half of the prompts (rounded up) runs loop 1, the rest loop 2.
       let count = loops.count == 1 ? total : (position == 0 ? (total + 1) / 2 : total / 2)
       guard count > 0 else { continue }
-      parts.append(try await run(loop, prompts: count, stream: &stream, seed: seed, step: step, salt: UInt64(position), log: log))
+      let first = parts.reduce(0) { $0 + $1.rollouts.prompts.count }
+      parts.append(try await run(loop, prompts: count, stream: &stream, seed: seed, step: step, salt: UInt64(position),
+                                 firstPosition: first, log: log))
     }
     return parts.count == 1 ? parts[0] : try Self.merge(parts)
   }
@@ -123,23 +125,11 @@ final class CycleSource: GenerationSource {
   // MARK: One loop
 
   func run(_ loop: CycleLoop, prompts count: Int, stream: inout ExampleStream, seed: Int, step: Int, salt: UInt64,
-           log: (String) -> Void) async throws -> SourcedBatch {
+           firstPosition: Int, log: (String) -> Void) async throws -> SourcedBatch {
     let (prompts, originals, skipped) = try policyPrompts(loop, count: count, stream: &stream, log: log)
-    let batch: RolloutBatch
-    if salt == 0 {
-      batch = try policyStage.run(prompts, skipped: skipped, seed: seed, step: step)
-    } else {
-      // The second loop of a `mixed` batch draws other randomness than the first.
-      let seeds = prompts.indices.map { DataOrder.mix(UInt64(seed), UInt64(step), 0x5EC0D, UInt64($0)) }
-      let model = policyStage.engine.model
-      model.eval()
-      defer { model.train() }
-      let timer = Date()
-      let (records, timings) = try policyStage.engine.rollouts(prompts, builder: builder, samples: policyStage.numGenerations,
-                                                               settings: policyStage.sampling, seeds: seeds)
-      batch = RolloutBatch(prompts: prompts, records: records, timings: timings, seconds: Date().timeIntervalSince(timer),
-                           skipped: skipped)
-    }
+    // The second loop of a `mixed` batch continues the batch's prompt positions, which key the
+    // sampling randomness: its prompts never draw the first loop's streams.
+    let batch = try policyStage.run(prompts, skipped: skipped, seed: seed, step: step, firstPosition: firstPosition)
     let timer = Date()
     let partnerInputs = try partnerPrompts(loop, records: batch.records, originals: originals)
     let outputs = try partnerRollouts(partnerInputs.prompts, seed: seed, step: step, salt: salt)

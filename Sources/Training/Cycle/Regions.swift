@@ -79,15 +79,23 @@ struct Region: Sendable {
   /// at pixel centres against the mask; else box against box.
   func iou(predicted: Box) -> Double {
     guard let mask else { return BoxMath.iou(predicted, box) }
-    var pixels = [Bool](repeating: false, count: mask.height * mask.width)
-    let x0 = max(0, Int((predicted.x1 - 0.5).rounded(.up))), x1 = min(mask.width, Int((predicted.x2 - 0.5).rounded(.up)))
-    let y0 = max(0, Int((predicted.y1 - 0.5).rounded(.up))), y1 = min(mask.height, Int((predicted.y2 - 0.5).rounded(.up)))
-    if x0 < x1, y0 < y1 {
-      for x in x0..<x1 {
-        for y in y0..<y1 { pixels[x * mask.height + y] = true }
-      }
+    return RLEMask.iou(Self.rasterised(predicted, height: mask.height, width: mask.width), mask)
+  }
+
+  /// A box's pixels (by pixel centres) as column-major runs, built directly: per covered column one
+  /// background run above and one foreground run of the box's rows (no pixel array).
+  static func rasterised(_ box: Box, height: Int, width: Int) -> RLEMask {
+    let x0 = max(0, Int((box.x1 - 0.5).rounded(.up))), x1 = min(width, Int((box.x2 - 0.5).rounded(.up)))
+    let y0 = max(0, Int((box.y1 - 0.5).rounded(.up))), y1 = min(height, Int((box.y2 - 0.5).rounded(.up)))
+    guard x0 < x1, y0 < y1 else { return RLEMask(height: height, width: width, counts: [height * width]) }
+    var counts: [Int] = []
+    var background = x0 * height + y0  // columns before the box, then the first column's rows above it
+    for _ in x0..<x1 {
+      counts += [background, y1 - y0]
+      background = (height - y1) + y0  // below the box in this column, above it in the next
     }
-    return RLEMask.iou(RLEMask(height: mask.height, width: mask.width, pixels: pixels), mask)
+    counts.append((height - y1) + (width - x1) * height)
+    return RLEMask(height: height, width: width, counts: counts)
   }
 
   /// The image with the region's outline drawn in red (mask contour, or the box's border), a line
