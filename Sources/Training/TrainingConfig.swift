@@ -181,9 +181,25 @@ public struct TrainingConfig: Sendable, Equatable, Codable {
   /// An ignored key whose value would ask for something vlmrl does not do is refused instead:
   /// `optim` other than AdamW.
   func checkIgnoredValues(source: String) throws {
+    func refuse(_ key: String, _ reason: String) -> TrainingError {
+      .invalidConfig(source: source, path: "training.\(key)", reason: reason)
+    }
     if let optim = ignoredKeys["optim"], !(optim.stringValue?.lowercased().hasPrefix("adamw") ?? false) {
-      throw TrainingError.invalidConfig(source: source, path: "training.optim",
-                                        reason: "\(optim) is not AdamW; vlmrl trains with AdamW only (adamw_torch, adamw_torch_fused)")
+      throw refuse("optim", "\(optim) is not AdamW; vlmrl trains with AdamW only (adamw_torch, adamw_torch_fused)")
+    }
+    // A habitual key is ignored only with a value that asks for nothing vlmrl leaves undone.
+    for key in ["eval_strategy", "evaluation_strategy"] {
+      if let value = ignoredKeys[key], value.stringValue?.lowercased() != "no" {
+        throw refuse(key, "\(value.jsonString) asks for evaluation during training, which is not built; set it to \"no\" "
+          + "(or drop it) and run `vlmrl eval` on a checkpoint")
+      }
+    }
+    if let value = ignoredKeys["save_strategy"], value.stringValue?.lowercased() != "steps" {
+      throw refuse("save_strategy", "\(value.jsonString): vlmrl saves every save_steps optimizer steps and at the end only; "
+        + "set \"steps\" (or drop it)")
+    }
+    if let value = ignoredKeys["push_to_hub"], value.boolValue != false {
+      throw refuse("push_to_hub", "\(value.jsonString): nothing is uploaded from a run; the final model is in output_dir/final")
     }
   }
 

@@ -62,6 +62,11 @@ import Testing
     #expect(try training(#""learning_rate": 1e-6"#).ignoredKeysNotice == nil)
     let sgd = message { _ = try training(#""optim": "sgd""#) }
     #expect(sgd.contains("training.optim") && sgd.contains("AdamW only"), "\(sgd)")
+    // Ignored only with a value that asks for nothing left undone.
+    #expect(try training(#""eval_strategy": "no", "save_strategy": "steps""#).ignoredKeys.count == 2)
+    #expect(message { _ = try training(#""eval_strategy": "steps""#) }.contains("training.eval_strategy"))
+    #expect(message { _ = try training(#""save_strategy": "epoch""#) }.contains("training.save_strategy"))
+    #expect(message { _ = try training(#""push_to_hub": true"#) }.contains("training.push_to_hub"))
     // Only under `training`: elsewhere they are unknown keys.
     #expect(message { _ = try parse(#"{"models": {"report_to": "x"}}"#) }.contains("models.report_to: unknown key"))
   }
