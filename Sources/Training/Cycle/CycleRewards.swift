@@ -41,7 +41,11 @@ struct CaptionCycleReward: RewardFunction {
     let meteorScores = try await meteor.score(asked.map { batch[$0] })
     var judgeScores: [Double?] = Array(repeating: nil, count: asked.count)
     let before = judge?.verdicts?.counts
-    if let judge { judgeScores = try await judge.score(asked.map { batch[$0] }) }
+    if let judge {
+      // Only samples with references (a METEOR score) are worth a judge request.
+      let judged = asked.indices.filter { meteorScores[$0] != nil }
+      for (position, score) in zip(judged, try await judge.score(judged.map { batch[asked[$0]] })) { judgeScores[position] = score }
+    }
     var values = [Double?](repeating: 0, count: batch.count)
     var meteorValues: [Double] = [], judgeValues: [Double] = [], missing = 0
     for (position, index) in asked.enumerated() {
