@@ -723,6 +723,19 @@ vt_tensor vt_global_norm(const vt_tensor *ts, int n) {
     return wrap(at::linalg_vector_norm(at::stack(f), 2));
   })
 }
+int vt_stochastic_round_bf16_(vt_tensor dst, vt_tensor src, vt_generator gen) {
+  VT_STATUS({
+    at::NoGradGuard no_grad;
+    auto s = T(src).contiguous();
+    TORCH_CHECK(s.scalar_type() == at::kFloat && T(dst).scalar_type() == at::kBFloat16 && T(dst).sizes() == s.sizes(),
+                "stochastic rounding takes float32 into bfloat16 of the same shape");
+    // bfloat16 is float32's upper half: adding 16 uniform random bits before dropping the lower half
+    // carries into the kept bits with probability (dropped bits) / 2^16, for either sign.
+    auto noise = at::randint(0, 1 << 16, s.sizes(), gen_opt(gen), s.options().dtype(at::kInt));
+    auto kept = (s.view(at::kInt) + noise).bitwise_and(static_cast<int64_t>(static_cast<int32_t>(0xFFFF0000u)));
+    T(dst).copy_(kept.view(at::kFloat));
+  })
+}
 int vt_mul_list_(const vt_tensor *ts, int n, vt_tensor scale) {
   VT_STATUS({
     at::NoGradGuard no_grad;

@@ -129,8 +129,11 @@ public final class RolloutEngine: @unchecked Sendable {
     let outputBytes = Double(sequences + 1) * Double(columns) * Double(16 + 8 * recordedLayers)
     let free: Int, what: String
     if case .cuda(let index) = model.device {
-      free = CUDA.memoryInfo(index).free
-      what = "free on the GPU"
+      // Blocks the caching allocator holds but no tensor uses (freed gradients, activations of the
+      // last backward) are free for the slot cache too: the allocator hands them out first.
+      let stats = CUDA.memoryStats(index)
+      free = CUDA.memoryInfo(index).free + Swift.max(0, stats.reserved - stats.allocated)
+      what = "free on the GPU (cached blocks included)"
     } else {
       free = Self.availableHostMemory()
       what = "available on this machine"

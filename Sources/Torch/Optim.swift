@@ -24,6 +24,16 @@ extension Torch {
       check(status, "_fused_adamw_")
     }
 
+    /// Writes float32 `source` into bfloat16 `destination` (same shape) with stochastic rounding:
+    /// each value rounds up with probability equal to its distance from the lower bfloat16 neighbour
+    /// over their spacing, so that the expected stored value is the exact one (`generator`, on the
+    /// tensors' device, or the default generator).
+    public static func stochasticRound(_ source: Tensor, into destination: Tensor, generator: Generator? = nil) {
+      check(withExtendedLifetime((source, destination, generator)) {
+        vt_stochastic_round_bf16_(destination.handle, source.handle, generator?.handle)
+      }, "stochastic rounding")
+    }
+
     static func handles(_ tensors: [Tensor]) -> [OpaquePointer?] { tensors.map(\.handle) }
   }
 }

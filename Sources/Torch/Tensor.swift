@@ -119,8 +119,14 @@ public enum OutOfMemory {
     return "Error: out of \(device) memory in \(op): \(first.prefix(400)). The workload does not fit: lower "
       + "per_device_train_batch_size, num_generations or max_completion_length / max_prompt_length (or "
       + "max_pixels), or turn on gradient_checkpointing or use_peft; a training run continues from its last "
-      + "complete checkpoint with --resume."
+      + "complete checkpoint with --resume." + (plan.map { " " + $0 } ?? "")
   }
+
+  private static let planLock = NSLock()
+  nonisolated(unsafe) private static var planText: String?
+  /// The running job's memory plan (what it holds, and what would lower it), printed after the line.
+  public static var plan: String? { planLock.withLock { planText } }
+  public static func setPlan(_ text: String?) { planLock.withLock { planText = text } }
 
   /// Prints `line` on standard error and exits with status 1 (checkpoints are written whole or not
   /// at all, so nothing on disk is half-written by stopping here).

@@ -142,7 +142,9 @@ public enum Checkpoint {
     for (index, parameter) in optimizer.parameters.enumerated() {
       guard let state = optimizer.states[index], let name = names[ObjectIdentifier(parameter)] else { continue }
       let master: [(String, Tensor)] = state.master.map { [("master", $0)] } ?? []
-      for (suffix, tensor) in [("exp_avg", state.expAvg), ("exp_avg_sq", state.expAvgSq), ("step", state.step)] + master {
+      let compensation: [(String, Tensor)] = state.compensation.map { [("compensation", $0)] } ?? []
+      for (suffix, tensor) in [("exp_avg", state.expAvg), ("exp_avg_sq", state.expAvgSq), ("step", state.step)]
+        + master + compensation {
         let cpu = tensor.detach().to(.float32, device: .cpu).contiguous()
         tensors.append(TensorToWrite(name: "\(name).\(suffix)", dtype: .float32, shape: cpu.shape, byteCount: cpu.byteCount) { sink in
           try sink(UnsafeRawBufferPointer(start: cpu.dataPointer, count: cpu.byteCount))
@@ -170,14 +172,26 @@ public enum Checkpoint {
     for parameter in optimizer.parameters {
       guard let name = names[ObjectIdentifier(parameter)], file.contains("\(name).exp_avg") else { states.append(nil); continue }
       let value = parameter.value
-      // A float32 master copy (mixed precision) comes with float32 moments.
-      let master = file.contains("\(name).master")
-        ? try tensor("\(name).master", like: Tensor.zeros([], dtype: .float32, device: value.device)) : nil
+      // The state is brought to the optimizer's precision, whatever the checkpoint's (a resume with
+      // another `optim` and --allow-config-change): a float32 master and moments for `.master` (the
+      // saved master, else the weight widened), moments in the weight's dtype otherwise, and the
+      // saved compensation (else zero) for `.kahan`.
+      let half = value.dtype == .bfloat16 || value.dtype == .float16
+      var master: Tensor?, compensation: Tensor?
+      if half && optimizer.precision == .master {
+        master = try file.contains("\(name).master")
+          ? tensor("\(name).master", like: Tensor.zeros([], dtype: .float32, device: value.device))
+          : value.detach().to(.float32, copy: true)
+      }
+      if half && optimizer.precision == .kahan {
+        compensation = try file.contains("\(name).compensation")
+          ? tensor("\(name).compensation", like: value) : Tensor.zeros(value.shape, dtype: value.dtype, device: value.device)
+      }
       let momentLike = master ?? value
       states.append(AdamW.makeState(expAvg: try tensor("\(name).exp_avg", like: momentLike),
                                     expAvgSq: try tensor("\(name).exp_avg_sq", like: momentLike),
                                     step: try tensor("\(name).step", like: Tensor.zeros([], device: value.device)),
-                                    master: master))
+                                    master: master, compensation: compensation))
     }
     optimizer.restore(states: states)
   }

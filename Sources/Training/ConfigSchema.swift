@@ -144,6 +144,7 @@ enum ConfigSchema {
     ConfigField("adam_beta2", .double(minimum: 0), .double(0.999)),
     ConfigField("adam_epsilon", .double(minimum: 0), .double(1e-8)),
     ConfigField("max_grad_norm", .double(minimum: 0), .double(1)),
+    ConfigField("optim", .choice(TrainingConfig.Optimizer.allCases.map(\.rawValue)), .string("adamw_torch_fused")),
   ]
 
   static let rewards: [ConfigField] = [
@@ -219,7 +220,6 @@ enum ConfigSchema {
     ("eval_strategy", "\"no\": nothing evaluates during training (any other value is refused)"),
     ("evaluation_strategy", "\"no\": nothing evaluates during training (any other value is refused)"),
     ("save_strategy", "\"steps\": checkpoints every save_steps optimizer steps and at the end (other values are refused)"),
-    ("optim", "the optimizer is AdamW (libtorch's fused kernel); other optimizers are refused"),
     ("use_vllm", "rollouts run on vlmrl's own engine, never vLLM"),
     ("vllm_*", "rollouts run on vlmrl's own engine, never vLLM"),
     ("ddp_*", "several processes train through torchrun and c10d (docs/distributed.md); DDP's settings have no counterpart"),

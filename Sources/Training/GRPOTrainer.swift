@@ -92,8 +92,8 @@ public final class GRPOTrainer: @unchecked Sendable {
       let functions = try RewardRegistry.make(training.rewardFuncs, parameters: parameters)
       runner = try RewardRunner.validated(functions: functions, weights: training.rewardWeights)
     }
-    // Half-precision weights train with float32 master weights and moments (mixed precision).
-    let optimizer = AdamW(model.namedTrainableParameters.map(\.1), config.adamW, masterWeights: model.dtype != .float32)
+    // `optim`: float32 master weights and moments by default for bf16 weights (mixed precision).
+    let optimizer = try config.makeOptimizer(model.namedTrainableParameters.map(\.1), weights: model.dtype)
     totalSteps = training.maxSteps > 0 ? training.maxSteps
       : Int((training.numTrainEpochs * Double(examples.count) / Double(settings.globalPromptsPerGeneration)).rounded(.up))
         * settings.layout.optimizerStepsPerGeneration
@@ -109,6 +109,13 @@ public final class GRPOTrainer: @unchecked Sendable {
     outputDirectory = URL(fileURLWithPath: training.outputDir)
     state = TrainerState(step: 0, examplesSeen: 0, seed: training.seed, configFingerprint: config.resolvedJSONText())
     source = PlainGRPOSource(rollout: rollout, scoring: scoring)
+  }
+
+  /// What this run holds on its device (`MemoryPlan`); `extraMemory` adds a source's own holdings.
+  func memoryPlan() -> MemoryPlan {
+    MemoryPlan.training(model: model, reference: reference, trainable: optimizer.parameters, optim: config.training.optim,
+                        usePeft: config.training.usePeft, checkpointLayers: settings.checkpointLayers,
+                        extra: source.memoryEntries)
   }
 
   /// Replaces stages 1-2 (before `run`).
@@ -164,6 +171,14 @@ public final class GRPOTrainer: @unchecked Sendable {
       try restore(from: checkpoint, log: log)
     }
     try synchronizeStart()
+    if model.device.isCUDA {
+      // The optimizer state exists from here on, so that the rollout engine's memory plan sees what
+      // training holds (it is otherwise made at the first step, after the first rollout planned).
+      optimizer.allocateState()
+      let plan = memoryPlan()
+      OutOfMemory.setPlan(plan.description)
+      if isMain { log(plan.description) }
+    }
     if isMain {
       try config.write(to: outputDirectory.appendingPathComponent("resolved_config.json"))
       log(settings.layout.summary + (processGroup.map { " on each of \($0.worldSize) ranks" } ?? ""))

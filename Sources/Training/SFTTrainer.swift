@@ -50,8 +50,8 @@ public final class SFTTrainer: @unchecked Sendable {
     model = try QwenVLModel.load(directory: modelDirectory, dtype: dtype, device: device)
     model.switches = switches
     if config.training.freezeVisionTower { model.visual.setTrainable(false) }
-    // Half-precision weights train with float32 master weights and moments (mixed precision).
-    let optimizer = AdamW(model.trainableParameters, config.adamW, masterWeights: model.dtype != .float32)
+    // `optim`: float32 master weights and moments by default for bf16 weights (mixed precision).
+    let optimizer = try config.makeOptimizer(model.trainableParameters, weights: model.dtype)
     let batch = config.training.perDeviceTrainBatchSize
     totalSteps = config.training.maxSteps > 0 ? config.training.maxSteps
       : Int((config.training.numTrainEpochs * Double(examples.count) / Double(batch)).rounded(.up))

@@ -1,6 +1,7 @@
 import Common
 import Datasets
 import NN
+import Torch
 import Foundation
 
 /// The resolved config of a `vlmrl train` / `vlmrl sft` run (docs/grpo.md). Decode it with
@@ -35,6 +36,25 @@ public struct TrainingConfig: Sendable, Equatable, Codable {
   }
 
   /// `lr_scheduler_type`.
+  /// `optim`: AdamW in every case (libtorch's fused kernel), told apart by how bf16/fp16 weights keep
+  /// their state (docs/training.md, "Optimizer memory"). float32 weights always train in float32.
+  public enum Optimizer: String, Sendable, Codable, CaseIterable {
+    /// float32 master weights and moments (12 bytes per parameter): TRL's names for AdamW.
+    case adamwTorch = "adamw_torch", adamwTorchFused = "adamw_torch_fused"
+    /// bf16 moments and stochastically rounded bf16 weight updates (4 bytes per parameter).
+    case adamwBF16 = "adamw_bf16"
+    /// bf16 moments and a bf16 Kahan compensation of the weights' rounding (6 bytes per parameter).
+    case adamwBF16Kahan = "adamw_bf16_kahan"
+
+    public var precision: AdamW.Precision {
+      switch self {
+      case .adamwTorch, .adamwTorchFused: return .master
+      case .adamwBF16: return .stochastic
+      case .adamwBF16Kahan: return .kahan
+      }
+    }
+  }
+
   public enum SchedulerType: String, Sendable, Codable, CaseIterable {
     case linear, cosine, constant
     case constantWithWarmup = "constant_with_warmup"
@@ -106,6 +126,8 @@ public struct TrainingConfig: Sendable, Equatable, Codable {
     public var adamBeta2: Double
     public var adamEpsilon: Double
     public var maxGradNorm: Double
+    /// How AdamW keeps the state of half-precision weights (`Optimizer`).
+    public var optim: Optimizer
     // Rewards
     public var rewardFuncs: [String]
     /// One weight per reward function; nil: the registry's defaults.
@@ -178,14 +200,10 @@ public struct TrainingConfig: Sendable, Equatable, Codable {
     return "ignored TRL keys with no meaning in vlmrl: " + named.joined(separator: "; ")
   }
 
-  /// An ignored key whose value would ask for something vlmrl does not do is refused instead:
-  /// `optim` other than AdamW.
+  /// An ignored key whose value would ask for something vlmrl does not do is refused instead.
   func checkIgnoredValues(source: String) throws {
     func refuse(_ key: String, _ reason: String) -> TrainingError {
       .invalidConfig(source: source, path: "training.\(key)", reason: reason)
-    }
-    if let optim = ignoredKeys["optim"], !(optim.stringValue?.lowercased().hasPrefix("adamw") ?? false) {
-      throw refuse("optim", "\(optim) is not AdamW; vlmrl trains with AdamW only (adamw_torch, adamw_torch_fused)")
     }
     // A habitual key is ignored only with a value that asks for nothing vlmrl leaves undone.
     for key in ["eval_strategy", "evaluation_strategy"] {
@@ -295,6 +313,21 @@ extension TrainingConfig {
   }
 
   /// AdamW settings from `learning_rate`, `adam_beta1/2`, `adam_epsilon`, `weight_decay`.
+  /// The optimizer for `parameters` as `optim` asks (float32 master weights by default). The bf16
+  /// choices change how bf16 weights keep their state and mean nothing for other weights: refused
+  /// there (stochastic rounding is defined for bf16 only).
+  public func makeOptimizer(_ parameters: [Parameter], weights dtype: DType) throws -> AdamW {
+    switch training.optim {
+    case .adamwBF16 where dtype != .bfloat16, .adamwBF16Kahan where dtype != .bfloat16:
+      throw TrainingError.invalidArgument("training.optim: \(training.optim.rawValue) keeps bf16 weights' optimizer state "
+        + "in bf16, but the weights train in \(dtype); set bf16 true (or use adamw_torch_fused)")
+    default:
+      let optimizer = AdamW(parameters, adamW, precision: training.optim.precision)
+      optimizer.roundingSeed = UInt64(truncatingIfNeeded: training.seed)
+      return optimizer
+    }
+  }
+
   public var adamW: AdamW.Hyperparameters {
     AdamW.Hyperparameters(learningRate: training.learningRate, beta1: training.adamBeta1, beta2: training.adamBeta2,
                           eps: training.adamEpsilon, weightDecay: training.weightDecay)

@@ -1,6 +1,8 @@
 import Common
 import Foundation
 import Testing
+import NN
+import Torch
 @testable import Training
 
 /// Issue 15's config surface: `scale_rewards` booleans, "did you mean", TRL keys accepted with one
@@ -48,11 +50,11 @@ import Testing
   }
 
   /// Keys TRL users pass out of habit are accepted, named in one notice with reasons, and kept out
-  /// of the resolved config; `optim` other than AdamW is refused.
+  /// of the resolved config.
   @Test func habitualTRLKeysAreAcceptedWithOneNotice() throws {
     let config = try training(#""report_to": "wandb", "run_name": "x", "vllm_gpu_memory_utilization": 0.3, "dataloader_num_workers": 4, "optim": "adamw_torch_fused", "push_to_hub": false"#,
                               overrides: ["training.ddp_timeout=1800"])
-    #expect(config.ignoredKeys.keys.sorted() == ["dataloader_num_workers", "ddp_timeout", "optim", "push_to_hub", "report_to",
+    #expect(config.ignoredKeys.keys.sorted() == ["dataloader_num_workers", "ddp_timeout", "push_to_hub", "report_to",
                                                  "run_name", "vllm_gpu_memory_utilization"])
     let notice = try #require(config.ignoredKeysNotice)
     #expect(!notice.contains("\n"))
@@ -60,8 +62,7 @@ import Testing
     #expect(notice.contains("report_to (metrics always go to metrics.jsonl"))
     #expect(config.resolvedJSON()["training"]?["report_to"] == nil)
     #expect(try training(#""learning_rate": 1e-6"#).ignoredKeysNotice == nil)
-    let sgd = message { _ = try training(#""optim": "sgd""#) }
-    #expect(sgd.contains("training.optim") && sgd.contains("AdamW only"), "\(sgd)")
+    #expect(config.training.optim == .adamwTorchFused)
     // Ignored only with a value that asks for nothing left undone.
     #expect(try training(#""eval_strategy": "no", "save_strategy": "steps""#).ignoredKeys.count == 2)
     #expect(message { _ = try training(#""eval_strategy": "steps""#) }.contains("training.eval_strategy"))
@@ -69,6 +70,22 @@ import Testing
     #expect(message { _ = try training(#""push_to_hub": true"#) }.contains("training.push_to_hub"))
     // Only under `training`: elsewhere they are unknown keys.
     #expect(message { _ = try parse(#"{"models": {"report_to": "x"}}"#) }.contains("models.report_to: unknown key"))
+  }
+
+  /// `optim` is a real key: TRL's AdamW names select float32 master weights, the bf16 choices their
+  /// precision; anything else is refused by name, and the bf16 choices need bf16 weights.
+  @Test func optimSelectsTheOptimizerPrecision() throws {
+    #expect(try training(#""learning_rate": 1e-6"#).training.optim.precision == .master)
+    #expect(try training(#""optim": "adamw_torch""#).training.optim.precision == .master)
+    #expect(try training(#""optim": "adamw_bf16""#).training.optim.precision == .stochastic)
+    #expect(try training(#""optim": "adamw_bf16_kahan""#).training.optim.precision == .kahan)
+    let sgd = message { _ = try training(#""optim": "sgd""#) }
+    #expect(sgd.contains("training.optim") && sgd.contains("adamw_bf16"), "\(sgd)")
+    let config = try training(#""optim": "adamw_bf16""#)
+    let weights = [Parameter(Tensor.zeros([4]))]
+    let refused = message { _ = try config.makeOptimizer(weights, weights: .float32) }
+    #expect(refused.contains("training.optim") && refused.contains("bf16 true"), "\(refused)")
+    #expect(try config.makeOptimizer([Parameter(Tensor.zeros([4], dtype: .bfloat16))], weights: .bfloat16).precision == .stochastic)
   }
 
   /// A value an override set is the override's fault: the error names the `--set`, not the file.

@@ -241,6 +241,10 @@ int vt_fused_adamw(const vt_tensor *params, const vt_tensor *grads, const vt_ten
                    double beta1, double beta2, double weight_decay, double eps);
 /// Global L2 norm of a list of tensors (float32 scalar tensor on the first tensor's device).
 vt_tensor vt_global_norm(const vt_tensor *ts, int count);
+/// Writes the float32 `src` into the bfloat16 `dst` (same shape) with stochastic rounding: up with
+/// probability equal to the share of the spacing the dropped 16 bits cover (`gen`, or the default
+/// generator when NULL).
+int vt_stochastic_round_bf16_(vt_tensor dst, vt_tensor src, vt_generator gen);
 /// Multiplies each tensor in place by a scalar tensor.
 int vt_mul_list_(const vt_tensor *ts, int count, vt_tensor scale);
 

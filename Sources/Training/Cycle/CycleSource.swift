@@ -119,6 +119,7 @@ final class CycleSource: GenerationSource {
   }
 
   func didStep(_ step: Int) throws { partner.update(step: step) }
+  var memoryEntries: [MemoryPlan.Entry] { partner.memoryEntry.map { [$0] } ?? [] }
   func save(into checkpoint: URL) throws { try partner.save(into: checkpoint) }
   func restore(from checkpoint: URL) throws { try partner.restore(from: checkpoint) }
 

@@ -27,6 +27,16 @@ final class EMAPartner {
   /// The adapter settings when the policy trains LoRA (the partner folder is then a peft adapter).
   let adapter: LoRAConfig?
 
+  /// The partner's own device memory (the memory plan's line).
+  var memoryEntry: MemoryPlan.Entry? {
+    switch storage {
+    case .policy: return nil
+    case .model(let copy): return MemoryPlan.Entry(name: "EMA partner", bytes: MemoryPlan.bytes(copy.parameters))
+    case .adapters(let tensors):
+      return MemoryPlan.Entry(name: "EMA adapters", bytes: tensors.reduce(0) { $0 + $1.count * $1.dtype.byteSize })
+    }
+  }
+
   init(policy: QwenVLModel, modelDirectory: URL, decay: Double, updateSteps: Int, adapter: LoRAConfig?) throws {
     self.policy = policy
     self.decay = decay

@@ -30,6 +30,12 @@ public protocol GenerationSource: AnyObject {
   func save(into checkpoint: URL) throws
   /// Restores what `save` wrote.
   func restore(from checkpoint: URL) throws
+  /// Device memory the source holds besides the trainer's (the memory plan's extra lines).
+  var memoryEntries: [MemoryPlan.Entry] { get }
+}
+
+extension GenerationSource {
+  public var memoryEntries: [MemoryPlan.Entry] { [] }
 }
 
 /// The GRPO trainer's source: G rollouts of each prompt from the policy, scored by the configured rewards.

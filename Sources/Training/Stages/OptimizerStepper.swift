@@ -52,7 +52,7 @@ public final class OptimizerStepper: @unchecked Sendable {
     timer = Date()
     let learningRate = schedule.rate(at: step)
     let applied = lossFinite && gradNorm.isFinite
-    if applied { optimizer.step(learningRate: learningRate) } else { skippedNonFinite += 1 }
+    if applied { optimizer.step(learningRate: learningRate, index: step) } else { skippedNonFinite += 1 }
     optimizer.zeroGrad()
     return Result(gradNorm: gradNorm, learningRate: learningRate, applied: applied, clipSeconds: clipSeconds,
                   optimizerSeconds: Date().timeIntervalSince(timer))
