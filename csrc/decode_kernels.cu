@@ -708,3 +708,110 @@ extern "C" __global__ void __launch_bounds__(1024) vlmrl_sample(
     }
   }
 }
+
+// Attention diagnostics of one recorded layer in a decode step (the rollout engine's
+// compute_attention_metrics): for each slot, the heads-averaged attention probability of the step's
+// query on the prompt's text keys and on its image keys, written to out_text/out_vision
+// [slot * out_stride + column]. As the unfused ops: the score q.k is accumulated in float32 and
+// rounded to bf16 (a bf16 matmul's output), then divided by sqrt(128) in float32; the softmax over
+// keys 0 .. key_lengths[slot] - 1 runs in float32. `query` rows (stride query_stride) hold the
+// rotated queries [heads, 128]; key_cache [slots, max_len, kv_heads, 128] (slot stride
+// cache_stride); masks float32 [slots, mask_stride] (1 on text / image keys). One block of 256
+// threads per slot; each thread takes whole keys (j = thread, thread + 256, ...), with the group's
+// queries in shared memory, and keeps an online softmax (max, sum, text and image sums) per head.
+extern "C" __global__ void __launch_bounds__(256) vlmrl_attention_mass(
+    const bf16 *query, int64 query_stride, const bf16 *key_cache, int64 cache_stride, const int64 *key_lengths,
+    const float *text_mask, const float *vision_mask, int64 mask_stride, int heads, int kv_heads, int max_len,
+    float *out_text, float *out_vision, int64 out_stride, int column) {
+  __shared__ float q[8][128];
+  __shared__ float merged[8][8][4];
+  const int slot = blockIdx.x, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int group = heads / kv_heads;
+  const int length = (int)min((int64)max_len, key_lengths[slot]);
+  const float inverse_scale = 1.0f / sqrtf(128.0f);
+  const float negative_infinity = __int_as_float(0xff800000);
+  float text_total = 0.0f, vision_total = 0.0f;
+  for (int kv = 0; kv < kv_heads; ++kv) {
+    __syncthreads();  // the previous head's queries and merged sums have been read
+    for (int i = threadIdx.x; i < group * 128; i += blockDim.x) {
+      q[i >> 7][i & 127] = b2f(query[(int64)slot * query_stride + (int64)kv * group * 128 + i]);
+    }
+    __syncthreads();
+    float m[8], s[8], st[8], sv[8];
+#pragma unroll
+    for (int h = 0; h < 8; ++h) { m[h] = negative_infinity; s[h] = 0.0f; st[h] = 0.0f; sv[h] = 0.0f; }
+    for (int j = threadIdx.x; j < length; j += blockDim.x) {
+      const bf16 *key = key_cache + (int64)slot * cache_stride + ((int64)j * kv_heads + kv) * 128;
+      float dot[8];
+#pragma unroll
+      for (int h = 0; h < 8; ++h) dot[h] = 0.0f;
+#pragma unroll 4
+      for (int c = 0; c < 16; ++c) {
+        const bf16x8 k = load8(key + 8 * c);
+#pragma unroll
+        for (int e = 0; e < 8; ++e) {
+          const float x = element(k, e);
+#pragma unroll
+          for (int h = 0; h < 8; ++h) dot[h] += q[h][8 * c + e] * x;
+        }
+      }
+      const float tm = text_mask[(int64)slot * mask_stride + j], vm = vision_mask[(int64)slot * mask_stride + j];
+#pragma unroll
+      for (int h = 0; h < 8; ++h) {
+        if (h < group) {
+          const float score = b2f(f2b(dot[h])) * inverse_scale;
+          const float top = fmaxf(m[h], score);
+          const float keep = expf(m[h] - top), e = expf(score - top);
+          s[h] = s[h] * keep + e;
+          st[h] = st[h] * keep + e * tm;
+          sv[h] = sv[h] * keep + e * vm;
+          m[h] = top;
+        }
+      }
+    }
+    // Merge the threads: lanes of a warp by shuffles, then the warps in shared memory.
+#pragma unroll
+    for (int h = 0; h < 8; ++h) {
+      if (h < group) {
+        for (int offset = 16; offset > 0; offset >>= 1) {
+          const float m2 = __shfl_xor_sync(0xffffffffu, m[h], offset), s2 = __shfl_xor_sync(0xffffffffu, s[h], offset);
+          const float t2 = __shfl_xor_sync(0xffffffffu, st[h], offset), v2 = __shfl_xor_sync(0xffffffffu, sv[h], offset);
+          const float top = fmaxf(m[h], m2);
+          const float a = m[h] == negative_infinity ? 0.0f : expf(m[h] - top);
+          const float b = m2 == negative_infinity ? 0.0f : expf(m2 - top);
+          s[h] = s[h] * a + s2 * b;
+          st[h] = st[h] * a + t2 * b;
+          sv[h] = sv[h] * a + v2 * b;
+          m[h] = top;
+        }
+        if (lane == 0) {
+          merged[warp][h][0] = m[h];
+          merged[warp][h][1] = s[h];
+          merged[warp][h][2] = st[h];
+          merged[warp][h][3] = sv[h];
+        }
+      }
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      const int warps = blockDim.x >> 5;
+      for (int h = 0; h < group; ++h) {
+        float top = negative_infinity;
+        for (int w = 0; w < warps; ++w) top = fmaxf(top, merged[w][h][0]);
+        float total = 0.0f, text = 0.0f, vision = 0.0f;
+        for (int w = 0; w < warps; ++w) {
+          const float f = merged[w][h][0] == negative_infinity ? 0.0f : expf(merged[w][h][0] - top);
+          total += merged[w][h][1] * f;
+          text += merged[w][h][2] * f;
+          vision += merged[w][h][3] * f;
+        }
+        text_total += text / total;
+        vision_total += vision / total;
+      }
+    }
+  }
+  if (threadIdx.x == 0) {
+    out_text[(int64)slot * out_stride + column] = text_total / heads;
+    out_vision[(int64)slot * out_stride + column] = vision_total / heads;
+  }
+}

@@ -68,7 +68,7 @@ void bind(void *library, const char *name, F &slot) {
 struct Kernels {
   CUfunction add_rmsnorm = nullptr, add_rmsnorm_row = nullptr, rotary_kv = nullptr, swiglu = nullptr,
              swiglu8 = nullptr, sample = nullptr, decode_attention8 = nullptr, step_inputs = nullptr,
-             vision_rotary = nullptr;
+             vision_rotary = nullptr, attention_mass = nullptr;
 };
 
 // The sampler's decode-step state (csrc/decode_kernels.cu, StepState), passed by value.
@@ -156,7 +156,7 @@ const Kernels &kernels(int device) {
         {&k.rotary_kv, "vlmrl_rotary_kv"},     {&k.swiglu, "vlmrl_swiglu"},
         {&k.swiglu8, "vlmrl_swiglu8"},         {&k.sample, "vlmrl_sample"},
         {&k.decode_attention8, "vlmrl_decode_attention8"}, {&k.step_inputs, "vlmrl_step_inputs"},
-        {&k.vision_rotary, "vlmrl_vision_rotary"}};
+        {&k.vision_rotary, "vlmrl_vision_rotary"}, {&k.attention_mass, "vlmrl_attention_mass"}};
     for (const auto &[slot, name] : entries) check(driver.get_function(slot, module, name), name);
     loaded[device] = k;
     device_ready[device] = true;
@@ -443,6 +443,53 @@ vt_tensor vtc_decode_attention(vt_tensor qkv, vt_tensor key_cache, vt_tensor val
              {static_cast<unsigned>(splits), static_cast<unsigned>(kv_heads), static_cast<unsigned>(slots)}, 256, 0, arguments);
     }
     return new vt_tensor_opaque{std::move(out)};
+  })
+}
+
+/// Attention diagnostics of one recorded layer (vlmrl_attention_mass): the heads-averaged attention
+/// probability of each slot's query (the rotated queries at the head of each `qkv` row) on text and
+/// on image keys among keys 0 .. key_lengths - 1 of `key_cache` [slots, max_len, kv_heads, 128],
+/// with float32 masks [slots, >= max_len]; written into column `column` of the float32
+/// `out_text`/`out_vision` [slots, columns] (rows may be strided views).
+int vtc_attention_mass(vt_tensor qkv, vt_tensor key_cache, vt_tensor key_lengths, vt_tensor text_mask,
+                       vt_tensor vision_mask, int heads, int kv_heads, vt_tensor out_text, vt_tensor out_vision, int column) {
+  VTK_TRY(-1, {
+    const at::Tensor &x = qkv->tensor, &kc = key_cache->tensor;
+    if (!x.is_cuda() || x.scalar_type() != at::kBFloat16 || x.dim() != 2 || x.stride(1) != 1) {
+      throw std::runtime_error("qkv must be a bfloat16 CUDA matrix with unit column stride");
+    }
+    const int64_t slots = x.size(0);
+    if (!kc.is_cuda() || kc.scalar_type() != at::kBFloat16 || kc.dim() != 4 || kc.size(0) != slots ||
+        kc.size(2) != kv_heads || kc.size(3) != 128 || kc.stride(3) != 1 || kc.stride(2) != 128 ||
+        kc.stride(1) != static_cast<int64_t>(kv_heads) * 128) {
+      throw std::runtime_error("key cache must be bfloat16 [slots, max_len, kv_heads, 128] with dense rows");
+    }
+    if (kv_heads <= 0 || heads % kv_heads != 0 || heads / kv_heads > 8) {
+      throw std::runtime_error("attention mass takes at most 8 query heads per key/value head");
+    }
+    if (x.size(1) < static_cast<int64_t>(heads) * 128) throw std::runtime_error("qkv rows are narrower than the queries");
+    require_long(key_lengths->tensor, "key lengths", slots);
+    int max_len = static_cast<int>(kc.size(1));
+    const at::Tensor &tm = text_mask->tensor, &vm = vision_mask->tensor, &ot = out_text->tensor, &ov = out_vision->tensor;
+    for (const at::Tensor *t : {&tm, &vm, &ot, &ov}) {
+      if (!t->is_cuda() || t->scalar_type() != at::kFloat || t->dim() != 2 || t->size(0) != slots || t->stride(1) != 1) {
+        throw std::runtime_error("masks and outputs must be float32 CUDA [slots, n] with unit column stride");
+      }
+    }
+    if (tm.size(1) < max_len || vm.size(1) < max_len || tm.stride(0) != vm.stride(0)) {
+      throw std::runtime_error("masks must cover max_len keys with one row stride");
+    }
+    if (column < 0 || column >= ot.size(1) || !ov.sizes().equals(ot.sizes()) || ot.stride(0) != ov.stride(0)) {
+      throw std::runtime_error("outputs must be alike with column in range");
+    }
+    const int device = x.get_device();
+    void *x_pointer = x.data_ptr(), *k_pointer = kc.data_ptr(), *l_pointer = key_lengths->tensor.data_ptr();
+    void *tm_pointer = tm.data_ptr(), *vm_pointer = vm.data_ptr(), *ot_pointer = ot.data_ptr(), *ov_pointer = ov.data_ptr();
+    int64_t query_stride = x.stride(0), cache_stride = kc.stride(0), mask_stride = tm.stride(0), out_stride = ot.stride(0);
+    void *arguments[] = {&x_pointer, &query_stride, &k_pointer, &cache_stride, &l_pointer, &tm_pointer, &vm_pointer,
+                         &mask_stride, &heads, &kv_heads, &max_len, &ot_pointer, &ov_pointer, &out_stride, &column};
+    if (slots > 0) launch(kernels(device).attention_mass, device, {static_cast<unsigned>(slots)}, 256, 0, arguments);
+    return 0;
   })
 }
 

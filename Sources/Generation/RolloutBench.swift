@@ -64,7 +64,21 @@ public enum RolloutBench {
       peak memory        \(f(Double(peak) / 1_073_741_824)) GiB
       roofline           \(f(roofline * 100, 1))% of \(f(bandwidth / 1e12, 2)) TB/s \
       (\(f(bytesPerStep / 1e9)) GB per step: weights + keys/values read)
-      """
+      """ + (recordAttention ? "\n" + massSummary(completions) : "")
+  }
+
+  /// Per recorded layer, the mean attention mass on text and on image keys over every recorded entry
+  /// of every completion (the same tokens give the same figures whichever way they are computed:
+  /// the attention-mass kernel against the ops it replaces).
+  static func massSummary(_ completions: [Completion]) -> String {
+    let masses = completions.compactMap(\.attention)
+    guard let layers = masses.first?.layers else { return "attention mass     none recorded" }
+    let parts = layers.indices.map { l -> String in
+      let text = masses.flatMap { $0.layerTextMass[l] }, vision = masses.flatMap { $0.layerVisionMass[l] }
+      func mean(_ values: [Float]) -> Double { values.reduce(0.0) { $0 + Double($1) } / Double(Swift.max(1, values.count)) }
+      return String(format: "layer %d text %.6f image %.6f", layers[l], mean(text), mean(vision))
+    }
+    return "attention mass     " + parts.joined(separator: "; ")
   }
 
   /// Peak memory bandwidth of the card by its name (the roofline's denominator): H100 SXM 3.35 TB/s,

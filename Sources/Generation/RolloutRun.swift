@@ -83,7 +83,8 @@ final class RolloutRun {
     cache = SlotKVCache(layers: text.numHiddenLayers, slots: slots, maxLength: maxLength, heads: text.numAttentionHeads,
                         kvHeads: text.numKeyValueHeads, headDim: text.headDim, dtype: model.dtype, device: device,
                         recordedLayers: Set(settings.recordAttentionLayers), fusedDecode: fused != nil,
-                        decodeAttentionKernel: engine.switches.decodeAttentionKernel)
+                        decodeAttentionKernel: engine.switches.decodeAttentionKernel,
+                        attentionMassKernel: engine.switches.attentionMassKernel)
     var owner: [Int] = [], first: [Int] = []
     for (index, request) in requests.enumerated() {
       first.append(owner.count)

@@ -40,13 +40,16 @@ final class SlotKVCache: ExternalAttention, SlotAttentionStore {
   let recordedLayers: Set<Int>
   /// The recorded layers in ascending order: column `i` of the step masses is layer `recordedOrder[i]`.
   let recordedOrder: [Int]
+  /// Recorded layers use the attention-mass kernel on the fused path (`KernelSwitches.attentionMassKernel`).
+  let useMassKernel: Bool
   let textMask: Tensor?
   let visionMask: Tensor?
   let stepTextMass: Tensor?
   let stepVisionMass: Tensor?
 
   init(layers: Int, slots: Int, maxLength: Int, heads: Int, kvHeads: Int, headDim: Int, dtype: DType, device: Device,
-       recordedLayers: Set<Int>, fusedDecode: Bool = false, decodeAttentionKernel: Bool = true) {
+       recordedLayers: Set<Int>, fusedDecode: Bool = false, decodeAttentionKernel: Bool = true,
+       attentionMassKernel: Bool = true) {
     self.slots = slots
     self.maxLength = maxLength
     self.device = device
@@ -76,6 +79,7 @@ final class SlotKVCache: ExternalAttention, SlotAttentionStore {
       attentionKernel = nil
     }
     self.recordedLayers = recordedLayers
+    useMassKernel = attentionMassKernel
     recordedOrder = recordedLayers.sorted()
     let record = !recordedLayers.isEmpty
     textMask = record ? Tensor.zeros([slots, maxLength], device: device) : nil
@@ -106,6 +110,7 @@ final class SlotKVCache: ExternalAttention, SlotAttentionStore {
     attentionKernel = base.attentionKernel.map { ($0.split, $0.workspace, $0.counters.narrow(0, start: 0, length: count * kvHeads)) }
     recordedLayers = base.recordedLayers
     recordedOrder = base.recordedOrder
+    useMassKernel = base.useMassKernel
     textMask = base.textMask.map(head)
     visionMask = base.visionMask.map(head)
     stepTextMass = base.stepTextMass.map(head)
@@ -182,7 +187,15 @@ final class SlotKVCache: ExternalAttention, SlotAttentionStore {
     // A strided view of the q columns: both the kernel and flash attention read it in place.
     let query = qkv.narrow(1, start: 0, length: heads * headDim).view(slots, heads, headDim)
     if recordedLayers.contains(layer) {
-      recordMass(layer: layer, query: query.unsqueeze(2), keys: keyCache, visible: visibleKeys(span: maxLength), span: maxLength)
+      if attentionKernel != nil, useMassKernel, let textMask, let visionMask, let stepTextMass, let stepVisionMass,
+        let column = recordedOrder.firstIndex(of: layer) {
+        // One kernel instead of the ~15 ops of `recordMass` (same rounding points; docs/mdi.md).
+        CUDA.FusedKernels.attentionMass(qkv: qkv, keyCache: keyCache, keyLengths: keyLengths, textMask: textMask,
+                                        visionMask: visionMask, heads: heads, kvHeads: kvHeads, text: stepTextMass,
+                                        vision: stepVisionMass, column: column)
+      } else {
+        recordMass(layer: layer, query: query.unsqueeze(2), keys: keyCache, visible: visibleKeys(span: maxLength), span: maxLength)
+      }
     }
     if let kernel = attentionKernel {  // made only where the kernel applies (init)
       return CUDA.FusedKernels.decodeAttention(qkv: qkv, keyCache: keyCache, valueCache: valueCache, positions: writePositions,

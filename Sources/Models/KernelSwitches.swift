@@ -20,6 +20,8 @@ public struct KernelSwitches: Sendable, Equatable {
   public var fusedSampler = true
   /// The decode-attention kernel over the slot cache (`VLMRL_DECODE_ATTENTION=flash` keeps flash).
   public var decodeAttentionKernel = true
+  /// The attention-diagnostics kernel on the fused decode path (`VLMRL_ATTENTION_MASS=ops` keeps the ops).
+  public var attentionMassKernel = true
   /// Padded vision MLP weights in the packed prefill (`VLMRL_VISION_ALIGNED=0` keeps the own weights).
   public var alignedVision = true
   /// Compaction of running sequences into smaller decode buckets (`VLMRL_SLOT_BUCKETS=0`).
@@ -40,6 +42,7 @@ public struct KernelSwitches: Sendable, Equatable {
     switches.packedPrefill = environment["VLMRL_PACKED_PREFILL"].map { $0 != "0" }
     switches.fusedSampler = environment["VLMRL_FUSED_SAMPLER"] != "0"
     switches.decodeAttentionKernel = environment["VLMRL_DECODE_ATTENTION"] != "flash"
+    switches.attentionMassKernel = environment["VLMRL_ATTENTION_MASS"] != "ops"
     switches.alignedVision = environment["VLMRL_VISION_ALIGNED"] != "0"
     switches.slotBuckets = environment["VLMRL_SLOT_BUCKETS"] != "0"
     switches.trace = environment["VLMRL_TRACE"] == "1"

@@ -18,6 +18,7 @@ struct FusedKernelSymbols: @unchecked Sendable {
   let decodeAttention: vtc_decode_attention_fn
   let stepInputs: vtc_step_inputs_fn
   let visionRotary: vtc_vision_rotary_fn
+  let attentionMass: vtc_attention_mass_fn
 
   init?(library: UnsafeMutableRawPointer) {
     func symbol<T>(_ name: String, _: T.Type) -> T? {
@@ -32,9 +33,10 @@ struct FusedKernelSymbols: @unchecked Sendable {
       let sampleStep = symbol("vtc_sample_step", vtc_sample_step_fn.self),
       let decodeAttention = symbol("vtc_decode_attention", vtc_decode_attention_fn.self),
       let stepInputs = symbol("vtc_step_inputs", vtc_step_inputs_fn.self),
-      let visionRotary = symbol("vtc_vision_rotary", vtc_vision_rotary_fn.self)
+      let visionRotary = symbol("vtc_vision_rotary", vtc_vision_rotary_fn.self),
+      let attentionMass = symbol("vtc_attention_mass", vtc_attention_mass_fn.self)
     else { return nil }
-    self.visionRotary = visionRotary
+    (self.visionRotary, self.attentionMass) = (visionRotary, attentionMass)
     (self.lastError, self.load, self.addRMSNorm, self.rotaryKV, self.swiGLU) = (lastError, load, addRMSNorm, rotaryKV, swiGLU)
     (self.sample, self.sampleStep, self.decodeAttention, self.stepInputs) = (sample, sampleStep, decodeAttention, stepInputs)
   }
@@ -155,6 +157,19 @@ extension CUDA {
       result(symbols.decodeAttention(qkv.handle, keyCache.handle, valueCache.handle, positions.handle, Int32(heads),
                                      Int32(kvHeads), Int32(split), workspace.handle, counters.handle, rotary?.cos.handle,
                                      rotary?.sin.handle), "fused decode attention")
+    }
+
+    /// Attention diagnostics of one recorded layer in one kernel: the heads-averaged attention
+    /// probability of each slot's query (the rotated queries at the head of each `qkv` row) on text
+    /// keys and on image keys (`textMask`/`visionMask` float32 `[slots, >= maxLength]`) among the
+    /// keys `0..<keyLengths[slot]` of `keyCache` `[slots, maxLength, kvHeads, 128]`, written into
+    /// column `column` of `text`/`vision` float32 `[slots, columns]`. The scores round to bf16 as a
+    /// bf16 matmul's output and the softmax runs in float32, as the unfused ops it replaces.
+    public static func attentionMass(qkv: Tensor, keyCache: Tensor, keyLengths: Tensor, textMask: Tensor, visionMask: Tensor,
+                                     heads: Int, kvHeads: Int, text: Tensor, vision: Tensor, column: Int) {
+      let status = symbols.attentionMass(qkv.handle, keyCache.handle, keyLengths.handle, textMask.handle, visionMask.handle,
+                                         Int32(heads), Int32(kvHeads), text.handle, vision.handle, Int32(column))
+      if status != 0 { fatalError("fused attention mass failed: \(symbols.message)") }
     }
 
     /// The inputs of a fused decode step from the slots' state (`tokens`, `lengths`, rope `deltas`,

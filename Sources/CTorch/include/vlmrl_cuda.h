@@ -66,6 +66,9 @@ typedef int vtc_step_inputs_f(vt_tensor tokens, vt_tensor lengths, vt_tensor del
                               vt_tensor inverse_frequencies, int max_len, vt_tensor residual,
                               vt_tensor write_positions, vt_tensor key_lengths, vt_tensor key_lengths32,
                               vt_tensor cos, vt_tensor sin);
+typedef int vtc_attention_mass_f(vt_tensor qkv, vt_tensor key_cache, vt_tensor key_lengths, vt_tensor text_mask,
+                                 vt_tensor vision_mask, int heads, int kv_heads, vt_tensor out_text,
+                                 vt_tensor out_vision, int column);
 typedef int vtc_vision_rotary_f(vt_tensor qkv, vt_tensor cos, vt_tensor sin, int heads, int head_dim,
                                 vt_tensor q_out, vt_tensor k_out);
 
@@ -98,6 +101,7 @@ typedef vtc_sample_step_f *vtc_sample_step_fn;
 typedef vtc_decode_attention_f *vtc_decode_attention_fn;
 typedef vtc_step_inputs_f *vtc_step_inputs_fn;
 typedef vtc_vision_rotary_f *vtc_vision_rotary_fn;
+typedef vtc_attention_mass_f *vtc_attention_mass_fn;
 
 #ifdef VLMRL_CUDA_IMPLEMENTATION
 // Declared through the function types, so a definition whose signature differs is a compile error
@@ -130,6 +134,7 @@ vtc_sample_step_f vtc_sample_step;
 vtc_decode_attention_f vtc_decode_attention;
 vtc_step_inputs_f vtc_step_inputs;
 vtc_vision_rotary_f vtc_vision_rotary;
+vtc_attention_mass_f vtc_attention_mass;
 #endif
 
 #ifdef __cplusplus
