@@ -8,7 +8,9 @@
 # odd steps run loop 1 (region -> caption -> region'), even steps loop 2 (caption -> region -> caption').
 # The loop-2 judge is the same random 3B model served by `vlmrl serve` on the same GPU (answers up to
 # 64 tokens; a random model's verdicts are unreadable, so the judge part of the reward is nil and
-# counted in cycle/judge_missing: what is measured is the time a judge of that size costs).
+# counted in cycle/judge_missing). A random policy's groundings never parse as a box, so loop 2
+# makes no partner or judge call; the judge's cost is timed separately at the end: 64 verdict-sized
+# chat requests (a caption and a question, 64 new tokens) at the trainer's judge concurrency of 16.
 #   usage: bench/cycle_step.sh DIST_DIR WORK_DIR [STEPS]
 set -euo pipefail
 dist=$1; work=$2; steps=${3:-4}
@@ -55,4 +57,20 @@ keys = ["step_time", "time/generate", "time/partner", "time/score", "time/logpro
 for r in rows:
     loop = 1 if r.get("cycle/loop_region_to_caption") else 2 if r.get("cycle/loop_caption_to_region") else "?"
     print(f"cycle step {r.get('step', -1)} (loop {loop}): " + ", ".join(f"{k} {r[k]:.3f}" for k in keys if k in r))
+PY
+python3 - <<'PY'
+import json, time, urllib.request
+from concurrent.futures import ThreadPoolExecutor
+def ask(i):
+    body = {"model": "judge", "max_tokens": 64, "temperature": 0, "messages": [{"role": "user", "content":
+            f"Caption: The red square at the top left of the image, number {i}. Question: Is the object red? Answer yes or no."}]}
+    request = urllib.request.Request("http://127.0.0.1:8911/v1/chat/completions", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+    return json.load(urllib.request.urlopen(request, timeout=300))["usage"]["completion_tokens"]
+with ThreadPoolExecutor(16) as pool:
+    list(pool.map(ask, range(16)))  # warm-up
+    start = time.perf_counter()
+    tokens = sum(pool.map(ask, range(64)))
+    seconds = time.perf_counter() - start
+print(f"judge (vlmrl serve, same 3B): 64 verdict requests at concurrency 16: {seconds:.2f} s, {tokens} completion tokens")
 PY
