@@ -314,9 +314,7 @@ extension TrainingConfig {
       .invalidConfig(source: source, path: path, reason: reason)
     }
     let t = training
-    if dataset.evalPath != nil {
-      throw fail("dataset.eval_path", "evaluation during training is not built yet; run `vlmrl eval` on a checkpoint instead")
-    }
+    try checkEvaluation(fail)
     if models.teacher != nil {
       throw fail("models.teacher", "no vlmrl trainer uses a teacher model (GRPO and SFT train the student alone)")
     }
@@ -333,6 +331,27 @@ extension TrainingConfig {
       throw fail("models.reference", "with use_peft the reference is the base model with the adapters off")
     }
     try checkCycleKeysUnused(fail)
+  }
+
+  /// `dataset.eval_path` and the eval keys (docs/training.md, "Evaluation during training"): the
+  /// keys need the path, `eval_strategy` agrees with it, and SFT has no in-training evaluation.
+  private func checkEvaluation(_ fail: (String, String) -> TrainingError) throws {
+    let t = training
+    if dataset.evalPath == nil {
+      if t.evalStrategy == "steps" {
+        throw fail("training.eval_strategy", "\"steps\" needs dataset.eval_path (the held-out records to evaluate)")
+      }
+      let given = [("eval_steps", t.evalSteps != nil), ("eval_task", t.evalTask != nil), ("eval_sample_num", t.evalSampleNum != nil),
+                   ("eval_max_new_tokens", t.evalMaxNewTokens != nil)].filter(\.1).map(\.0)
+      if let key = given.first { throw fail("training.\(key)", "has no effect without dataset.eval_path") }
+      return
+    }
+    if t.evalStrategy == "no" {
+      throw fail("training.eval_strategy", "\"no\" contradicts dataset.eval_path; drop one of them")
+    }
+    if jobType == .sft {
+      throw fail("dataset.eval_path", "SFT does not evaluate during training; run `vlmrl eval` on its checkpoints")
+    }
   }
 
   /// The cycle trainer's rewards are fixed by its loops (region IoU, METEOR + judge); their

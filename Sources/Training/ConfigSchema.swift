@@ -74,7 +74,7 @@ enum ConfigSchema {
     ConfigField("teacher", .string, .null),
   ]
 
-  static let training: [ConfigField] = run + generation + grpo + optimizer + rewards + logging + data + adapters
+  static let training: [ConfigField] = run + generation + grpo + optimizer + rewards + logging + evaluation + data + adapters
     + sft + cycle
 
   /// Output, length, schedule of steps, precision, checkpoints.
@@ -167,6 +167,16 @@ enum ConfigSchema {
     ConfigField("colorize_output", .bool, .bool(true)),
   ]
 
+  /// Evaluation during training (`dataset.eval_path`; docs/training.md, "Evaluation during training").
+  static let evaluation: [ConfigField] = [
+    ConfigField("eval_strategy", .choice(["no", "steps"]), .null, aliases: ["evaluation_strategy"]),
+    ConfigField("eval_steps", .int(minimum: 1), .null),
+    ConfigField("eval_task", .choice(["rec", "counting", "geoqa", "aokvqa", "grounding"]), .null),
+    ConfigField("eval_sample_num", .int(minimum: 1), .null),
+    ConfigField("eval_max_new_tokens", .int(minimum: 1), .null),
+    ConfigField("per_device_eval_batch_size", .int(minimum: 1), .int(32)),
+  ]
+
   /// Images and records.
   static let data: [ConfigField] = [
     ConfigField("max_pixels", .int(minimum: 1), .int(12_845_056)),
@@ -217,8 +227,6 @@ enum ConfigSchema {
     ("run_name", "a run is named by its output_dir"),
     ("logging_dir", "TensorBoard files always go to output_dir/runs/<time>_<host>"),
     ("logging_first_step", "the first step is logged when logging_steps divides it, as every other"),
-    ("eval_strategy", "\"no\": nothing evaluates during training (any other value is refused)"),
-    ("evaluation_strategy", "\"no\": nothing evaluates during training (any other value is refused)"),
     ("save_strategy", "\"steps\": checkpoints every save_steps optimizer steps and at the end (other values are refused)"),
     ("use_vllm", "rollouts run on vlmrl's own engine, never vLLM"),
     ("vllm_*", "rollouts run on vlmrl's own engine, never vLLM"),

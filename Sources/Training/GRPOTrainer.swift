@@ -118,6 +118,10 @@ public final class GRPOTrainer: @unchecked Sendable {
                         extra: source.memoryEntries)
   }
 
+  /// Evaluation during training (`dataset.eval_path`), installed by the caller before `run`; a
+  /// config with `eval_path` and no evaluator is an error at `run`.
+  public var evaluator: (any TrainingEvaluator)?
+
   /// Replaces stages 1-2 (before `run`).
   public func install(source: any GenerationSource) { self.source = source }
 
@@ -162,6 +166,10 @@ public final class GRPOTrainer: @unchecked Sendable {
                   log mainLog: @escaping (String) -> Void = { Console.log($0) }) async throws -> [MetricsRow] {
     // Other ranks see what rank 0 sees (the same prompts are prepared everywhere): only rank 0 speaks.
     let log: (String) -> Void = isMain ? mainLog : { _ in }
+    if config.dataset.evalPath != nil && evaluator == nil {
+      throw TrainingError.invalidArgument("dataset.eval_path is set but nothing evaluates: `vlmrl train` installs the "
+        + "evaluator; library callers set GRPOTrainer.evaluator")
+    }
     let resuming = ResumePoint.wanted(config: config, resume: resume)
     let folder = isMain ? try OutputFolder(outputDirectory, resume: resuming || state.step > 0, overwrite: overwrite) : nil
     defer { withExtendedLifetime(folder) {} }
@@ -213,6 +221,14 @@ public final class GRPOTrainer: @unchecked Sendable {
         state.step += 1
         syncReference()
         try source.didStep(state.step)
+        if let evaluator, state.step % (config.training.evalSteps ?? config.training.loggingSteps) == 0 || state.step == totalSteps {
+          // Every rank evaluates the same records (no rank waits on another); rank 0 logs.
+          let started = Date()
+          for (name, value) in try await evaluator.evaluate(step: state.step, log: log) {
+            values["eval/" + name] = value
+          }
+          values["eval/seconds"] = Date().timeIntervalSince(started)
+        }
         if let processGroup { values = try processGroup.reduceMetrics(values) }
         let row = MetricsRow(step: state.step, epoch: stream.epoch, values: values)
         try sinks?.record(row)

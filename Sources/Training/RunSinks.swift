@@ -33,7 +33,8 @@ public final class RunSinks: @unchecked Sendable {
 
   /// Records step `row.step` (1-based): written to the files every `logging_steps` and at the last step.
   public func record(_ row: MetricsRow) throws {
-    if row.step % loggingSteps == 0 || row.step == totalSteps {
+    // A row with evaluation results is always written (eval_steps need not be a multiple of logging_steps).
+    if row.step % loggingSteps == 0 || row.step == totalSteps || row.values.keys.contains(where: { $0.hasPrefix("eval/") }) {
       try metrics.append(row)
       if row.step > resumedAt {
         let tagged = row.values.map { (tag: TensorBoardWriter.tag(for: $0.key), value: $0.value) }.sorted { $0.tag < $1.tag }

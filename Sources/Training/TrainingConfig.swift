@@ -148,6 +148,16 @@ public struct TrainingConfig: Sendable, Equatable, Codable {
     public var rolloutLogPath: String?
     public var attentionDiagLogPath: String?
     public var colorizeOutput: Bool
+    // Evaluation during training (`dataset.eval_path`)
+    /// `steps` with `dataset.eval_path`; `no` (or unset) without it.
+    public var evalStrategy: String?
+    /// nil: `logging_steps`, as TRL.
+    public var evalSteps: Int?
+    /// nil: from the eval set's record kinds.
+    public var evalTask: String?
+    public var evalSampleNum: Int?
+    public var evalMaxNewTokens: Int?
+    public var perDeviceEvalBatchSize: Int
     // Data
     public var maxPixels: Int
     public var minPixels: Int
@@ -206,12 +216,6 @@ public struct TrainingConfig: Sendable, Equatable, Codable {
       .invalidConfig(source: source, path: "training.\(key)", reason: reason)
     }
     // A habitual key is ignored only with a value that asks for nothing vlmrl leaves undone.
-    for key in ["eval_strategy", "evaluation_strategy"] {
-      if let value = ignoredKeys[key], value.stringValue?.lowercased() != "no" {
-        throw refuse(key, "\(value.jsonString) asks for evaluation during training, which is not built; set it to \"no\" "
-          + "(or drop it) and run `vlmrl eval` on a checkpoint")
-      }
-    }
     if let value = ignoredKeys["save_strategy"], value.stringValue?.lowercased() != "steps" {
       throw refuse("save_strategy", "\(value.jsonString): vlmrl saves every save_steps optimizer steps and at the end only; "
         + "set \"steps\" (or drop it)")

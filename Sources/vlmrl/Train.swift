@@ -43,6 +43,10 @@ struct Train: AsyncParsableCommand {
                               dtype: parameterType, switches: switches)
       : try GRPOTrainer(config: trainingConfig, modelDirectory: modelDirectory, examples: examples,
                         device: device, dtype: parameterType, switches: switches, processGroup: processGroup)
+    if trainingConfig.dataset.evalPath != nil {
+      trainer.evaluator = try InTrainingEvaluation(config: trainingConfig, modelDirectory: modelDirectory, model: trainer.model,
+                                                   source: config)
+    }
     let kind = trainingConfig.jobType == .cycle ? "cycle (\(trainingConfig.training.cycleSchedule))" : "GRPO"
     let ranks = processGroup.map { ", rank \($0.rank) of \($0.worldSize)" } ?? ""
     if processGroup?.isMain ?? true {

@@ -64,8 +64,7 @@ import Torch
     #expect(try training(#""learning_rate": 1e-6"#).ignoredKeysNotice == nil)
     #expect(config.training.optim == .adamwTorchFused)
     // Ignored only with a value that asks for nothing left undone.
-    #expect(try training(#""eval_strategy": "no", "save_strategy": "steps""#).ignoredKeys.count == 2)
-    #expect(message { _ = try training(#""eval_strategy": "steps""#) }.contains("training.eval_strategy"))
+    #expect(try training(#""eval_strategy": "no", "save_strategy": "steps""#).ignoredKeys.count == 1)
     #expect(message { _ = try training(#""save_strategy": "epoch""#) }.contains("training.save_strategy"))
     #expect(message { _ = try training(#""push_to_hub": true"#) }.contains("training.push_to_hub"))
     // Only under `training`: elsewhere they are unknown keys.
@@ -86,6 +85,24 @@ import Torch
     let refused = message { _ = try config.makeOptimizer(weights, weights: .float32) }
     #expect(refused.contains("training.optim") && refused.contains("bf16 true"), "\(refused)")
     #expect(try config.makeOptimizer([Parameter(Tensor.zeros([4], dtype: .bfloat16))], weights: .bfloat16).precision == .stochastic)
+  }
+
+  /// Evaluation during training: the eval keys need `dataset.eval_path`, `eval_strategy` agrees with
+  /// it, SFT refuses it, and `evaluation_strategy` is TRL's older name for `eval_strategy`.
+  @Test func evalKeysNeedAnEvalPath() throws {
+    func implemented(_ json: String) -> String {
+      message { try parse(json).checkImplemented(source: "test.json") }
+    }
+    let base = #"{"models": {"student": "m"}, "training": {"reward_funcs": ["format"], "#
+    #expect(implemented(base + #""eval_steps": 5}}"#).contains("training.eval_steps: has no effect without dataset.eval_path"))
+    #expect(implemented(base + #""eval_strategy": "steps"}}"#).contains("training.eval_strategy"))
+    #expect(implemented(base + #""evaluation_strategy": "steps"}}"#).contains("needs dataset.eval_path"))
+    let withPath = #"{"dataset": {"eval_path": "held_out.json"}, "models": {"student": "m"}, "training": {"reward_funcs": ["format"], "#
+    #expect(implemented(withPath + #""eval_strategy": "no"}}"#).contains("contradicts dataset.eval_path"))
+    #expect(implemented(withPath + #""eval_steps": 5, "eval_task": "rec"}}"#) == "accepted")
+    let sft = #"{"job_type": "sft", "dataset": {"eval_path": "h.json"}, "models": {"student": "m"}, "training": {}}"#
+    #expect(implemented(sft).contains("SFT does not evaluate during training"))
+    #expect(try parse(withPath + #""eval_steps": 5}}"#).training.evalSteps == 5)
   }
 
   /// A value an override set is the override's fault: the error names the `--set`, not the file.

@@ -59,3 +59,13 @@ final class PlainGRPOSource: GenerationSource {
   func save(into checkpoint: URL) throws {}
   func restore(from checkpoint: URL) throws {}
 }
+
+/// Evaluation during training (`dataset.eval_path`): called by the trainer every `eval_steps`
+/// optimizer steps and after the last, on the model as it is then. Training does not import
+/// Evaluation; the CLI supplies the implementation (the matching `vlmrl eval` task through the
+/// rollout engine, greedy).
+public protocol TrainingEvaluator: AnyObject {
+  /// Metrics of the held-out records, named without the `eval/` prefix the trainer adds.
+  func evaluate(step: Int, log: (String) -> Void) async throws -> [String: Double]
+}
+
