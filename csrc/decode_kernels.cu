@@ -711,8 +711,10 @@ extern "C" __global__ void __launch_bounds__(1024) vlmrl_sample(
 
 // Attention diagnostics of one recorded layer in a decode step (the rollout engine's
 // compute_attention_metrics): for each slot, the heads-averaged attention probability of the step's
-// query on the prompt's text keys and on its image keys, written to out_text/out_vision
-// [slot * out_stride + column]. As the unfused ops: the score q.k is accumulated in float32 and
+// query on the prompt's text keys and on its image keys, written straight into the run's per-sequence
+// buffers out_text/out_vision [rows, columns, recorded] at row slot_sequence[slot], column
+// min(slot_step[slot], columns - 1), entry `layer_column` (where the unfused path copies its step
+// masses), so the step needs no other op and keeps the fused sampler. As the unfused ops: the score q.k is accumulated in float32 and
 // rounded to bf16 (a bf16 matmul's output), then divided by sqrt(128) in float32; the softmax over
 // keys 0 .. key_lengths[slot] - 1 runs in float32. `query` rows (stride query_stride) hold the
 // rotated queries [heads, 128]; key_cache [slots, max_len, kv_heads, 128] (slot stride
@@ -722,7 +724,8 @@ extern "C" __global__ void __launch_bounds__(1024) vlmrl_sample(
 extern "C" __global__ void __launch_bounds__(256) vlmrl_attention_mass(
     const bf16 *query, int64 query_stride, const bf16 *key_cache, int64 cache_stride, const int64 *key_lengths,
     const float *text_mask, const float *vision_mask, int64 mask_stride, int heads, int kv_heads, int max_len,
-    float *out_text, float *out_vision, int64 out_stride, int column) {
+    float *out_text, float *out_vision, const int64 *slot_sequence, const int64 *slot_step, int columns, int recorded,
+    int layer_column) {
   __shared__ float q[8][128];
   __shared__ float merged[8][8][4];
   const int slot = blockIdx.x, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -811,7 +814,9 @@ extern "C" __global__ void __launch_bounds__(256) vlmrl_attention_mass(
     }
   }
   if (threadIdx.x == 0) {
-    out_text[(int64)slot * out_stride + column] = text_total / heads;
-    out_vision[(int64)slot * out_stride + column] = vision_total / heads;
+    const int64 step = min(slot_step[slot], (int64)columns - 1);
+    const int64 index = (slot_sequence[slot] * columns + step) * recorded + layer_column;
+    out_text[index] = text_total / heads;
+    out_vision[index] = vision_total / heads;
   }
 }

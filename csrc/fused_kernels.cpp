@@ -449,10 +449,12 @@ vt_tensor vtc_decode_attention(vt_tensor qkv, vt_tensor key_cache, vt_tensor val
 /// Attention diagnostics of one recorded layer (vlmrl_attention_mass): the heads-averaged attention
 /// probability of each slot's query (the rotated queries at the head of each `qkv` row) on text and
 /// on image keys among keys 0 .. key_lengths - 1 of `key_cache` [slots, max_len, kv_heads, 128],
-/// with float32 masks [slots, >= max_len]; written into column `column` of the float32
-/// `out_text`/`out_vision` [slots, columns] (rows may be strided views).
+/// with float32 masks [slots, >= max_len], written into the float32 per-sequence buffers
+/// `out_text`/`out_vision` [rows, columns, recorded] at (slot_sequence[slot],
+/// min(slot_step[slot], columns - 1), layer_column); slot_sequence/slot_step int64 [slots].
 int vtc_attention_mass(vt_tensor qkv, vt_tensor key_cache, vt_tensor key_lengths, vt_tensor text_mask,
-                       vt_tensor vision_mask, int heads, int kv_heads, vt_tensor out_text, vt_tensor out_vision, int column) {
+                       vt_tensor vision_mask, int heads, int kv_heads, vt_tensor out_text, vt_tensor out_vision,
+                       vt_tensor slot_sequence, vt_tensor slot_step, int layer_column) {
   VTK_TRY(-1, {
     const at::Tensor &x = qkv->tensor, &kc = key_cache->tensor;
     if (!x.is_cuda() || x.scalar_type() != at::kBFloat16 || x.dim() != 2 || x.stride(1) != 1) {
@@ -469,25 +471,35 @@ int vtc_attention_mass(vt_tensor qkv, vt_tensor key_cache, vt_tensor key_lengths
     }
     if (x.size(1) < static_cast<int64_t>(heads) * 128) throw std::runtime_error("qkv rows are narrower than the queries");
     require_long(key_lengths->tensor, "key lengths", slots);
+    require_long(slot_sequence->tensor, "slot sequences", slots);
+    require_long(slot_step->tensor, "slot steps", slots);
     int max_len = static_cast<int>(kc.size(1));
     const at::Tensor &tm = text_mask->tensor, &vm = vision_mask->tensor, &ot = out_text->tensor, &ov = out_vision->tensor;
-    for (const at::Tensor *t : {&tm, &vm, &ot, &ov}) {
+    for (const at::Tensor *t : {&tm, &vm}) {
       if (!t->is_cuda() || t->scalar_type() != at::kFloat || t->dim() != 2 || t->size(0) != slots || t->stride(1) != 1) {
-        throw std::runtime_error("masks and outputs must be float32 CUDA [slots, n] with unit column stride");
+        throw std::runtime_error("masks must be float32 CUDA [slots, n] with unit column stride");
       }
     }
     if (tm.size(1) < max_len || vm.size(1) < max_len || tm.stride(0) != vm.stride(0)) {
       throw std::runtime_error("masks must cover max_len keys with one row stride");
     }
-    if (column < 0 || column >= ot.size(1) || !ov.sizes().equals(ot.sizes()) || ot.stride(0) != ov.stride(0)) {
-      throw std::runtime_error("outputs must be alike with column in range");
+    for (const at::Tensor *t : {&ot, &ov}) {
+      if (!t->is_cuda() || t->scalar_type() != at::kFloat || t->dim() != 3 || !t->is_contiguous()) {
+        throw std::runtime_error("outputs must be contiguous float32 CUDA [rows, columns, recorded]");
+      }
+    }
+    if (!ov.sizes().equals(ot.sizes()) || layer_column < 0 || layer_column >= ot.size(2)) {
+      throw std::runtime_error("outputs must be alike with the layer's column in range");
     }
     const int device = x.get_device();
     void *x_pointer = x.data_ptr(), *k_pointer = kc.data_ptr(), *l_pointer = key_lengths->tensor.data_ptr();
     void *tm_pointer = tm.data_ptr(), *vm_pointer = vm.data_ptr(), *ot_pointer = ot.data_ptr(), *ov_pointer = ov.data_ptr();
-    int64_t query_stride = x.stride(0), cache_stride = kc.stride(0), mask_stride = tm.stride(0), out_stride = ot.stride(0);
+    void *sq_pointer = slot_sequence->tensor.data_ptr(), *st_pointer = slot_step->tensor.data_ptr();
+    int64_t query_stride = x.stride(0), cache_stride = kc.stride(0), mask_stride = tm.stride(0);
+    int columns = static_cast<int>(ot.size(1)), recorded = static_cast<int>(ot.size(2));
     void *arguments[] = {&x_pointer, &query_stride, &k_pointer, &cache_stride, &l_pointer, &tm_pointer, &vm_pointer,
-                         &mask_stride, &heads, &kv_heads, &max_len, &ot_pointer, &ov_pointer, &out_stride, &column};
+                         &mask_stride, &heads, &kv_heads, &max_len, &ot_pointer, &ov_pointer, &sq_pointer, &st_pointer,
+                         &columns, &recorded, &layer_column};
     if (slots > 0) launch(kernels(device).attention_mass, device, {static_cast<unsigned>(slots)}, 256, 0, arguments);
     return 0;
   })

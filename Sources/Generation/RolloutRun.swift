@@ -255,12 +255,18 @@ final class RolloutRun {
                                  embedding: model.language.embeddingWeight.value, inverseFrequencies: frequencies,
                                  maxLength: cache.maxLength, residual: inputs.residual, writePositions: cache.writePositions,
                                  keyLengths: cache.keyLengths, keyLengths32: cache.keyLengths32, cos: inputs.cos, sin: inputs.sin)
-    cache.stepTextMass?.zero_()
-    cache.stepVisionMass?.zero_()
+    let direct = cache.writesMassDirectly
+    if direct, let outTextMass, let outVisionMass {
+      cache.massTarget = (outTextMass, outVisionMass, view.sequence, view.step)
+    } else {
+      cache.stepTextMass?.zero_()
+      cache.stepVisionMass?.zero_()
+    }
     let hidden = fused(residual: inputs.residual, cos: inputs.cos, sin: inputs.sin, store: cache)
     let logits = F.linear(hidden, model.headWeight)
     let fusedSampler = sampler.fusable && engine.switches.fusedSampler
-    if fusedSampler && outTextMass == nil {
+    // The sampler kernel records the token and advances the slots; masses are then already written.
+    if fusedSampler && (outTextMass == nil || direct) {
       CUDA.FusedKernels.sampleStep(logits: logits, bias: sampler.suppressionBias, uniforms: uniforms, temperature: sampler.temperature,
                                    slotSequence: view.sequence, slotStep: view.step, slotTokens: view.tokens,
                                    slotLengths: view.lengths, tokens: outTokens, logProbs: outLogProbs)
@@ -280,7 +286,8 @@ final class RolloutRun {
       : sampler.choose(logits.to(.float32), seen: view.seen, uniforms: uniforms.index(target))
     outTokens.indexPut_(target, tokens)
     outLogProbs.indexPut_(target, logProbs)
-    if let outTextMass, let outVisionMass, let text = view.cache.stepTextMass, let vision = view.cache.stepVisionMass {
+    if !view.cache.writesMassDirectly, let outTextMass, let outVisionMass, let text = view.cache.stepTextMass,
+      let vision = view.cache.stepVisionMass {
       outTextMass.indexPut_(target, text)
       outVisionMass.indexPut_(target, vision)
     }

@@ -42,6 +42,11 @@ final class SlotKVCache: ExternalAttention, SlotAttentionStore {
   let recordedOrder: [Int]
   /// Recorded layers use the attention-mass kernel on the fused path (`KernelSwitches.attentionMassKernel`).
   let useMassKernel: Bool
+  /// Where the attention-mass kernel writes (the run's per-sequence buffers and the slots' sequence
+  /// and step), set by the run before a fused decode step when `writesMassDirectly`.
+  var massTarget: (text: Tensor, vision: Tensor, sequence: Tensor, step: Tensor)?
+  /// Recorded masses go straight from the kernel into the run's buffers (fused path with the kernel).
+  var writesMassDirectly: Bool { useMassKernel && attentionKernel != nil && !recordedLayers.isEmpty }
   let textMask: Tensor?
   let visionMask: Tensor?
   let stepTextMass: Tensor?
@@ -187,12 +192,11 @@ final class SlotKVCache: ExternalAttention, SlotAttentionStore {
     // A strided view of the q columns: both the kernel and flash attention read it in place.
     let query = qkv.narrow(1, start: 0, length: heads * headDim).view(slots, heads, headDim)
     if recordedLayers.contains(layer) {
-      if attentionKernel != nil, useMassKernel, let textMask, let visionMask, let stepTextMass, let stepVisionMass,
-        let column = recordedOrder.firstIndex(of: layer) {
-        // One kernel instead of the ~15 ops of `recordMass` (same rounding points; docs/mdi.md).
+      if let target = massTarget, let textMask, let visionMask, let column = recordedOrder.firstIndex(of: layer) {
+        // One kernel instead of the ~15 ops of `recordMass` and the step's copies (same rounding points).
         CUDA.FusedKernels.attentionMass(qkv: qkv, keyCache: keyCache, keyLengths: keyLengths, textMask: textMask,
-                                        visionMask: visionMask, heads: heads, kvHeads: kvHeads, text: stepTextMass,
-                                        vision: stepVisionMass, column: column)
+                                        visionMask: visionMask, heads: heads, kvHeads: kvHeads, text: target.text,
+                                        vision: target.vision, sequence: target.sequence, step: target.step, column: column)
       } else {
         recordMass(layer: layer, query: query.unsqueeze(2), keys: keyCache, visible: visibleKeys(span: maxLength), span: maxLength)
       }

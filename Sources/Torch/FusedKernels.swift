@@ -162,13 +162,17 @@ extension CUDA {
     /// Attention diagnostics of one recorded layer in one kernel: the heads-averaged attention
     /// probability of each slot's query (the rotated queries at the head of each `qkv` row) on text
     /// keys and on image keys (`textMask`/`visionMask` float32 `[slots, >= maxLength]`) among the
-    /// keys `0..<keyLengths[slot]` of `keyCache` `[slots, maxLength, kvHeads, 128]`, written into
-    /// column `column` of `text`/`vision` float32 `[slots, columns]`. The scores round to bf16 as a
-    /// bf16 matmul's output and the softmax runs in float32, as the unfused ops it replaces.
+    /// keys `0..<keyLengths[slot]` of `keyCache` `[slots, maxLength, kvHeads, 128]`, written into the
+    /// run's per-sequence buffers `text`/`vision` float32 `[rows, columns, recorded]` at row
+    /// `sequence[slot]`, column `min(step[slot], columns - 1)`, entry `column` (int64 `[slots]`
+    /// slot state). The scores round to bf16 as a bf16 matmul's output and the softmax runs in
+    /// float32, as the unfused ops it replaces.
     public static func attentionMass(qkv: Tensor, keyCache: Tensor, keyLengths: Tensor, textMask: Tensor, visionMask: Tensor,
-                                     heads: Int, kvHeads: Int, text: Tensor, vision: Tensor, column: Int) {
+                                     heads: Int, kvHeads: Int, text: Tensor, vision: Tensor, sequence: Tensor, step: Tensor,
+                                     column: Int) {
       let status = symbols.attentionMass(qkv.handle, keyCache.handle, keyLengths.handle, textMask.handle, visionMask.handle,
-                                         Int32(heads), Int32(kvHeads), text.handle, vision.handle, Int32(column))
+                                         Int32(heads), Int32(kvHeads), text.handle, vision.handle, sequence.handle, step.handle,
+                                         Int32(column))
       if status != 0 { fatalError("fused attention mass failed: \(symbols.message)") }
     }
 

@@ -68,7 +68,8 @@ typedef int vtc_step_inputs_f(vt_tensor tokens, vt_tensor lengths, vt_tensor del
                               vt_tensor cos, vt_tensor sin);
 typedef int vtc_attention_mass_f(vt_tensor qkv, vt_tensor key_cache, vt_tensor key_lengths, vt_tensor text_mask,
                                  vt_tensor vision_mask, int heads, int kv_heads, vt_tensor out_text,
-                                 vt_tensor out_vision, int column);
+                                 vt_tensor out_vision, vt_tensor slot_sequence, vt_tensor slot_step,
+                                 int layer_column);
 typedef int vtc_vision_rotary_f(vt_tensor qkv, vt_tensor cos, vt_tensor sin, int heads, int head_dim,
                                 vt_tensor q_out, vt_tensor k_out);
 
