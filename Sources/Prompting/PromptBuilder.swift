@@ -137,12 +137,7 @@ public struct PromptBuilder: @unchecked Sendable {
     } catch {
       throw PromptError.image(source: example.source, message: "\(error)")
     }
-    let text: String
-    do {
-      text = try template.render(messages: messages, addGenerationPrompt: true)
-    } catch {
-      throw PromptError.template(source: example.source, message: "chat template: \(error)")
-    }
+    let text = try renderForGeneration(messages, source: example.source)
     var expanded = text
     var pixelValues: Tensor?
     var grids: [[Int]] = []
@@ -174,6 +169,15 @@ public struct PromptBuilder: @unchecked Sendable {
     }
     return PreparedPrompt(text: text, ids: ids, pixelValues: pixelValues, grids: grids, images: geometry,
                           imageTokenCount: imageTokens, example: example)
+  }
+
+  /// The template's render of `messages` followed by the generation prompt.
+  func renderForGeneration(_ messages: [ChatMessage], source: RecordLocation) throws -> String {
+    do {
+      return try template.render(messages: messages, addGenerationPrompt: true)
+    } catch {
+      throw PromptError.template(source: source, message: "chat template: \(error)")
+    }
   }
 
   /// The text of completion tokens, special tokens dropped (what rewards and logs read).

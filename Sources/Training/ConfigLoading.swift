@@ -319,7 +319,6 @@ extension TrainingConfig {
       throw fail("models.teacher", "no vlmrl trainer uses a teacher model (GRPO and SFT train the student alone)")
     }
     if jobType == .sft {
-      if t.usePeft { throw fail("training.use_peft", "SFT trains the full model (or the LM with freeze_vision_tower); LoRA SFT is not built yet") }
       if !t.packing { throw fail("training.packing", "SFT always packs sequences without padding (one packed pass per batch)") }
       if !t.assistantOnlyLoss { throw fail("training.assistant_only_loss", "SFT always trains on the assistant tokens only") }
       if models.reference != nil { throw fail("models.reference", "SFT has no reference model") }

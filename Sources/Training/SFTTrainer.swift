@@ -9,10 +9,12 @@ import Prompting
 import Torch
 
 /// Supervised fine-tuning on conversations, loss on assistant tokens only (the seeds' format warm-up).
-/// Conversation records use their assistant turns; grounding records (single box) are turned into
-/// one-turn conversations whose answer is the ground-truth box `[x1, y1, x2, y2]`. It shares GRPO's
-/// data order (`ExampleStream`), optimizer step (`OptimizerStepper`), metrics sinks (`RunSinks`)
-/// and checkpoints (`Checkpoint`, with exact resume).
+/// Conversation records train every assistant turn, each against the conversation before it; the
+/// other kinds become one-turn conversations whose answer the kind's GRPO rewards score (the box
+/// `[x1, y1, x2, y2]` of a grounding record, ...). Trains the full model, the language model only
+/// (`freeze_vision_tower`) or LoRA adapters (`use_peft`). It shares GRPO's data order
+/// (`ExampleStream`), optimizer step (`OptimizerStepper`), metrics sinks (`RunSinks`) and checkpoints
+/// (`Checkpoint`, with exact resume; a LoRA run's are peft adapter folders).
 public final class SFTTrainer: @unchecked Sendable {
   public let config: TrainingConfig
   public let model: QwenVLModel
@@ -22,6 +24,8 @@ public final class SFTTrainer: @unchecked Sendable {
   public let totalSteps: Int
   public let outputDirectory: URL
   let modelDirectory: URL
+  /// The adapter settings when training LoRA.
+  let adapter: LoRAConfig?
   public internal(set) var state: TrainerState
   var stream: ExampleStream
 
@@ -47,11 +51,13 @@ public final class SFTTrainer: @unchecked Sendable {
     self.modelDirectory = modelDirectory
     let folder = try ModelFolder(directory: modelDirectory)
     builder = try PromptBuilder(folder: folder, minPixels: config.training.minPixels, maxPixels: config.training.maxPixels)
-    model = try QwenVLModel.load(directory: modelDirectory, dtype: dtype, device: device)
+    // From a peft adapter folder: with use_peft its adapter trains on, without it is merged in.
+    (model, adapter) = try QwenVLModel.loadForTraining(directory: modelDirectory, lora: config.training.usePeft ? config.loraConfig : nil,
+                                                       seed: UInt64(config.training.seed), dtype: dtype, device: device)
     model.switches = switches
     if config.training.freezeVisionTower { model.visual.setTrainable(false) }
     // `optim`: float32 master weights and moments by default for bf16 weights (mixed precision).
-    let optimizer = try config.makeOptimizer(model.trainableParameters, weights: model.dtype)
+    let optimizer = try config.makeOptimizer(model.namedTrainableParameters.map(\.1), weights: model.dtype)
     let batch = config.training.perDeviceTrainBatchSize
     totalSteps = config.training.maxSteps > 0 ? config.training.maxSteps
       : Int((config.training.numTrainEpochs * Double(examples.count) / Double(batch)).rounded(.up))
@@ -62,9 +68,9 @@ public final class SFTTrainer: @unchecked Sendable {
     stream = ExampleStream(examples: examples, seed: config.training.seed, shuffle: config.training.shuffleDataset)
   }
 
-  /// The assistant answer an example is trained on, in the form the kind's GRPO rewards read
+  /// The (last) assistant answer an example is trained on, in the form the kind's GRPO rewards read
   /// (docs/training.md, "SFT answers"):
-  /// - a conversation or region caption: its last assistant turn;
+  /// - a conversation or region caption: its last assistant turn (`messages(for:)` trains every one);
   /// - single box: `[x1, y1, x2, y2]` (original pixels, the grounding rewards' frame);
   /// - multi box: the labelled boxes as a JSON object in a fenced block, labels without boxes left out;
   /// - R1 QA (counting, GeoQA): the solution as written (`<answer> 3 </answer>`);
@@ -100,8 +106,31 @@ public final class SFTTrainer: @unchecked Sendable {
     "[" + box.map { String(Int($0.rounded())) }.joined(separator: ", ") + "]"
   }
 
+  /// The chat an example trains on, every assistant turn in it an answer: a conversation's turns from
+  /// its first user turn on (that turn as the example's prompt, with its images; later turns as
+  /// written) when an assistant turn follows it, else the prompt and `answer(for:)`. Nil when the
+  /// example has no answer.
+  public static func messages(for example: Example) -> [ChatMessage]? {
+    let dialogue = example.conversation.drop { $0.role != "user" }.dropFirst()
+    guard dialogue.contains(where: { $0.role == "assistant" }) else {
+      return answer(for: example).map { PromptBuilder.messages(for: example, answer: $0) }
+    }
+    return PromptBuilder.messages(for: example) + dialogue.map(laterMessage)
+  }
+
+  /// A turn after the first user turn, as written; `<image>` markers become image parts (which
+  /// `prepareDialogue` refuses by name instead of training on a stray marker).
+  static func laterMessage(_ turn: ConversationTurn) -> ChatMessage {
+    let pieces = turn.text.components(separatedBy: "<image>")
+    guard pieces.count > 1 else { return ChatMessage(role: turn.role, text: turn.text) }
+    return ChatMessage(role: turn.role, parts: pieces.enumerated().flatMap { offset, piece -> [ChatContent] in
+      (piece.isEmpty ? [] : [.text(piece)]) + (offset < pieces.count - 1 ? [.image] : [])
+    })
+  }
+
   /// Trains, writes metrics, checkpoints every `save_steps` and the final model (Hugging Face
-  /// layout, with tokenizer and processor files); `resume` continues from the newest checkpoint.
+  /// layout, or with LoRA the peft adapter, with tokenizer and processor files); `resume` continues
+  /// from the newest checkpoint (its weights or adapter, and the optimizer state).
   @discardableResult
   public func run(resume: Bool = false, overwrite: Bool = false, stopAfterStep: Int? = nil,
                   log: @escaping (String) -> Void = { Console.log($0) }) throws -> [MetricsRow] {
@@ -111,7 +140,11 @@ public final class SFTTrainer: @unchecked Sendable {
     if resuming, let checkpoint = try ResumePoint.checkpoint(config: config, outputDirectory: outputDirectory, resume: resume, log: log) {
       let saved = try Checkpoint.loadState(checkpoint)
       try ResumePoint.checkUnchanged(saved, config: config, checkpoint: checkpoint)
-      try model.load(try QwenVLModel.load(directory: checkpoint, dtype: model.dtype, device: model.device).stateDict())
+      if adapter != nil {
+        try model.loadAdapter(directory: checkpoint)
+      } else {
+        try model.load(try QwenVLModel.load(directory: checkpoint, dtype: model.dtype, device: model.device).stateDict())
+      }
       try Checkpoint.loadOptimizer(stepper.optimizer, model: model, from: checkpoint)
       state = saved
       log("resumed from \(checkpoint.lastPathComponent) at step \(saved.step)")
@@ -126,6 +159,8 @@ public final class SFTTrainer: @unchecked Sendable {
     while state.step < limit {
       let start = Date()
       var lossValue = 0.0, tokens = 0
+      // LoRA dropout masks are a pure function of (seed, step), so a resumed run draws the same ones.
+      if adapter != nil { LoRA.reseedDropout(in: model, seed: DataOrder.mix(UInt64(state.seed), UInt64(state.step), 0x10AA)) }
       let batch = nextBatch()
       if let (loss, count) = try batchLoss(batch) {
         loss.backward()
@@ -146,7 +181,7 @@ public final class SFTTrainer: @unchecked Sendable {
       let saveSteps = max(1, config.training.saveSteps)
       if state.step % saveSteps == 0 && state.step < totalSteps {
         let url = try Checkpoint.save(model: model, optimizer: stepper.optimizer, state: state, outputDirectory: outputDirectory,
-                                      saveTotalLimit: config.training.saveTotalLimit, startModel: modelDirectory)
+                                      saveTotalLimit: config.training.saveTotalLimit, adapter: adapter, startModel: modelDirectory)
         // The report first: a run killed right after the "saved" line still has one of this checkpoint.
         try sinks.writeReport(title: "vlmrl SFT report")
         log("saved \(url.lastPathComponent)")
@@ -165,40 +200,53 @@ public final class SFTTrainer: @unchecked Sendable {
 
   func nextBatch() -> [Example] { stream.next(config.training.perDeviceTrainBatchSize) }
 
-  /// The batch's loss: the mean over its examples of each answer's mean token negative log-likelihood
-  /// (an example without an answer counts as 0, as before), computed in one packed pass
-  /// (`PolicyPass`: vision once per prompt, sequences packed without padding, chunked log-probs).
-  /// Returns the loss and the number of answer tokens, or nil when no example has an answer.
+  /// The example's conversation as one sequence (`PromptBuilder.prepareDialogue`), or nil when it has
+  /// no answer.
+  func dialogue(_ example: Example) throws -> PreparedDialogue? {
+    try Self.messages(for: example).map { try builder.prepareDialogue(example, messages: $0) }
+  }
+
+  /// The batch's loss: the mean over its examples of each example's mean token negative
+  /// log-likelihood over all its answers' tokens (an example without an answer counts as 0, as
+  /// before), computed in one packed pass (`PolicyPass`: vision once per prompt, sequences packed
+  /// without padding, chunked log-probs). Each conversation is one sequence whose labels are its
+  /// assistant turns' tokens. Returns the loss and the number of answer tokens, or nil when no example
+  /// has an answer.
   func batchLoss(_ batch: [Example]) throws -> (Tensor, Int)? {
-    var prompts: [PreparedPrompt] = [], completions: [RolloutRecord] = []
+    var prompts: [PreparedPrompt] = [], completions: [RolloutRecord] = [], labels: [[Bool]] = []
     for example in batch {
-      guard let answer = Self.answer(for: example) else { continue }
-      prompts.append(try builder.prepare(example))
-      completions.append(RolloutRecord(promptIndex: prompts.count - 1, tokens: builder.tokenizer.encode(answer + "<|im_end|>"),
-                                       truncated: false))
+      guard let dialogue = try dialogue(example) else { continue }
+      prompts.append(dialogue.prompt)
+      completions.append(RolloutRecord(promptIndex: prompts.count - 1, tokens: dialogue.tokens, truncated: false))
+      labels.append(dialogue.trained)
     }
     guard !completions.isEmpty else { return nil }
     let out = try PolicyPass.logProbs(model: model, prompts: prompts, completions: completions, temperature: 1,
                                       checkpointLayers: checkpointLayers)
-    let perExample = -(out.logp * out.mask).sum(dim: 1) / out.mask.sum(dim: 1).clamp(min: 1)
-    return (perExample.sum() / Double(batch.count), completions.reduce(0) { $0 + $1.tokens.count })
+    // The padding mask with the masked (non-answer) tokens zeroed too.
+    let width = out.logp.size(1)
+    let mask = Tensor(labels.flatMap { row in row.map { $0 ? Float(1) : 0 } + Array(repeating: 0, count: width - row.count) },
+                      shape: [labels.count, width]).to(model.device)
+    let perExample = -(out.logp * mask).sum(dim: 1) / mask.sum(dim: 1).clamp(min: 1)
+    return (perExample.sum() / Double(batch.count), labels.joined().filter { $0 }.count)
   }
 
-  /// Mean negative log-likelihood of the answer tokens (and the closing `<|im_end|>`) of one example,
-  /// one forward of its own (the reference `batchLoss` is tested against).
+  /// Mean negative log-likelihood of the answer tokens (each answer with its closing `<|im_end|>`) of
+  /// one example, one forward of its own (the reference `batchLoss` is tested against).
   func exampleLoss(_ example: Example) throws -> (Tensor, Int)? {
-    guard let answer = Self.answer(for: example) else { return nil }
-    let prompt = try builder.prepare(example)
-    let answerIDs = builder.tokenizer.encode(answer + "<|im_end|>")
-    let ids = prompt.ids + answerIDs
-    let hidden = try model.hiddenStates(ids: ids, promptLength: prompt.ids.count, pixelValues: prompt.pixelValues?.to(model.device),
-                                        grids: prompt.grids, checkpointLayers: checkpointLayers)[0]
-    let logProbs = model.tokenLogProbs(hidden: hidden.narrow(0, start: prompt.ids.count - 1, length: answerIDs.count),
-                                       targets: Tensor(answerIDs).to(model.device))
-    return (-logProbs.mean(), answerIDs.count)
+    guard let dialogue = try dialogue(example) else { return nil }
+    let prompt = dialogue.prompt
+    let hidden = try model.hiddenStates(ids: prompt.ids + dialogue.tokens, promptLength: prompt.ids.count,
+                                        pixelValues: prompt.pixelValues?.to(model.device), grids: prompt.grids,
+                                        checkpointLayers: checkpointLayers)[0]
+    let logProbs = model.tokenLogProbs(hidden: hidden.narrow(0, start: prompt.ids.count - 1, length: dialogue.tokens.count),
+                                       targets: Tensor(dialogue.tokens).to(model.device))
+    let mask = Tensor(dialogue.trained.map { $0 ? Float(1) : 0 }).to(logProbs.dtype, device: model.device)
+    return (-(logProbs * mask).sum() / Double(dialogue.trainedTokenCount), dialogue.trainedTokenCount)
   }
 
   func exportFinal() throws {
-    try Checkpoint.exportModel(model, companionFilesFrom: modelDirectory, to: outputDirectory.appendingPathComponent("final"))
+    try Checkpoint.exportModel(model, companionFilesFrom: modelDirectory, to: outputDirectory.appendingPathComponent("final"),
+                               adapter: adapter)
   }
 }

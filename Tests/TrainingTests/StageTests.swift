@@ -227,16 +227,17 @@ extension TinyModelTests {
     try TrainingConfig.parse(Data(json.utf8), source: "test").checkImplemented()
   }
   let grpo = #""training": {"reward_funcs": ["format"]}"#
-  for bad in [#""dataset": {"eval_path": "x.json"}, "# + grpo, #""models": {"teacher": "t"}, "# + grpo,
+  for bad in [#""models": {"teacher": "t"}, "# + grpo,
               #""models": {"reference": "r"}, "training": {"reward_funcs": ["format"], "beta": 0}"#,
               #""models": {"reference": "r"}, "training": {"reward_funcs": ["format"], "use_peft": true}"#] {
     #expect(throws: TrainingError.self, "\(bad)") { try parse("grpo", bad) }
   }
-  for bad in [#""training": {"use_peft": true}"#, #""training": {"packing": false}"#, #""training": {"assistant_only_loss": false}"#] {
+  for bad in [#""training": {"packing": false}"#, #""training": {"assistant_only_loss": false}"#, #""dataset": {"eval_path": "x.json"}"#] {
     #expect(throws: TrainingError.self, "\(bad)") { try parse("sft", bad) }
   }
   try parse("grpo", #""models": {"reference": "r"}, "training": {"reward_funcs": ["format"], "beta": 0.04}"#)
   try parse("sft", #""training": {"packing": true}"#)
+  try parse("sft", #""training": {"use_peft": true}"#)  // LoRA SFT (issue 15)
 }
 
 /// `disable_dropout` turns the adapters' dropout off (the only dropout in these models).
