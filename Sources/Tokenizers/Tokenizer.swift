@@ -7,8 +7,9 @@ import Synchronization
 ///
 /// Encoding: added tokens are split out of the raw text (leftmost-longest), the rest is NFC-normalized
 /// when the file asks for it, cut into pieces by Qwen2's regex, and each piece's bytes are merged by
-/// BPE rank. No BOS/EOS is added. Decoding concatenates token bytes and decodes UTF-8 with U+FFFD
-/// replacement. Thread-safe: the word cache is behind a lock.
+/// BPE rank; the file's post-processor then adds its special tokens (Qwen's adds none). Decoding
+/// concatenates token bytes and decodes UTF-8 with U+FFFD replacement. Thread-safe: the word cache
+/// is behind a lock.
 public final class Tokenizer: Sendable {
   /// Where the tokenizer came from (a path or a caller-chosen name), used in messages.
   public let source: String
@@ -21,6 +22,8 @@ public final class Tokenizer: Sendable {
 
   let model: BPEModel
   let normalizesNFC: Bool
+  /// nil when the file has none or one that never changes ids (Qwen's ByteLevel).
+  let postProcessor: PostProcessor?
   /// Tokens matched on raw text, and tokens matched on normalized text (`normalized: true`).
   let rawTokenMatcher: AddedTokenMatcher
   let normalizedTokenMatcher: AddedTokenMatcher
@@ -57,6 +60,7 @@ public final class Tokenizer: Sendable {
     }
     model = try TokenizerPipeline.makeModel(file.model, source: source)
     normalizesNFC = try TokenizerPipeline.usesNFC(file.normalizer, source: source)
+    postProcessor = try TokenizerPipeline.makePostProcessor(file.postProcessor, source: source)
 
     let added = (file.addedTokens ?? []).map(\.token)
     for (index, token) in added.enumerated() where !Self.validIds.contains(token.id) {
@@ -88,8 +92,18 @@ public final class Tokenizer: Sendable {
 
   // MARK: - Encoding
 
-  /// Token ids of `text` (no BOS/EOS added; special tokens written in the text are recognized).
-  public func encode(_ text: String) -> [Int] {
+  /// Token ids of `text`; special tokens written in the text are recognized. `addSpecialTokens` is
+  /// `tokenizers`' flag of the same name (default true, as in `tok.encode(text)`): it lets the
+  /// file's post-processor add its tokens (a TemplateProcessing BOS, Bert's [CLS]/[SEP]). Qwen's
+  /// post-processor adds none, so for Qwen both values give the same ids. Chat-template prompts are
+  /// encoded with false in transformers.
+  public func encode(_ text: String, addSpecialTokens: Bool = true) -> [Int] {
+    let ids = encodeWithoutPostProcessing(text)
+    guard let postProcessor else { return ids }
+    return postProcessor.process([ids], addSpecialTokens: addSpecialTokens).flatMap { $0 }
+  }
+
+  private func encodeWithoutPostProcessing(_ text: String) -> [Int] {
     var ids: [Int] = []
     ids.reserveCapacity(text.utf8.count / 3 + 1)
     let bytes = Array(text.utf8)
@@ -103,10 +117,10 @@ public final class Tokenizer: Sendable {
   }
 
   /// `encode` for many texts, spread over the available cores; results are in input order.
-  public func encodeBatch(_ texts: [String]) -> [[Int]] {
+  public func encodeBatch(_ texts: [String], addSpecialTokens: Bool = true) -> [[Int]] {
     let results = Mutex([[Int]](repeating: [], count: texts.count))
     DispatchQueue.concurrentPerform(iterations: texts.count) { index in
-      let ids = encode(texts[index])
+      let ids = encode(texts[index], addSpecialTokens: addSpecialTokens)
       results.withLock { $0[index] = ids }
     }
     return results.withLock { $0 }

@@ -2,12 +2,12 @@ import Foundation
 
 /// The parts of a Hugging Face `tokenizer.json` this implementation reads (docs/qwen-vl.md 7.2). Unknown keys
 /// are ignored (the file carries truncation/padding settings and more); components that would
-/// change the ids are checked in `TokenizerPipeline.init` and refused when unsupported.
+/// change the ids are checked by `TokenizerPipeline` and refused when unsupported.
 struct TokenizerFile: Decodable {
   var addedTokens: [AddedTokenEntry]?
   var normalizer: Component?
   var preTokenizer: Component?
-  var postProcessor: Component?
+  var postProcessor: PostProcessorSection?
   var decoder: Component?
   var model: ModelSection
 
@@ -36,12 +36,11 @@ struct TokenizerFile: Decodable {
     }
   }
 
-  /// A normalizer, pre-tokenizer, post-processor or decoder: `type` plus the options we inspect.
+  /// A normalizer, pre-tokenizer or decoder: `type` plus the options we inspect.
   struct Component: Decodable {
     var type: String
     var normalizers: [Component]?
     var pretokenizers: [Component]?
-    var processors: [Component]?
     var decoders: [Component]?
     var pattern: Pattern?
     var behavior: String?
@@ -50,7 +49,7 @@ struct TokenizerFile: Decodable {
     var useRegex: Bool?
 
     enum CodingKeys: String, CodingKey {
-      case type, normalizers, pretokenizers, processors, decoders, pattern, behavior, invert
+      case type, normalizers, pretokenizers, decoders, pattern, behavior, invert
       case addPrefixSpace = "add_prefix_space", useRegex = "use_regex"
     }
   }

@@ -1,11 +1,11 @@
 /// Checks that a `tokenizer.json` describes the pipeline implemented here (Qwen2's, docs/qwen-vl.md 7.2) and
-/// builds its parts. Anything else is refused with the field at fault rather than tokenized wrongly.
+/// builds its parts (the post-processor in PostProcessor.swift). Anything else is refused with the field at
+/// fault rather than tokenized wrongly.
 enum TokenizerPipeline {
   typealias Component = TokenizerFile.Component
 
   static func validate(_ file: TokenizerFile, source: String) throws {
     try checkPreTokenizer(file.preTokenizer, source: source)
-    try checkPostProcessor(file.postProcessor, source: source)
     try checkDecoder(file.decoder, source: source)
   }
 
@@ -56,13 +56,6 @@ enum TokenizerPipeline {
         source: source, field: "\(field).pretokenizers[1]",
         value: "add_prefix_space \(byteLevel.addPrefixSpace ?? false), use_regex \(byteLevel.useRegex ?? true)")
     }
-  }
-
-  /// `post_processor`: null or ByteLevel (which only adjusts offsets; nothing is added to the ids).
-  private static func checkPostProcessor(_ component: Component?, source: String) throws {
-    guard let component, component.type != "ByteLevel" else { return }
-    throw TokenizerError.unsupported(
-      source: source, field: "post_processor.type", value: "\(component.type) (it would add tokens)")
   }
 
   /// `decoder`: ByteLevel.

@@ -228,7 +228,7 @@ import Testing
     let lowercase = try TestFiles.loadError { $0["normalizer"] = ["type": "Lowercase"] }
     #expect(lowercase == .unsupported(source: "edited.json", field: "normalizer.type", value: "Lowercase"))
     let template = try TestFiles.loadError { $0["post_processor"] = ["type": "TemplateProcessing"] }
-    #expect(template?.description.contains("post_processor.type") == true)
+    #expect(template?.description.contains("post_processor.special_tokens") == true)
     let fallback = try TestFiles.loadError { json in
       var model = json["model"] as? [String: Any] ?? [:]
       model["byte_fallback"] = true
