@@ -33,7 +33,7 @@ test: deps
 ## whose CUDA source csrc/decode_kernels.cu is embedded and compiled at run time with NVRTC), dlopen-ed
 ## only on GPU machines.
 OUT_DIR ?= $(ROOT)/.build/debug
-CUDA_SHIM_SOURCES := csrc/cuda_shim.cpp csrc/fused_kernels.cpp csrc/decode_kernels.cu
+CUDA_SHIM_SOURCES := csrc/cuda_shim.cpp csrc/fused_kernels.cpp csrc/decode_kernels.cu $(wildcard csrc/cuda_decls/*.h)
 cuda-shim: deps
 	@mkdir -p $(OUT_DIR)/cuda-shim-gen
 	@if [ ! -f $(OUT_DIR)/libvlmrl_cuda.so ] || [ -n "$$(find $(CUDA_SHIM_SOURCES) -newer $(OUT_DIR)/libvlmrl_cuda.so)" ]; then \
@@ -41,7 +41,7 @@ cuda-shim: deps
 	  { printf 'R"VLMRL_CUDA('; cat csrc/decode_kernels.cu; printf ')VLMRL_CUDA"\n'; } > $(OUT_DIR)/cuda-shim-gen/decode_kernels.inc; \
 	  g++ -O2 -std=c++17 -shared -fPIC -D_GLIBCXX_USE_CXX11_ABI=1 -Wno-deprecated-declarations \
 	    -I$(LIBTORCH)/include -I$(LIBTORCH)/include/torch/csrc/api/include -I$(CUDA_DEPS)/include \
-	    -I$(OUT_DIR)/cuda-shim-gen -ISources/CTorch/include csrc/cuda_shim.cpp csrc/fused_kernels.cpp \
+	    -I$(OUT_DIR)/cuda-shim-gen -ISources/CTorch/include -idirafter csrc/cuda_decls csrc/cuda_shim.cpp csrc/fused_kernels.cpp \
 	    -o $(OUT_DIR)/libvlmrl_cuda.so \
 	    -L$(LIBTORCH)/lib -L$(CUDA_DEPS)/lib -Wl,--no-as-needed -ltorch_cuda -lc10_cuda -ltorch_cpu -lc10 \
 	    -l:libcudart.so.13 -ldl -Wl,--as-needed; \

@@ -6,12 +6,18 @@
 #define VLMRL_CUDA_IMPLEMENTATION
 #include "vlmrl_cuda.h"
 
+// ProcessGroupNCCL's declarations exist only with USE_C10D_NCCL (libtorch_cuda defines the class).
+#define USE_C10D_NCCL
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+
 #include <ATen/cuda/CUDAGraph.h>
 #include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #include <cuda_runtime_api.h>
 
+#include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -47,6 +53,25 @@ struct Graph {
 extern "C" {
 
 const char *vtc_last_error(void) { return has_error ? last_error.c_str() : nullptr; }
+
+void *vtc_nccl_backend(void *store, int rank, int world_size, int64_t timeout_ms, int device, char *error, int error_length) {
+  try {
+    // NCCL binds the communicator to the current device; each rank has its own (cuda:LOCAL_RANK).
+    c10::cuda::set_device(static_cast<c10::DeviceIndex>(device));
+    auto options = c10d::ProcessGroupNCCL::Options::create();
+    options->timeout = std::chrono::milliseconds(timeout_ms);
+    auto shared = c10::intrusive_ptr<c10d::Store>::reclaim_copy(static_cast<c10d::Store *>(store));
+    c10::intrusive_ptr<c10d::Backend> backend =
+        c10::make_intrusive<c10d::ProcessGroupNCCL>(shared, rank, world_size, options);
+    return new c10::intrusive_ptr<c10d::Backend>(std::move(backend));
+  } catch (const std::exception &e) {
+    const c10::Error *c10 = dynamic_cast<const c10::Error *>(&e);
+    std::snprintf(error, static_cast<size_t>(error_length), "%s", c10 ? c10->what_without_backtrace() : e.what());
+  } catch (...) {
+    std::snprintf(error, static_cast<size_t>(error_length), "unknown C++ exception");
+  }
+  return nullptr;
+}
 void vtc_clear_error(void) { has_error = false; }
 
 int vtc_synchronize(int device) {

@@ -102,6 +102,32 @@ void coalesced(const vt_tensor *tensors, int count, Op op) {
   }
 }
 
+// The rendezvous: rank 0 serves a TCPStore at master:port, every rank connects; throws with the
+// rank, the address and the timeout when the ranks do not all arrive.
+c10::intrusive_ptr<c10d::Store> make_store(int rank, int world_size, const std::string &master, int port,
+                                           int64_t timeout_ms) {
+  std::string who = "rank " + std::to_string(rank) + " of " + std::to_string(world_size);
+  std::string endpoint = master + ":" + std::to_string(port);
+  if (world_size < 1 || rank < 0 || rank >= world_size) throw std::invalid_argument("rank out of range");
+  if (port <= 0 || port > 65535) throw std::invalid_argument("port " + std::to_string(port) + " out of range");
+  c10d::TCPStoreOptions options;
+  options.port = static_cast<std::uint16_t>(port);
+  options.isServer = rank == 0;
+  options.numWorkers = static_cast<std::size_t>(world_size);
+  options.waitWorkers = true;
+  options.timeout = std::chrono::milliseconds(timeout_ms);
+  try {
+    return c10::make_intrusive<c10d::TCPStore>(master, options);
+  } catch (const std::exception &e) {
+    std::string what = rank == 0 ? "the store at " + endpoint + " (rank 0 serves it) did not see all "
+                                       + std::to_string(world_size) + " ranks"
+                                 : "could not reach the master's store at " + endpoint;
+    char seconds[32];
+    std::snprintf(seconds, sizeof seconds, "%g", timeout_ms / 1000.0);
+    throw std::runtime_error(who + ": " + what + " within " + seconds + " s: " + message(e));
+  }
+}
+
 }  // namespace
 
 extern "C" {
@@ -110,30 +136,9 @@ vt_process_group vt_pg_gloo_create(int rank, int world_size, const char *master_
   std::string master = master_addr ? master_addr : "";
   std::string who = "rank " + std::to_string(rank) + " of " + std::to_string(world_size);
   std::string endpoint = master + ":" + std::to_string(port);
-  auto timeout = std::chrono::milliseconds(timeout_ms);
-  c10::intrusive_ptr<c10d::Store> store;
   VT_TRY(nullptr, {
-    if (world_size < 1 || rank < 0 || rank >= world_size) throw std::invalid_argument("rank out of range");
-    if (port <= 0 || port > 65535) throw std::invalid_argument("port " + std::to_string(port) + " out of range");
-    c10d::TCPStoreOptions options;
-    options.port = static_cast<std::uint16_t>(port);
-    options.isServer = rank == 0;
-    options.numWorkers = static_cast<std::size_t>(world_size);
-    options.waitWorkers = true;
-    options.timeout = timeout;
-    try {
-      store = c10::make_intrusive<c10d::TCPStore>(master, options);
-    } catch (const std::exception &e) {
-      std::string what = rank == 0 ? "the store at " + endpoint + " (rank 0 serves it) did not see all "
-                                         + std::to_string(world_size) + " ranks"
-                                   : "could not reach the master's store at " + endpoint;
-      char seconds[32];
-      std::snprintf(seconds, sizeof seconds, "%g", timeout_ms / 1000.0);
-      throw std::runtime_error(who + ": " + what + " within " + seconds + " s: " + message(e));
-    }
-  })
-  VT_TRY(nullptr, {
-    auto options = c10d::ProcessGroupGloo::Options::create(timeout);
+    auto store = make_store(rank, world_size, master, port, timeout_ms);
+    auto options = c10d::ProcessGroupGloo::Options::create(std::chrono::milliseconds(timeout_ms));
     options->devices = gloo_devices(master);
     c10::intrusive_ptr<c10d::Backend> backend;
     try {
@@ -142,6 +147,24 @@ vt_process_group vt_pg_gloo_create(int rank, int world_size, const char *master_
       throw std::runtime_error(who + ": the Gloo process group over " + endpoint + " could not connect all ranks: "
                                + message(e));
     }
+    return new vt_process_group_opaque{store, backend, rank, world_size};
+  })
+}
+
+vt_process_group vt_pg_create_with(int rank, int world_size, const char *master_addr, int port, int64_t timeout_ms,
+                                   vt_backend_factory factory, int device, const char *name) {
+  std::string master = master_addr ? master_addr : "";
+  std::string who = "rank " + std::to_string(rank) + " of " + std::to_string(world_size);
+  std::string backend_name = name ? name : "backend";
+  VT_TRY(nullptr, {
+    if (factory == nullptr) throw std::invalid_argument("no " + backend_name + " backend factory");
+    auto store = make_store(rank, world_size, master, port, timeout_ms);
+    char error[1024] = {0};
+    void *made = factory(store.get(), rank, world_size, timeout_ms, device, error, static_cast<int>(sizeof error));
+    if (made == nullptr) throw std::runtime_error(who + ": the " + backend_name + " process group could not be made: " + error);
+    auto *holder = static_cast<c10::intrusive_ptr<c10d::Backend> *>(made);
+    c10::intrusive_ptr<c10d::Backend> backend = std::move(*holder);
+    delete holder;
     return new vt_process_group_opaque{store, backend, rank, world_size};
   })
 }

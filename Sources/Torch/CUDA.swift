@@ -36,6 +36,8 @@ public enum CUDA {
     let graphFree: vtc_graph_free_fn
     /// The fused decode kernels (`csrc/fused_kernels.cpp`); nil when the library predates them.
     var kernels: FusedKernelSymbols? = nil
+    /// The NCCL process-group factory (`vtc_nccl_backend`); nil when the library predates it.
+    var ncclBackend: vtc_nccl_backend_fn? = nil
 
     static func load() -> Result<Shim, TorchError> {
       guard Torch.loadCUDA() else { return .failure(TorchError(Torch.loadCUDAError() ?? "CUDA backend not loadable")) }
@@ -82,6 +84,7 @@ public enum CUDA {
                         streamSetCurrent: streamSetCurrent, streamSynchronize: streamSynchronize,
                         graphBegin: graphBegin, graphEnd: graphEnd, graphReplay: graphReplay, graphFree: graphFree)
         shim.kernels = FusedKernelSymbols(library: library)
+        shim.ncclBackend = symbol("vtc_nccl_backend", vtc_nccl_backend_fn.self)
         return .success(shim)
       }
       return .failure(TorchError("libvlmrl_cuda.so not found or not loadable: " + errors.joined(separator: "; ")))

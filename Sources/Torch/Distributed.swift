@@ -78,27 +78,53 @@ public final class ProcessGroup: @unchecked Sendable {
   /// The timeout used when the environment gives none: torch.distributed's default for Gloo.
   public static let defaultTimeout: Double = 1800
 
-  /// Joins (rank 0: serves) the rendezvous at `masterAddress:port` and connects the Gloo group.
+  /// The collectives' engine: Gloo (CPU tensors; CUDA tensors staged through the host) or NCCL
+  /// (CUDA tensors, GPU to GPU; one GPU per rank, `cuda:localRank`).
+  public enum Backend: String, Sendable, CaseIterable {
+    case gloo, nccl
+  }
+
+  /// The backend of this group.
+  public let backend: Backend
+
+  /// Joins (rank 0: serves) the rendezvous at `masterAddress:port` and connects the group.
   /// Blocks until all `worldSize` ranks have joined; after `timeout` seconds it throws an error
-  /// naming this rank and the address.
+  /// naming this rank and the address. NCCL needs the CUDA shim (a GPU machine) and binds the
+  /// group to `cuda:localRank`.
   public init(rank: Int, worldSize: Int, localRank: Int? = nil, masterAddress: String, port: Int,
-              timeout: Double = ProcessGroup.defaultTimeout) throws {
+              timeout: Double = ProcessGroup.defaultTimeout, backend: Backend = .gloo) throws {
     guard worldSize >= 1, (0..<worldSize).contains(rank) else {
       throw TorchError("rank \(rank) is not in 0..<\(worldSize)")
     }
-    guard let handle = vt_pg_gloo_create(Int32(rank), Int32(worldSize), masterAddress, Int32(port),
-                                         Int64((timeout * 1000).rounded())) else {
-      throw TorchError(lastTorchError())
+    let milliseconds = Int64((timeout * 1000).rounded())
+    let made: OpaquePointer?
+    switch backend {
+    case .gloo:
+      made = vt_pg_gloo_create(Int32(rank), Int32(worldSize), masterAddress, Int32(port), milliseconds)
+    case .nccl:
+      let factory: vtc_nccl_backend_fn
+      switch CUDA.loaded {
+      case .failure(let error): throw TorchError("the NCCL backend needs CUDA: \(error.message)")
+      case .success(let shim):
+        guard let nccl = shim.ncclBackend else {
+          throw TorchError("the NCCL backend needs a libvlmrl_cuda.so built with it (vtc_nccl_backend); rebuild with make dist")
+        }
+        factory = nccl
+      }
+      made = vt_pg_create_with(Int32(rank), Int32(worldSize), masterAddress, Int32(port), milliseconds,
+                               unsafeBitCast(factory, to: vt_backend_factory.self), Int32(localRank ?? rank), "NCCL")
     }
+    guard let handle = made else { throw TorchError(lastTorchError()) }
     (self.handle, self.rank, self.worldSize, self.localRank) = (handle, rank, worldSize, localRank ?? rank)
+    self.backend = backend
   }
 
   deinit { vt_pg_free(handle) }
 
   /// The group torchrun or Slurm describes (`DistributedEnvironment.parse`), or nil for a single
   /// process. `VLMRL_DIST_TIMEOUT` (seconds) overrides the rendezvous and collective timeout.
-  public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment)
-    throws -> ProcessGroup?
+  public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment,
+                                     backend: Backend = .gloo) throws -> ProcessGroup?
   {
     guard let launch = try DistributedEnvironment.parse(environment) else { return nil }
     var timeout = defaultTimeout
@@ -109,7 +135,8 @@ public final class ProcessGroup: @unchecked Sendable {
       timeout = seconds
     }
     return try ProcessGroup(rank: launch.rank, worldSize: launch.worldSize, localRank: launch.localRank,
-                            masterAddress: launch.masterAddress, port: launch.masterPort, timeout: timeout)
+                            masterAddress: launch.masterAddress, port: launch.masterPort, timeout: timeout,
+                            backend: backend)
   }
 
   public var isMain: Bool { rank == 0 }
@@ -137,10 +164,20 @@ public final class ProcessGroup: @unchecked Sendable {
     if status != 0 { throw TorchError(lastTorchError()) }
   }
 
+  /// NCCL takes CUDA tensors only: CPU tensors (metrics, flags, counts) travel through a copy on
+  /// this rank's GPU, and `body` runs on the tensors it may use; the results are copied back.
+  private func staged(_ tensors: [Tensor], _ body: ([Tensor]) throws -> Void) throws {
+    guard backend == .nccl, tensors.contains(where: { !$0.device.isCUDA }) else { return try body(tensors) }
+    let device = Device.cuda(localRank)
+    let moved = tensors.map { $0.device.isCUDA ? $0 : $0.to(device: device) }
+    try body(moved)
+    for (original, copy) in zip(tensors, moved) where !original.device.isCUDA { original.copy_(copy) }
+  }
+
   /// Sums each tensor over all ranks, in place (one flat buffer per dtype and device).
   public func allReduceSum(_ tensors: [Tensor]) throws {
     if tensors.isEmpty { return }
-    try run({ vt_pg_allreduce_sum(handle, $0, Int32($0.count)) }, tensors)
+    try staged(tensors) { ready in try run({ vt_pg_allreduce_sum(handle, $0, Int32($0.count)) }, ready) }
   }
 
   /// Replaces each tensor with its mean over all ranks, in place.
@@ -152,7 +189,7 @@ public final class ProcessGroup: @unchecked Sendable {
   /// Overwrites each tensor with rank `root`'s values.
   public func broadcast(_ tensors: [Tensor], from root: Int = 0) throws {
     if tensors.isEmpty { return }
-    try run({ vt_pg_broadcast(handle, $0, Int32($0.count), Int32(root)) }, tensors)
+    try staged(tensors) { ready in try run({ vt_pg_broadcast(handle, $0, Int32($0.count), Int32(root)) }, ready) }
   }
 
   /// Every rank's values, indexed by rank. Ranks may pass different counts.
@@ -166,9 +203,10 @@ public final class ProcessGroup: @unchecked Sendable {
   }
 
   private func gatherEqualSized(_ values: [Double]) throws -> [[Double]] {
-    let input = Tensor(values, shape: [values.count])
+    let input = backend == .nccl
+      ? Tensor(values, shape: [values.count]).to(device: .cuda(localRank)) : Tensor(values, shape: [values.count])
     guard let output = vt_pg_allgather(handle, input.handle) else { throw TorchError(lastTorchError()) }
-    let flat = withExtendedLifetime(input) { Tensor(handle: output).doubles() }
+    let flat = withExtendedLifetime(input) { Tensor(handle: output).to(device: .cpu).doubles() }
     return (0..<worldSize).map { Array(flat[($0 * values.count)..<(($0 + 1) * values.count)]) }
   }
 

@@ -95,6 +95,8 @@ enum ConfigSchema {
     ConfigField("data_seed", .int(minimum: 0), .null),
     ConfigField("bf16", .bool, .bool(true)),
     ConfigField("gradient_checkpointing", .bool, .null),
+    // The c10d backend of multi-process runs (docs/distributed.md): nil = nccl on CUDA, gloo on the CPU.
+    ConfigField("ddp_backend", .choice(["nccl", "gloo"]), .null),
     ConfigField("deepspeed", .stringOrObject, .null),
     ConfigField("zero_stage", .int(minimum: 0), .null),
     ConfigField("disable_dropout", .bool, .bool(false)),
@@ -230,7 +232,7 @@ enum ConfigSchema {
     ("save_strategy", "\"steps\": checkpoints every save_steps optimizer steps and at the end (other values are refused)"),
     ("use_vllm", "rollouts run on vlmrl's own engine, never vLLM"),
     ("vllm_*", "rollouts run on vlmrl's own engine, never vLLM"),
-    ("ddp_*", "several processes train through torchrun and c10d (docs/distributed.md); DDP's settings have no counterpart"),
+    ("ddp_*", "several processes train through torchrun and c10d (docs/distributed.md); DDP's other settings have no counterpart"),
     ("dataloader_*", "records are loaded in-process before training: there are no DataLoader workers"),
     ("push_to_hub", "false: nothing is uploaded (true is refused); the final model is in output_dir/final"),
     ("hub_*", "nothing is uploaded; the final model is in output_dir/final"),
@@ -243,7 +245,9 @@ enum ConfigSchema {
 
   /// The reason `key` is accepted and ignored, or nil when it is not one of `ignoredTRLKeys`.
   static func ignoredReason(_ key: String) -> String? {
-    ignoredTRLKeys.first { entry in
+    // A key of the schema is never ignored, even where a pattern covers it (`ddp_backend`).
+    if training.contains(where: { $0.key == key || $0.aliases.contains(key) }) { return nil }
+    return ignoredTRLKeys.first { entry in
       entry.pattern.hasSuffix("*") ? key.hasPrefix(entry.pattern.dropLast()) : key == entry.pattern
     }?.reason
   }

@@ -87,6 +87,8 @@ public struct TrainingConfig: Sendable, Equatable, Codable {
     public var bf16: Bool
     /// nil: on for models over 1B parameters.
     public var gradientCheckpointing: Bool?
+    /// `nccl` or `gloo` for multi-process runs; nil: nccl on CUDA, gloo on the CPU.
+    public var ddpBackend: String?
     /// A DeepSpeed config path (or inline object); only its ZeRO stage is used.
     public var deepspeed: JSONValue?
     /// The sharding stage: explicit, or read from `deepspeed` when the config is loaded.

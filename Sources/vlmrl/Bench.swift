@@ -8,7 +8,7 @@ import Torch
 /// `vlmrl bench`: measurements that bench/ scripts run on the GPU machine next to their peers.
 struct Bench: ParsableCommand {
   static let configuration = CommandConfiguration(abstract: "Timing workloads (run by the scripts in bench/).",
-                                                  subcommands: [TrainStep.self, Rollout.self])
+                                                  subcommands: [TrainStep.self, Rollout.self, Collectives.self])
 
   /// The rollout engine on synthetic prompts (issue workload: ~380-token prompts with a 448x448 image,
   /// 256 new tokens, EOS ignored).

@@ -17,7 +17,7 @@ struct SFT: ParsableCommand {
 
   func run() throws {
     let trainingConfig = try TrainingConfig.load(URL(fileURLWithPath: config), overrides: overrides)
-    _ = try joinProcessGroup(trainingConfig, command: "vlmrl sft")
+    _ = try joinProcessGroup(trainingConfig, command: "vlmrl sft", cuda: false)
     let device = try usableDevice(device)
     guard let student = trainingConfig.models.student else { throw ValidationError("\(config): models.student is missing") }
     let examples = try loadTrainingDataset(trainingConfig, source: config)

@@ -28,7 +28,8 @@ struct Train: AsyncParsableCommand {
     case .sft: throw ValidationError("\(config): job_type sft trains with `vlmrl sft --config \(config)`")
     case .cycle: break
     }
-    let processGroup = try joinProcessGroup(trainingConfig, command: trainingConfig.jobType == .cycle ? "job_type cycle" : nil)
+    let processGroup = try joinProcessGroup(trainingConfig, command: trainingConfig.jobType == .cycle ? "job_type cycle" : nil,
+                                            cuda: device.lowercased().hasPrefix("cuda") || device.lowercased() == "gpu")
     let device = try rankDevice(try usableDevice(device), processGroup)
     let parameterType: DType = try dtype.map {
       guard let t = DType(name: $0) else { throw ValidationError("--dtype: unknown dtype '\($0)'") }
@@ -83,7 +84,7 @@ func loadTrainingDataset(_ config: TrainingConfig, source: String) throws -> [Ex
 /// nil for one process. `unsupported` names a command that trains on one process only: there a
 /// launch of several processes is an error rather than N independent runs. A ZeRO setting says
 /// what it does here (optimizer states and gradients are not sharded yet).
-func joinProcessGroup(_ config: TrainingConfig, command unsupported: String?) throws -> ProcessGroup? {
+func joinProcessGroup(_ config: TrainingConfig, command unsupported: String?, cuda: Bool) throws -> ProcessGroup? {
   let environment = ProcessInfo.processInfo.environment
   let launch = try DistributedEnvironment.parse(environment)
   if let stage = config.training.zeroStage, stage > 0, launch?.rank ?? 0 == 0 {
@@ -98,7 +99,12 @@ func joinProcessGroup(_ config: TrainingConfig, command unsupported: String?) th
     throw ValidationError("WORLD_SIZE=\(launch.worldSize): multi-process training is not supported for \(unsupported) yet "
       + "(GRPO is: docs/distributed.md); launch one process")
   }
-  return try ProcessGroup.fromEnvironment(environment)
+  // ddp_backend, else NCCL on GPUs (GPU to GPU) and Gloo on the CPU, as torch.distributed's default.
+  let backend = config.training.ddpBackend.flatMap(ProcessGroup.Backend.init(rawValue:)) ?? (cuda ? .nccl : .gloo)
+  if backend == .nccl && !cuda {
+    throw ValidationError("training.ddp_backend nccl needs --device cuda (NCCL runs collectives between GPUs); use gloo on the CPU")
+  }
+  return try ProcessGroup.fromEnvironment(environment, backend: backend)
 }
 
 /// Each rank trains on its own GPU: `--device cuda` means `cuda:LOCAL_RANK` under a launcher.

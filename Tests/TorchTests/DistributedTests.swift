@@ -89,6 +89,26 @@ final class RankResults<T>: @unchecked Sendable {
   }
 
   /// A rank whose peer never comes fails within the timeout, naming itself and the address.
+  /// NCCL needs the CUDA shim: where CUDA cannot load (CI), making an NCCL group is one clear error
+  /// naming the cause; on a GPU machine a one-rank NCCL group all-reduces a CUDA tensor and a host
+  /// tensor (staged through the GPU).
+  @Test func ncclGroupNeedsCUDAOrWorks() throws {
+    let port = ProcessGroup.freeLoopbackPort()
+    if let reason = CUDA.unavailableReason {
+      var message = ""
+      do {
+        _ = try ProcessGroup(rank: 0, worldSize: 1, masterAddress: "127.0.0.1", port: port, timeout: 20, backend: .nccl)
+      } catch { message = "\(error)" }
+      #expect(message.hasPrefix("the NCCL backend needs CUDA: ") && message.contains(reason), "\(message)")
+    } else {
+      let group = try ProcessGroup(rank: 0, worldSize: 1, masterAddress: "127.0.0.1", port: port, timeout: 60, backend: .nccl)
+      let device = Tensor.full([4], 3, device: .cuda(0)), host = Tensor.full([2], 5)
+      try group.allReduceSum([device, host])
+      #expect(device.to(device: .cpu).floats() == [3, 3, 3, 3] && host.floats() == [5, 5])
+      #expect(try group.allGather([1.5]) == [[1.5]])
+    }
+  }
+
   @Test func aMissingPeerIsAnErrorWithinTheTimeout() {
     let port = ProcessGroup.freeLoopbackPort()
     let start = Date()

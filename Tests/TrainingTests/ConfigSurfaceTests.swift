@@ -105,6 +105,14 @@ import Torch
     #expect(try parse(withPath + #""eval_steps": 5}}"#).training.evalSteps == 5)
   }
 
+  /// `ddp_backend` is a real key (nccl or gloo) although `ddp_*` keys are otherwise ignored.
+  @Test func ddpBackendIsARealKey() throws {
+    let config = try training(#""ddp_backend": "gloo", "ddp_timeout": 1800"#)
+    #expect(config.training.ddpBackend == "gloo" && config.ignoredKeys.keys.sorted() == ["ddp_timeout"])
+    #expect(try training(#""learning_rate": 1e-6"#).training.ddpBackend == nil)
+    #expect(message { _ = try training(#""ddp_backend": "mpi""#) }.contains("training.ddp_backend"))
+  }
+
   /// A value an override set is the override's fault: the error names the `--set`, not the file.
   @Test func badOverridesNameTheOverride() {
     let typed = message { _ = try parse(Self.minimal, overrides: ["training.beta=high"]) }

@@ -263,6 +263,13 @@ int vt_checkpoint(vt_checkpoint_fn fn, void *context, const vt_tensor *inputs, i
 /// collective fails (rather than hangs) once a peer has been silent for timeout_ms.
 typedef struct vt_process_group_opaque *vt_process_group;
 vt_process_group vt_pg_gloo_create(int rank, int world_size, const char *master_addr, int port, int64_t timeout_ms);
+/// Makes a backend over a c10d store (the CUDA shim's NCCL backend, vtc_nccl_backend): a heap
+/// c10::intrusive_ptr<c10d::Backend>* the group takes over, or NULL with the reason in `error`.
+typedef void *(*vt_backend_factory)(void *store, int rank, int world_size, int64_t timeout_ms, int device, char *error,
+                                    int error_length);
+/// As vt_pg_gloo_create, with the backend `factory` makes on CUDA device `device` (`name` in errors).
+vt_process_group vt_pg_create_with(int rank, int world_size, const char *master_addr, int port, int64_t timeout_ms,
+                                   vt_backend_factory factory, int device, const char *name);
 int vt_pg_rank(vt_process_group pg);
 int vt_pg_world_size(vt_process_group pg);
 void vt_pg_free(vt_process_group pg);

@@ -66,6 +66,11 @@ typedef int vtc_step_inputs_f(vt_tensor tokens, vt_tensor lengths, vt_tensor del
                               vt_tensor inverse_frequencies, int max_len, vt_tensor residual,
                               vt_tensor write_positions, vt_tensor key_lengths, vt_tensor key_lengths32,
                               vt_tensor cos, vt_tensor sin);
+/// An NCCL backend (libtorch's ProcessGroupNCCL) over the c10d store `store` (a c10d::Store*, from
+/// the CTorch process group being made) on CUDA device `device`: a heap c10::intrusive_ptr<Backend>*
+/// that the caller takes over, or NULL with the reason in `error`.
+typedef void *vtc_nccl_backend_f(void *store, int rank, int world_size, int64_t timeout_ms, int device, char *error,
+                                 int error_length);
 typedef int vtc_attention_mass_f(vt_tensor qkv, vt_tensor key_cache, vt_tensor key_lengths, vt_tensor text_mask,
                                  vt_tensor vision_mask, int heads, int kv_heads, vt_tensor out_text,
                                  vt_tensor out_vision, vt_tensor slot_sequence, vt_tensor slot_step,
@@ -103,6 +108,7 @@ typedef vtc_decode_attention_f *vtc_decode_attention_fn;
 typedef vtc_step_inputs_f *vtc_step_inputs_fn;
 typedef vtc_vision_rotary_f *vtc_vision_rotary_fn;
 typedef vtc_attention_mass_f *vtc_attention_mass_fn;
+typedef vtc_nccl_backend_f *vtc_nccl_backend_fn;
 
 #ifdef VLMRL_CUDA_IMPLEMENTATION
 // Declared through the function types, so a definition whose signature differs is a compile error
@@ -136,6 +142,7 @@ vtc_decode_attention_f vtc_decode_attention;
 vtc_step_inputs_f vtc_step_inputs;
 vtc_vision_rotary_f vtc_vision_rotary;
 vtc_attention_mass_f vtc_attention_mass;
+vtc_nccl_backend_f vtc_nccl_backend;
 #endif
 
 #ifdef __cplusplus
