@@ -52,13 +52,13 @@ extension PromptBuilder {
             + "turn \(counts.count + 1) differently from the turns before it; multi-turn training needs a template that repeats "
             + "earlier turns unchanged")
         }
-        let between = tokenizer.encode(String(decoding: context[rendered.count...], as: UTF8.self))
+        let between = tokenizer.encode(String(decoding: context[rendered.count...], as: UTF8.self), addSpecialTokens: false)
         tokens += between
         trained += Array(repeating: false, count: between.count)
         rendered = context
       }
       let answer = messages[index].plainText + Self.turnEnd
-      let ids = tokenizer.encode(answer)
+      let ids = tokenizer.encode(answer, addSpecialTokens: false)
       tokens += ids
       trained += Array(repeating: true, count: ids.count)
       counts.append(ids.count)

@@ -163,7 +163,7 @@ public struct PromptBuilder: @unchecked Sendable {
                       resizedHeight: resized.height)
       }
     }
-    let ids = tokenizer.encode(expanded)
+    let ids = tokenizer.encode(expanded, addSpecialTokens: false)  // as transformers encodes a rendered chat
     if let maxPromptLength, ids.count > maxPromptLength {
       throw PromptError.tooLong(source: example.source, tokens: ids.count, limit: maxPromptLength)
     }
