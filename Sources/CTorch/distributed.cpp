@@ -174,6 +174,12 @@ int vt_pg_world_size(vt_process_group pg) { return pg->world_size; }
 
 void vt_pg_free(vt_process_group pg) {
   try {
+    // As torch.distributed.destroy_process_group: NCCL tears its communicators down here (and
+    // warns at exit when nobody did); Gloo's shutdown does nothing.
+    if (pg != nullptr && pg->backend) pg->backend->shutdown();
+  } catch (...) {
+  }
+  try {
     delete pg;
   } catch (...) {
   }
