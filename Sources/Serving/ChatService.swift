@@ -6,6 +6,7 @@ import Models
 import NIOCore
 import NIOPosix
 import Prompting
+import Synchronization
 
 /// What the server is allowed to do.
 public struct ServerSettings: Sendable {
@@ -45,9 +46,10 @@ public struct ChatCompletion: Sendable {
 }
 
 /// The model side of the server: a request's chat through the prompt layer (`PromptBuilder`, the same
-/// path as training, evaluation and `vlmrl generate`) and the rollout engine. Generations run one at a
-/// time, in arrival order, on one worker thread: the model and its engine are never shared by two
-/// requests (batching concurrent requests is left for later, see docs/serve.md).
+/// path as training, evaluation and `vlmrl generate`) and the rollout engine. One worker thread owns
+/// the model: the requests that wait while a generation runs are answered together by the next
+/// engine call, one call per group of requests with the same sampling settings and lengths (each
+/// with its own seed), as training batches its prompts (docs/serve.md, "Batching").
 public final class ChatService: Sendable {
   public let builder: PromptBuilder
   public let engine: RolloutEngine
@@ -55,6 +57,10 @@ public final class ChatService: Sendable {
   /// Prompt plus completion tokens the model can attend over (`max_position_embeddings`).
   public let contextLength: Int
   private let worker: NIOThreadPool
+  private let waiting = Mutex<[(request: ChatRequest, promise: EventLoopPromise<ChatCompletion>)]>([])
+  private let calls = Atomic<Int>(0)
+  /// Engine calls made so far (one per group of requests answered together).
+  public var engineCalls: Int { calls.load(ordering: .relaxed) }
 
   public init(model: QwenVLModel, builder: PromptBuilder, settings: ServerSettings) {
     self.builder = builder
@@ -67,14 +73,95 @@ public final class ChatService: Sendable {
 
   deinit { worker.shutdownGracefully { _ in } }
 
-  /// Runs `complete` on the worker thread; the future completes on `eventLoop`.
+  /// Queues the request for the worker thread; the future completes on `eventLoop`. Each call
+  /// schedules a drain, and a drain answers everything waiting at that moment.
   func submit(_ request: ChatRequest, on eventLoop: EventLoop) -> EventLoopFuture<ChatCompletion> {
-    worker.runIfActive(eventLoop: eventLoop) { try self.complete(request) }
+    let promise = eventLoop.makePromise(of: ChatCompletion.self)
+    waiting.withLock { $0.append((request, promise)) }
+    worker.submit { [self] state in
+      let batch = waiting.withLock { queue in
+        defer { queue.removeAll() }
+        return queue
+      }
+      guard case .active = state else {
+        for entry in batch { entry.promise.fail(ServingError.server("the server is shutting down")) }
+        return
+      }
+      guard !batch.isEmpty else { return }
+      for (entry, result) in zip(batch, complete(batch.map(\.request))) {
+        entry.promise.completeWith(result.mapError { $0 as Error })
+      }
+    }
+    return promise.futureResult
   }
 
   /// Answers one request on the calling thread (callers serialise: the server uses `submit`).
   /// Errors are `ServingError`s.
   public func complete(_ request: ChatRequest) throws(ServingError) -> ChatCompletion {
+    try complete([request])[0].get()
+  }
+
+  /// What one group of requests shares in an engine call.
+  struct BatchKey: Hashable {
+    var samples: Int, maxTokens: Int, temperature: Double, topP: Double, topK: Int, minP: Double, repetitionPenalty: Double
+  }
+
+  /// Answers requests together (callers serialise): each request's prompt is prepared and checked on
+  /// its own (its errors are its own), then every group of requests with the same sampling settings,
+  /// `n` and `max_tokens` runs as one engine call with each request's seed. Results in request order.
+  public func complete(_ requests: [ChatRequest]) -> [Result<ChatCompletion, ServingError>] {
+    var results = [Result<ChatCompletion, ServingError>?](repeating: nil, count: requests.count)
+    var groups: [BatchKey: [(index: Int, prompt: PreparedPrompt)]] = [:]
+    var order: [BatchKey] = []
+    for (index, request) in requests.enumerated() {
+      do {
+        let (prompt, key) = try admit(request)
+        if groups[key] == nil { order.append(key) }
+        groups[key, default: []].append((index, prompt))
+      } catch {
+        results[index] = .failure(error)
+      }
+    }
+    for key in order {
+      let members = groups[key]!
+      let sampling = SamplingSettings(maxNewTokens: key.maxTokens, temperature: key.temperature, topP: key.topP,
+                                      topK: key.topK, minP: key.minP, repetitionPenalty: key.repetitionPenalty)
+      let seeds = members.map { requests[$0.index].seed ?? UInt64.random(in: 0...UInt64.max) }
+      let records: [RolloutRecord]
+      calls.add(1, ordering: .relaxed)
+      do {
+        records = try engine.rollouts(members.map(\.prompt), builder: builder, samples: key.samples, settings: sampling,
+                                      seeds: seeds).records
+      } catch {
+        let failure: ServingError
+        if let error = error as? RolloutError {
+          switch error {
+          case .invalidRequest, .invalidSettings, .insufficientMemory: failure = .invalid("\(error)")
+          }
+        } else {
+          failure = .server("generation failed: \(error)")
+        }
+        for member in members { results[member.index] = .failure(failure) }
+        continue
+      }
+      for (position, member) in members.enumerated() {
+        let request = requests[member.index]
+        let own = records[(position * key.samples)..<((position + 1) * key.samples)]
+        let choices = own.map { record in
+          Self.choice(text: record.text, tokens: record.tokens.count, truncated: record.truncated, stop: request.stop)
+        }
+        results[member.index] = .success(ChatCompletion(
+          id: "chatcmpl-" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased(),
+          created: Int(Date().timeIntervalSince1970), model: settings.servedModelName, choices: choices,
+          promptTokens: member.prompt.ids.count))
+      }
+    }
+    return results.map { $0! }
+  }
+
+  /// The request's prompt and its group, or the error that answers it (unknown model, a chat that
+  /// cannot become a prompt, no room in the context).
+  func admit(_ request: ChatRequest) throws(ServingError) -> (PreparedPrompt, BatchKey) {
     if let model = request.model, model != settings.servedModelName {
       throw .notFound("The model '\(model)' does not exist; this server serves '\(settings.servedModelName)'",
                       param: "model", code: "model_not_found")
@@ -87,25 +174,8 @@ public final class ChatService: Sendable {
         + "and \(request.maxTokens.map { "max_tokens asks for \($0)" } ?? "leave no room for a completion")",
         param: request.maxTokens == nil ? "messages" : "max_tokens", code: "context_length_exceeded")
     }
-    let sampling = SamplingSettings(maxNewTokens: maxTokens, temperature: request.temperature, topP: request.topP,
-                                    topK: request.topK, minP: request.minP, repetitionPenalty: request.repetitionPenalty)
-    let records: [RolloutRecord]
-    do {
-      records = try engine.rollouts([prompt], builder: builder, samples: request.n, settings: sampling,
-                                    seeds: [request.seed ?? UInt64.random(in: 0...UInt64.max)]).records
-    } catch let error as RolloutError {
-      switch error {
-      case .invalidRequest, .invalidSettings, .insufficientMemory: throw .invalid("\(error)")
-      }
-    } catch {
-      throw .server("generation failed: \(error)")
-    }
-    let choices = records.map { record in
-      Self.choice(text: record.text, tokens: record.tokens.count, truncated: record.truncated, stop: request.stop)
-    }
-    return ChatCompletion(id: "chatcmpl-" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased(),
-                          created: Int(Date().timeIntervalSince1970), model: settings.servedModelName, choices: choices,
-                          promptTokens: prompt.ids.count)
+    return (prompt, BatchKey(samples: request.n, maxTokens: maxTokens, temperature: request.temperature, topP: request.topP,
+                             topK: request.topK, minP: request.minP, repetitionPenalty: request.repetitionPenalty))
   }
 
   /// The request's chat as a prepared prompt: every turn through the model's chat template, images

@@ -59,6 +59,38 @@ import Testing
     }
   }
 
+  /// Requests answered together: one engine call per group of equal sampling settings and lengths,
+  /// each request's reply the one it gets alone (greedy, and sampled with its own seed), and a bad
+  /// request in the batch fails alone.
+  @Test func batchedRequestsEqualTheirSingleReplies() async throws {
+    let harness = try await Harness.shared.value
+    func request(_ text: String, _ extra: [String: JSONValue] = [:]) throws -> ChatRequest {
+      try ChatRequest(json: Harness.body(.array([Harness.textPart(text)]), extra))
+    }
+    let requests = [
+      try request("Describe a red square."), try request("Where is the circle?"),
+      try request("Count the shapes.", ["temperature": .double(1), "seed": .int(7)]),
+      try request("Name a color.", ["temperature": .double(1), "seed": .int(9)]),
+      try request("And this one?", ["model": .string("someone-else")]),
+      try request("A longer answer, please.", ["max_tokens": .int(12)]),
+    ]
+    let before = harness.service.engineCalls
+    let batched = harness.service.complete(requests)
+    // Groups: greedy with 8 tokens (2), sampled (2), greedy with 12 tokens (1); the unknown model fails alone.
+    #expect(harness.service.engineCalls - before == 3)
+    for (index, request) in requests.enumerated() {
+      let alone: Result<ChatCompletion, ServingError> = Result { () throws(ServingError) in try harness.service.complete(request) }
+      switch (batched[index], alone) {
+      case (.success(let a), .success(let b)):
+        #expect(a.choices.map(\.text) == b.choices.map(\.text) && a.promptTokens == b.promptTokens, "request \(index)")
+      case (.failure(let a), .failure(let b)):
+        #expect(index == 4 && "\(a)" == "\(b)")
+      default:
+        Issue.record("request \(index): batched \(batched[index]) vs alone \(alone)")
+      }
+    }
+  }
+
   @Test func greedyIsDeterministicAndSystemTurnsCount() async throws {
     let harness = try await Harness.shared.value
     let body = Harness.body(.string("Say something."))
