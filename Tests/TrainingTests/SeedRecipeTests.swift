@@ -1,6 +1,7 @@
 import Common
 import Datasets
 import Foundation
+import Imaging
 import Testing
 @testable import Training
 
@@ -81,5 +82,57 @@ extension TinyModelTests {
       #expect(rows.last?.values["rewards/\(name)/mean"] != nil, "\(recipe): rewards/\(name)/mean")
     }
   }
+
+  /// The EasyDistill seed's config on tiny data with its own 1280x720 images (about 1.2k image
+  /// tokens each at its max_pixels): `max_length` 4096 is its prompt limit, so they train; with a
+  /// prompt limit below them (512, the limit without `max_length`) they are skipped, counted in
+  /// `skipped/prompt_too_long` and named, and training goes on with the small images.
+  @Test func seedConfigWithWideImagesSkipsOnlyWhatIsTooLong() async throws {
+    let root = TinySetup.temporaryFolder("wide")
+    defer { try? FileManager.default.removeItem(at: root) }
+    let data = try SyntheticTasks.write(task: .singleBox, count: 8, seed: 5, imageSize: 56, to: root.appendingPathComponent("data"))
+    var records = try #require(try JSONValue.parse(Data(contentsOf: data)).arrayValue)
+    // Three records in four get a 1280x720 photo-sized image (a grey field with a dark box where the
+    // label is); the data order is seeded, so which are drawn is the same on every machine.
+    let wide = RGBImage(width: 1280, height: 720, pixels: (0..<(1280 * 720)).flatMap { index -> [UInt8] in
+      let (x, y) = (index % 1280, index / 1280)
+      return (400..<700).contains(x) && (200..<500).contains(y) ? [30, 30, 30] : [200, 200, 200]
+    })
+    try encodePNG(wide).write(to: root.appendingPathComponent("data/wide.png"))
+    for index in [0, 1, 2, 4, 5, 6] {
+      guard case .object(var record) = records[index] else { continue }
+      record["image_path"] = .string("wide.png")
+      record["bbox"] = .array([400, 200, 700, 500].map { .int($0) })
+      (record["width"], record["height"]) = (.int(1280), .int(720))
+      records[index] = .object(record)
+    }
+    try Data(JSONValue.array(records).jsonString.utf8).write(to: data)
+    func run(_ name: String, _ extra: [String]) async throws -> ([MetricsRow], [String]) {
+      let overrides = [
+        "models.student=\(TinySetup.modelFolder.path)", "dataset.labeled_path=\(data.path)",
+        "dataset.image_root=\(data.deletingLastPathComponent().path)", "training.output_dir=\(root.appendingPathComponent(name).path)",
+        "training.max_steps=2", "training.gradient_checkpointing=false", "training.max_completion_length=4",
+        "training.roll_out_num=2", "training.per_device_train_batch_size=2", "training.gradient_accumulation_steps=1",
+      ] + extra
+      let config = try TrainingConfig.load(Self.configs.appendingPathComponent("easydistill_single_box.json"), overrides: overrides)
+      #expect(config.training.maxPixels == 12845056)
+      let examples = try DatasetLoader.load(path: data.path, imageRoot: config.dataset.imageRoot).examples
+      let lines = LogLines()
+      let rows = try await GRPOTrainer(config: config, modelDirectory: TinySetup.modelFolder, examples: examples)
+        .run(log: { lines.append($0) })
+      return (rows, lines.all)
+    }
+    let (kept, _) = try await run("kept", [])
+    #expect(kept.map(\.step) == [1, 2])
+    #expect(kept.allSatisfy { $0.values["skipped/prompt_too_long"] == nil }, "max_length 4096 holds the wide images")
+    #expect(kept.compactMap { $0.values["num_tokens"] }.max() ?? 0 > 1000, "a wide image's ~1.2k tokens were trained: \(kept.map(\.values))")
+    let (cut, lines) = try await run("cut", ["training.max_prompt_length=512"])
+    #expect(cut.map(\.step) == [1, 2], "training goes on")
+    let skipped = cut.compactMap { $0.values["skipped/prompt_too_long"] }.reduce(0, +)
+    #expect(skipped >= 1, "\(cut.map(\.values))")
+    #expect(lines.contains { $0.contains("skipped") && $0.contains("512") }, "\(lines)")
+    #expect(cut.allSatisfy { $0.values["loss"]?.isFinite == true })
+  }
 }
 }
+
