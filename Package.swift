@@ -143,7 +143,7 @@ let specs: [Spec] = [
   Spec(name: "GenerationTests", kind: .test, deps: ["Generation", "Models", "Torch", "ModelConfig"]),
   Spec(name: "TrainingTests", kind: .test,
        deps: ["SafeTensors", "Training", "Evaluation", "Generation", "Prompting", "Common", "Torch", "NN", "Rewards", "Models", "Datasets", "ModelConfig",
-              "Imaging", "Jinja"]),
+              "Imaging", "Jinja", "Processor"]),
   Spec(name: "PromptingTests", kind: .test, deps: ["Prompting", "Jinja", "Datasets", "Rewards", "Common"]),
   Spec(name: "EvaluationTests", kind: .test,
        deps: ["NN", "Evaluation", "Prompting", "Common", "Torch", "Models", "Rewards", "Datasets", "ModelConfig"]),

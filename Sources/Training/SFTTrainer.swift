@@ -6,6 +6,7 @@ import ModelConfig
 import Models
 import NN
 import Prompting
+import Rewards
 import Torch
 
 /// Supervised fine-tuning on conversations, loss on assistant tokens only (the seeds' format warm-up).
@@ -19,6 +20,8 @@ public final class SFTTrainer: @unchecked Sendable {
   public let config: TrainingConfig
   public let model: QwenVLModel
   let builder: PromptBuilder
+  /// How REC answers write their boxes for this model (`RECFrame`).
+  let recFrame: RECFrame
   let examples: [Example]
   let stepper: OptimizerStepper
   public let totalSteps: Int
@@ -36,8 +39,12 @@ public final class SFTTrainer: @unchecked Sendable {
     try config.checkImplemented()
     // Only records with an answer to learn train; the rest are counted by kind and named, never
     // silently averaged in as zero-token examples.
-    let examples = given.filter { Self.answer(for: $0) != nil }
-    let unanswered = Dictionary(grouping: given.filter { Self.answer(for: $0) == nil }, by: \.kind.rawValue).mapValues(\.count)
+    let folder = try ModelFolder(directory: modelDirectory)
+    let builder = try PromptBuilder(folder: folder, minPixels: config.training.minPixels, maxPixels: config.training.maxPixels)
+    let recFrame = Self.recFrame(builder, family: folder.config.family)
+    let examples = given.filter { Self.answer(for: $0, recFrame: recFrame) != nil }
+    let unanswered = Dictionary(grouping: given.filter { Self.answer(for: $0, recFrame: recFrame) == nil }, by: \.kind.rawValue)
+      .mapValues(\.count)
     if !unanswered.isEmpty {
       let list = unanswered.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
       log("SFT: skipped \(given.count - examples.count) of \(given.count) records with no answer to train on (\(list))")
@@ -49,8 +56,8 @@ public final class SFTTrainer: @unchecked Sendable {
     self.config = config
     self.examples = examples
     self.modelDirectory = modelDirectory
-    let folder = try ModelFolder(directory: modelDirectory)
-    builder = try PromptBuilder(folder: folder, minPixels: config.training.minPixels, maxPixels: config.training.maxPixels)
+    self.builder = builder
+    self.recFrame = recFrame
     // From a peft adapter folder: with use_peft its adapter trains on, without it is merged in.
     (model, adapter) = try QwenVLModel.loadForTraining(directory: modelDirectory, lora: config.training.usePeft ? config.loraConfig : nil,
                                                        seed: UInt64(config.training.seed), dtype: dtype, device: device)
@@ -74,13 +81,16 @@ public final class SFTTrainer: @unchecked Sendable {
   /// - single box: `[x1, y1, x2, y2]` (original pixels, the grounding rewards' frame);
   /// - multi box: the labelled boxes as a JSON object in a fenced block, labels without boxes left out;
   /// - R1 QA (counting, GeoQA): the solution as written (`<answer> 3 </answer>`);
-  /// - A-OKVQA: the letter of the correct choice.
-  /// REC has none yet: its boxes are compared in the model's resized frame, which depends on the
-  /// image's processed size. A record with none is skipped and counted.
-  public static func answer(for example: Example) -> String? {
+  /// - A-OKVQA: the letter of the correct choice;
+  /// - REC (with `recFrame`): VLM-R1's `<think>...</think> <answer>{"bbox_2d": [...]}</answer>` with the
+  ///   solution box in the model's frame (`recAnswer`).
+  /// A record with none is skipped and counted.
+  public static func answer(for example: Example, recFrame: RECFrame? = nil) -> String? {
     if let turn = example.conversation.last(where: { $0.role == "assistant" }) { return turn.text }
     let fields = example.rewardFields
     switch example.kind {
+    case .rec:
+      return recFrame.flatMap { recAnswer(example, frame: $0) }
     case .singleBox:
       guard let box = fields["bbox"]?.arrayValue?.compactMap(\.doubleValue), box.count == 4 else { return nil }
       return boxText(box)
@@ -102,6 +112,45 @@ public final class SFTTrainer: @unchecked Sendable {
     }
   }
 
+  /// The frame a REC answer's box is written in: the one the REC rewards read the model's boxes in
+  /// for its family (`rewardParameters`' `box_frame` default): Qwen2.5-VL, pixels of the image as
+  /// the processor resizes it (`resized`, a `resize(height, width)` of the original size);
+  /// Qwen2-VL, 0-1000 of the original (`norm1000`).
+  public enum RECFrame: Sendable {
+    case resized(@Sendable (_ height: Int, _ width: Int) -> (height: Int, width: Int)?)
+    case norm1000
+  }
+
+  /// The frame for `builder`'s processor and `family`.
+  public static func recFrame(_ builder: PromptBuilder, family: QwenVLFamily) -> RECFrame {
+    guard family == .qwen25VL else { return .norm1000 }
+    let processor = builder.processor
+    return .resized { height, width in try? processor.resizedSize(height: height, width: width) }
+  }
+
+  /// A REC record's answer in VLM-R1's format: a fixed reasoning sentence in `<think>` and the
+  /// solution box as `{"bbox_2d": [...]}` in `<answer>`, in the model's frame (rounded to whole
+  /// units). Nil without a box, an image size or a frame.
+  static func recAnswer(_ example: Example, frame: RECFrame) -> String? {
+    let solution = example.rewardFields["solution"]
+    var box = solution?.arrayValue?.compactMap(\.doubleValue) ?? []
+    if box.count != 4, let text = solution?.stringValue, let parsed = AnswerParsing.firstBox(in: AnswerParsing.answer(in: text)) {
+      box = [parsed.x1, parsed.y1, parsed.x2, parsed.y2]
+    }
+    guard box.count == 4, let image = example.images.first, let width = image.width, let height = image.height,
+      width > 0, height > 0 else { return nil }
+    let scale: (x: Double, y: Double)
+    switch frame {
+    case .norm1000: scale = (1000 / Double(width), 1000 / Double(height))
+    case .resized(let resize):
+      guard let size = resize(height, width) else { return nil }
+      scale = (Double(size.width) / Double(width), Double(size.height) / Double(height))
+    }
+    let scaled = [box[0] * scale.x, box[1] * scale.y, box[2] * scale.x, box[3] * scale.y]
+    return "<think>I find the object the question describes in the image and give its box.</think> "
+      + "<answer>{\"bbox_2d\": \(boxText(scaled))}</answer>"
+  }
+
   static func boxText(_ box: [Double]) -> String {
     "[" + box.map { String(Int($0.rounded())) }.joined(separator: ", ") + "]"
   }
@@ -110,10 +159,10 @@ public final class SFTTrainer: @unchecked Sendable {
   /// its first user turn on (that turn as the example's prompt, with its images; later turns as
   /// written) when an assistant turn follows it, else the prompt and `answer(for:)`. Nil when the
   /// example has no answer.
-  public static func messages(for example: Example) -> [ChatMessage]? {
+  public static func messages(for example: Example, recFrame: RECFrame? = nil) -> [ChatMessage]? {
     let dialogue = example.conversation.drop { $0.role != "user" }.dropFirst()
     guard dialogue.contains(where: { $0.role == "assistant" }) else {
-      return answer(for: example).map { PromptBuilder.messages(for: example, answer: $0) }
+      return answer(for: example, recFrame: recFrame).map { PromptBuilder.messages(for: example, answer: $0) }
     }
     return PromptBuilder.messages(for: example) + dialogue.map(laterMessage)
   }
@@ -203,7 +252,7 @@ public final class SFTTrainer: @unchecked Sendable {
   /// The example's conversation as one sequence (`PromptBuilder.prepareDialogue`), or nil when it has
   /// no answer.
   func dialogue(_ example: Example) throws -> PreparedDialogue? {
-    try Self.messages(for: example).map { try builder.prepareDialogue(example, messages: $0) }
+    try Self.messages(for: example, recFrame: recFrame).map { try builder.prepareDialogue(example, messages: $0) }
   }
 
   /// The batch's loss: the mean over its examples of each example's mean token negative

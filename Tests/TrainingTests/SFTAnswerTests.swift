@@ -1,6 +1,7 @@
 import Common
 import Datasets
 import Foundation
+import Processor
 import Rewards
 import Testing
 @testable import Training
@@ -41,6 +42,43 @@ import Testing
         }
       }
     }
+  }
+
+  /// REC answers (VLM-R1's think/answer format, the box in the model's frame) get full marks from
+  /// `rec_format` and `rec_accuracy`, and the IoU that rounding to whole units leaves is above 0.9 (the
+  /// boxes are 10+ pixels), in both frames: Qwen2.5-VL's resized pixels (100x100 images resized to 112x112) and Qwen2-VL's
+  /// 0-1000; a frame that cannot size the image gives no answer.
+  @Test func recAnswersScoreFullMarksInTheModelsFrame() async throws {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("vlmrl-sft-rec-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: root) }
+    let single = try SyntheticTasks.write(task: .singleBox, count: 6, seed: 3, imageSize: 100, to: root)
+    let records = try #require(try JSONValue.parse(Data(contentsOf: single)).arrayValue).map { record -> JSONValue in
+      .object(["image": record["image_path"] ?? .null, "problem": .string("the shape"), "solution": record["bbox"] ?? .null])
+    }
+    let file = root.appendingPathComponent("rec.json")
+    try Data(JSONValue.array(records).jsonString.utf8).write(to: file)
+    let examples = try DatasetLoader.load(path: file.path, imageRoot: root.path).examples
+    #expect(examples.count == 6 && examples.allSatisfy { $0.kind == .rec })
+    let processor = QwenImageProcessor(minPixels: 3136, maxPixels: 12544)
+    let frames: [(String, SFTTrainer.RECFrame, ImageGeometry)] = [
+      ("resized", .resized { try? processor.resizedSize(height: $0, width: $1) },
+       ImageGeometry(originalWidth: 100, originalHeight: 100, resizedWidth: 112, resizedHeight: 112)),
+      ("norm1000", .norm1000, ImageGeometry(originalWidth: 100, originalHeight: 100, resizedWidth: 112, resizedHeight: 112)),
+    ]
+    for (name, frame, geometry) in frames {
+      for example in examples {
+        let answer = try #require(SFTTrainer.answer(for: example, recFrame: frame), "\(name)")
+        #expect(answer.hasPrefix("<think>") && answer.contains("</think> <answer>{\"bbox_2d\": ["), "\(answer)")
+        let sample = RewardSample(completion: answer, images: [geometry], fields: example.rewardFields)
+        for reward in ["rec_format", "rec_accuracy", "iou"] {
+          let function = try RewardRegistry.make(reward, parameters: reward == "rec_format" ? [:] : ["box_frame": .string(name)])
+          let value = try #require(try await function.score([sample])[0])
+          #expect(reward == "iou" ? value > 0.9 : value == 1, "\(name) \(reward): \(value) for \(answer)")
+        }
+      }
+    }
+    #expect(SFTTrainer.answer(for: examples[0]) == nil, "no frame, no REC answer")
+    #expect(SFTTrainer.answer(for: examples[0], recFrame: .resized { _, _ in nil }) == nil)
   }
 
   @Test func recordsWithoutAnAnswerAreSkippedAndCounted() throws {
