@@ -67,7 +67,8 @@ public final class SFTTrainer: @unchecked Sendable {
     let optimizer = try config.makeOptimizer(model.namedTrainableParameters.map(\.1), weights: model.dtype)
     let batch = config.training.perDeviceTrainBatchSize
     totalSteps = config.training.maxSteps > 0 ? config.training.maxSteps
-      : Int((config.training.numTrainEpochs * Double(examples.count) / Double(batch)).rounded(.up))
+      : Int((config.training.numTrainEpochs * Double(examples.count)
+        / Double(batch * max(1, config.training.gradientAccumulationSteps))).rounded(.up))
     stepper = OptimizerStepper(optimizer: optimizer, schedule: config.lrSchedule(totalSteps: totalSteps),
                                maxGradNorm: config.training.maxGradNorm)
     outputDirectory = URL(fileURLWithPath: config.training.outputDir)
@@ -207,17 +208,23 @@ public final class SFTTrainer: @unchecked Sendable {
     var rows: [MetricsRow] = []
     while state.step < limit {
       let start = Date()
-      var lossValue = 0.0, tokens = 0
+      var lossValue = 0.0, tokens = 0, finite = true
       // LoRA dropout masks are a pure function of (seed, step), so a resumed run draws the same ones.
       if adapter != nil { LoRA.reseedDropout(in: model, seed: DataOrder.mix(UInt64(state.seed), UInt64(state.step), 0x10AA)) }
-      let batch = nextBatch()
-      if let (loss, count) = try batchLoss(batch) {
-        loss.backward()
+      // An optimizer step sums `gradient_accumulation_steps` micro-batches, each loss divided by their
+      // number: the mean over all their examples, as one batch of them all would give.
+      let accumulation = max(1, config.training.gradientAccumulationSteps)
+      for _ in 0..<accumulation {
+        let batch = nextBatch()
+        guard let (loss, count) = try batchLoss(batch) else { continue }
+        (loss / Double(accumulation)).backward()
         RecomputeRegistry.shared.releaseAll()
-        lossValue = loss.item()
-        tokens = count
+        let value = loss.item()
+        finite = finite && value.isFinite
+        lossValue += value / Double(accumulation)
+        tokens += count
       }
-      let result = stepper.step(state.step, lossFinite: lossValue.isFinite)
+      let result = stepper.step(state.step, lossFinite: finite)
       state.step += 1
       state.examplesSeen = stream.seen
       let seconds = Date().timeIntervalSince(start)
