@@ -7,25 +7,10 @@ through copies larger than L2.   usage: python3 bench/gemm_split.py
 import torch
 import torch.nn.functional as F
 
+from graph_timer import timed
+
 dev = "cuda"
 shapes = {"qkv": (2048, 2560), "o": (2048, 2048), "gate_up": (2048, 22016), "down": (11008, 2048)}
-
-
-def bench(fn, reps=200):
-    for _ in range(5):
-        fn()
-    g = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(g):
-        for _ in range(reps):
-            fn()
-    g.replay()
-    torch.cuda.synchronize()
-    a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    a.record()
-    g.replay()
-    b.record()
-    torch.cuda.synchronize()
-    return a.elapsed_time(b) / reps * 1000
 
 
 for m in (64, 256):
@@ -40,7 +25,7 @@ for m in (64, 256):
             state["i"] = (state["i"] + 1) % copies
             return F.linear(x, ws[state["i"]])
 
-        line = f"  {name:8s} {k}x{n}: linear {bench(lin):6.1f} us"
+        line = f"  {name:8s} {k}x{n}: linear {timed(lin):6.1f} us"
         reference = F.linear(x.float(), ws[0].float())
         for c in (2, 4, 8):
             if k % c:
@@ -54,7 +39,7 @@ for m in (64, 256):
                 return torch.bmm(xs, wts[state["i"]], out_dtype=torch.float32)
 
             try:
-                t = bench(split)
+                t = timed(split)
                 state["i"] = copies - 1
                 err = (split().sum(0) - reference).abs().max().item()
                 line += f"  split {c}: {t:6.1f} us (err {err:.1e})"

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 import os
+from graph_timer import timed
 here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 module = cp.RawModule(code=open(f"{here}/csrc/decode_kernels.cu").read(), options=("--std=c++17",))
 kernel = module.get_function
@@ -19,29 +20,6 @@ H, HEADS, KVH, D, INNER = 2048, 16, 2, 128, 11008
 
 def ptr(t):
     return cp.uint64(t.data_ptr())
-
-
-def timed(fn, reps=200):
-    """Microseconds per call of fn, replayed from a CUDA graph of `reps` calls."""
-    s = torch.cuda.Stream()
-    s.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(s):
-        for _ in range(3):
-            fn()
-    torch.cuda.current_stream().wait_stream(s)
-    torch.cuda.synchronize()
-    g = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(g):
-        for _ in range(reps):
-            fn()
-    g.replay()
-    torch.cuda.synchronize()
-    a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    a.record()
-    g.replay()
-    b.record()
-    torch.cuda.synchronize()
-    return a.elapsed_time(b) / reps * 1000
 
 
 def launch(name, grid, block, args, shared=0):

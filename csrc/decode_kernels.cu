@@ -227,13 +227,67 @@ __device__ __forceinline__ void mma_bf16(float (&d)[4], unsigned a0, unsigned a1
 }
 __device__ __forceinline__ unsigned pack_floats(float a, float b) { return pack(f2b(a), f2b(b)); }
 
-template <int ATTN_WARPS>
+// Where the attention-diagnostics variant of the decode attention (vlmrl_decode_attention8_mass)
+// reads the prompt's key masks and writes the step's masses; passed by value (the C++ launcher
+// declares the same layout). Masks: float32 [slots, mask_stride], 1 on text / image keys. Outputs:
+// float32 [rows, columns, recorded] at (sequence[slot], min(step[slot], columns - 1), column), as
+// vlmrl_attention_mass writes them. workspace: float32 of 2 * slots * heads * (splits + 1);
+// counters: int [slots], zero before the launch and left zero after it.
+struct MassTarget {
+  const float *text_mask, *vision_mask;
+  float *out_text, *out_vision;
+  const int64 *sequence, *step;
+  float *workspace;
+  int *counters;
+  int64 mask_stride;
+  int columns, recorded, column;
+};
+
+// The last stage of the attention masses of one slot: the block that finished key/value head
+// `kv_head` (warp 0; lane h < group holds head kv_head * group + h's text and image probability
+// mass) stores them; the last of the slot's kv_heads such blocks averages all heads (a fixed
+// reduction order, so the result does not depend on which block came last) and writes the slot's
+// entry of the run's buffers.
+__device__ void finish_mass(const MassTarget &mass, float *head_text, float *head_vision, int slot, int kv_head,
+                            int heads, int kv_heads, int group, int lane, float text, float vision) {
+  const int64 row = (int64)slot * heads;
+  if (lane < group) {
+    head_text[row + kv_head * group + lane] = text;
+    head_vision[row + kv_head * group + lane] = vision;
+    __threadfence();
+  }
+  __syncwarp();
+  int last = 0;
+  if (lane == 0) last = atomicAdd(mass.counters + slot, 1) == kv_heads - 1;
+  if (!__shfl_sync(0xffffffffu, last, 0)) return;
+  __threadfence();
+  float text_sum = 0.0f, vision_sum = 0.0f;
+  for (int h = lane; h < heads; h += 32) {
+    text_sum += __ldcg(head_text + row + h);
+    vision_sum += __ldcg(head_vision + row + h);
+  }
+  for (int offset = 16; offset > 0; offset >>= 1) {
+    text_sum += __shfl_xor_sync(0xffffffffu, text_sum, offset);
+    vision_sum += __shfl_xor_sync(0xffffffffu, vision_sum, offset);
+  }
+  if (lane == 0) {
+    const int64 step = min(mass.step[slot], (int64)mass.columns - 1);
+    const int64 index = (mass.sequence[slot] * mass.columns + step) * mass.recorded + mass.column;
+    mass.out_text[index] = text_sum / heads;
+    mass.out_vision[index] = vision_sum / heads;
+    mass.counters[slot] = 0;
+  }
+}
+
+template <int ATTN_WARPS, bool MASS>
 __device__ __forceinline__ void decode_attention(const bf16 *qkv, int64 qkv_stride, bf16 *key_cache,
                                                  bf16 *value_cache, const int64 *positions, int heads, int kv_heads,
                                                  int max_len, int split, float scale_log2, float *partial, int *counters,
-                                                 bf16 *out, const bf16 *cos, const bf16 *sin) {
+                                                 bf16 *out, const bf16 *cos, const bf16 *sin, const MassTarget &mass) {
   __shared__ __align__(16) float merge_acc[ATTN_WARPS][ATTN_GROUP][128];
   __shared__ float merge_m[ATTN_WARPS][ATTN_GROUP], merge_l[ATTN_WARPS][ATTN_GROUP];
+  // The warps' exp-weighted sums on text and image keys (MASS only).
+  __shared__ float merge_text[MASS ? ATTN_WARPS : 1][ATTN_GROUP], merge_vision[MASS ? ATTN_WARPS : 1][ATTN_GROUP];
   __shared__ int ticket;
   const float negative_infinity = -__int_as_float(0x7f800000);
   const int split_index = blockIdx.x, kv_head = blockIdx.y, slot = blockIdx.z;
@@ -312,6 +366,9 @@ __device__ __forceinline__ void decode_attention(const bf16 *qkv, int64 qkv_stri
 #pragma unroll
   for (int i = 0; i < 8; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
   float m = negative_infinity, l = 0.0f;  // of head g
+  // MASS: head g's exp2(score - m) summed over this lane's keys that are text / image keys, rescaled
+  // with l's corrections (the lanes of a head share m; they are summed after the loop).
+  float text_acc = 0.0f, vision_acc = 0.0f;
   const int64 key_stride = (int64)kv_heads * 128;
   const int64 cache_base = (int64)slot * max_len * key_stride + kv_head * 128;
   const bf16 *k_base = key_cache + cache_base, *v_base = value_cache + cache_base;
@@ -336,6 +393,18 @@ __device__ __forceinline__ void decode_attention(const bf16 *qkv, int64 qkv_stri
       for (int h = 0; h < 2; ++h) {
         vr[r][h] = key < end ? *reinterpret_cast<const uint4 *>(v_base + (int64)key * key_stride + 64 * h + 8 * g)
                              : make_uint4(0u, 0u, 0u, 0u);
+      }
+    }
+    // MASS: the masks of this lane's keys tile + 2t, 2t + 1, 2t + 8, 2t + 9 (loaded with K and V).
+    float text_flag[4], vision_flag[4];
+    if constexpr (MASS) {
+      const float *text_row = mass.text_mask + (int64)slot * mass.mask_stride;
+      const float *vision_row = mass.vision_mask + (int64)slot * mass.mask_stride;
+#pragma unroll
+      for (int c = 0; c < 4; ++c) {
+        const int key = tile + 8 * (c >> 1) + 2 * t + (c & 1);
+        text_flag[c] = key < end ? text_row[key] : 0.0f;
+        vision_flag[c] = key < end ? vision_row[key] : 0.0f;
       }
     }
     // S = Q K^T: two n-tiles of 8 keys.
@@ -371,6 +440,11 @@ __device__ __forceinline__ void decode_attention(const bf16 *qkv, int64 qkv_stri
     sum += __shfl_xor_sync(0xffffffffu, sum, 2);
     l = l * correction + sum;
     m = m_new;
+    if constexpr (MASS) {
+      text_acc = text_acc * correction + (pr[0] * text_flag[0] + pr[1] * text_flag[1] + pr[2] * text_flag[2] + pr[3] * text_flag[3]);
+      vision_acc = vision_acc * correction +
+                   (pr[0] * vision_flag[0] + pr[1] * vision_flag[1] + pr[2] * vision_flag[2] + pr[3] * vision_flag[3]);
+    }
     // P^T as the B fragment (k = the tile's 16 keys, n = heads): lane (g, t) holds head g's
     // probabilities of keys 2t, 2t + 1 and 2t + 8, 2t + 9, which is that fragment's layout.
     const unsigned pb0 = pack_floats(pr[0], pr[1]), pb1 = pack_floats(pr[2], pr[3]);
@@ -405,6 +479,17 @@ __device__ __forceinline__ void decode_attention(const bf16 *qkv, int64 qkv_stri
     merge_m[warp][g] = m;
     merge_l[warp][g] = l;
   }
+  if constexpr (MASS) {
+#pragma unroll
+    for (int offset = 1; offset < 4; offset <<= 1) {
+      text_acc += __shfl_xor_sync(0xffffffffu, text_acc, offset);
+      vision_acc += __shfl_xor_sync(0xffffffffu, vision_acc, offset);
+    }
+    if (t == 0) {
+      merge_text[warp][g] = text_acc;
+      merge_vision[warp][g] = vision_acc;
+    }
+  }
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
 #pragma unroll
@@ -437,14 +522,45 @@ __device__ __forceinline__ void decode_attention(const bf16 *qkv, int64 qkv_stri
     block_a[h] = value;
   }
   bf16 *out_row = out + (int64)slot * heads * 128 + (int64)kv_head * group * 128;
+  // MASS: warp 0's lane h < group merges head h's text and image sums over the warps as above (in
+  // the workspace: the splits' text and image sums, then each head's masses).
+  float mass_l = 0.0f, mass_text = 0.0f, mass_vision = 0.0f;
+  float *mass_partial = mass.workspace, *mass_heads = mass.workspace + 2 * (int64)slots * heads * splits;
+  if constexpr (MASS) {
+    if (warp == 0 && lane < group) {
+      float top = merge_m[0][lane];
+#pragma unroll
+      for (int w = 1; w < ATTN_WARPS; ++w) top = fmaxf(top, merge_m[w][lane]);
+#pragma unroll
+      for (int w = 0; w < ATTN_WARPS; ++w) {
+        const float f = exp2f(merge_m[w][lane] - top);
+        mass_l += merge_l[w][lane] * f;
+        mass_text += merge_text[w][lane] * f;
+        mass_vision += merge_vision[w][lane] * f;
+      }
+    }
+  }
   if (used == 1) {
 #pragma unroll
     for (int h = 0; h < ATTN_GROUP; ++h)
       if (h < group) out_row[h * 128 + d] = f2b(block_a[h] / block_l[h]);
+    if constexpr (MASS) {
+      if (warp == 0) {
+        finish_mass(mass, mass_heads, mass_heads + (int64)slots * heads, slot, kv_head, heads, kv_heads, group, lane,
+                    mass_text / mass_l, mass_vision / mass_l);
+      }
+    }
     return;
   }
   const int64 count = (int64)slots * heads * splits;
   float *partial_m = partial, *partial_l = partial + count, *partial_a = partial + 2 * count;
+  if constexpr (MASS) {
+    if (warp == 0 && lane < group) {
+      const int64 index = ((int64)slot * heads + kv_head * group + lane) * splits + split_index;
+      mass_partial[index] = mass_text;
+      mass_partial[count + index] = mass_vision;
+    }
+  }
 #pragma unroll
   for (int h = 0; h < ATTN_GROUP; ++h) {
     if (h < group) {
@@ -480,6 +596,28 @@ __device__ __forceinline__ void decode_attention(const bf16 *qkv, int64 qkv_stri
     }
   }
   if (threadIdx.x == 0) *counter = 0;
+  if constexpr (MASS) {
+    // The splits' masses, rescaled with the same max correction as their sums (partial_m, partial_l).
+    if (warp == 0) {
+      float text = 0.0f, vision = 0.0f;
+      if (lane < group) {
+        const int64 base = ((int64)slot * heads + kv_head * group + lane) * splits;
+        float top = negative_infinity;
+        for (int i = 0; i < used; ++i) top = fmaxf(top, __ldcg(partial_m + base + i));
+        float total = 0.0f;
+        for (int i = 0; i < used; ++i) {
+          const float f = exp2f(__ldcg(partial_m + base + i) - top);
+          total += __ldcg(partial_l + base + i) * f;
+          text += __ldcg(mass_partial + base + i) * f;
+          vision += __ldcg(mass_partial + count + base + i) * f;
+        }
+        text /= total;
+        vision /= total;
+      }
+      finish_mass(mass, mass_heads, mass_heads + (int64)slots * heads, slot, kv_head, heads, kv_heads, group, lane, text,
+                  vision);
+    }
+  }
 }
 
 // The kernel with 8 warps per block (256 threads): more warps shorten each block's chain of
@@ -489,8 +627,25 @@ extern "C" __global__ void __launch_bounds__(256) vlmrl_decode_attention8(
     const bf16 *qkv, int64 qkv_stride, bf16 *key_cache, bf16 *value_cache, const int64 *positions, int heads,
     int kv_heads, int max_len, int split, float scale_log2, float *partial, int *counters, bf16 *out, const bf16 *cos,
     const bf16 *sin) {
-  decode_attention<8>(qkv, qkv_stride, key_cache, value_cache, positions, heads, kv_heads, max_len, split, scale_log2,
-                      partial, counters, out, cos, sin);
+  decode_attention<8, false>(qkv, qkv_stride, key_cache, value_cache, positions, heads, kv_heads, max_len, split,
+                             scale_log2, partial, counters, out, cos, sin, MassTarget{});
+}
+
+// vlmrl_decode_attention8 that also records the attention diagnostics of its layer (the rollout
+// engine's compute_attention_metrics): while it holds each query head's probabilities it sums them
+// over the keys flagged text and over those flagged image (the masks of MassTarget), rescaled with
+// the online softmax's corrections and divided by its denominator at the end; the heads' average
+// goes to the run's per-sequence buffers as vlmrl_attention_mass writes it. The probabilities are
+// the ones the attention applies (float32 scores of the tensor-core product, not rounded to bf16).
+// Held to 128 registers (two blocks per multiprocessor, as the plain kernel): unbounded it took 158
+// without spills and was 1 us faster per launch at 64 slots but 12 us slower at 256 on the H100
+// (bench/attention_mass.py).
+extern "C" __global__ void __launch_bounds__(256, 2) vlmrl_decode_attention8_mass(
+    const bf16 *qkv, int64 qkv_stride, bf16 *key_cache, bf16 *value_cache, const int64 *positions, int heads,
+    int kv_heads, int max_len, int split, float scale_log2, float *partial, int *counters, bf16 *out, const bf16 *cos,
+    const bf16 *sin, MassTarget mass) {
+  decode_attention<8, true>(qkv, qkv_stride, key_cache, value_cache, positions, heads, kv_heads, max_len, split,
+                            scale_log2, partial, counters, out, cos, sin, mass);
 }
 
 // The per-step inputs of a fused decode step, from the slots' device state: residual = the

@@ -68,12 +68,24 @@ void bind(void *library, const char *name, F &slot) {
 struct Kernels {
   CUfunction add_rmsnorm = nullptr, add_rmsnorm_row = nullptr, rotary_kv = nullptr, swiglu = nullptr,
              swiglu8 = nullptr, sample = nullptr, decode_attention8 = nullptr, step_inputs = nullptr,
-             vision_rotary = nullptr, attention_mass = nullptr;
+             vision_rotary = nullptr, attention_mass = nullptr, decode_attention8_mass = nullptr;
 };
 
 // The sampler's decode-step state (csrc/decode_kernels.cu, StepState), passed by value.
 struct StepState {
   int64_t *sequence, *step, *token, *length;
+};
+
+// Where vlmrl_decode_attention8_mass reads its masks and writes the masses (csrc/decode_kernels.cu,
+// MassTarget), passed by value.
+struct MassTarget {
+  const float *text_mask, *vision_mask;
+  float *out_text, *out_vision;
+  const int64_t *sequence, *step;
+  float *workspace;
+  int *counters;
+  int64_t mask_stride;
+  int columns, recorded, column;
 };
 
 std::mutex load_mutex;
@@ -156,7 +168,8 @@ const Kernels &kernels(int device) {
         {&k.rotary_kv, "vlmrl_rotary_kv"},     {&k.swiglu, "vlmrl_swiglu"},
         {&k.swiglu8, "vlmrl_swiglu8"},         {&k.sample, "vlmrl_sample"},
         {&k.decode_attention8, "vlmrl_decode_attention8"}, {&k.step_inputs, "vlmrl_step_inputs"},
-        {&k.vision_rotary, "vlmrl_vision_rotary"}, {&k.attention_mass, "vlmrl_attention_mass"}};
+        {&k.vision_rotary, "vlmrl_vision_rotary"}, {&k.attention_mass, "vlmrl_attention_mass"},
+        {&k.decode_attention8_mass, "vlmrl_decode_attention8_mass"}};
     for (const auto &[slot, name] : entries) check(driver.get_function(slot, module, name), name);
     loaded[device] = k;
     device_ready[device] = true;
@@ -208,6 +221,112 @@ void launch_sample(const at::Tensor &l, vt_tensor bias, const at::Tensor &unifor
   void *arguments[] = {&l_pointer, &bias_pointer, &u_pointer, &temp, &vocab, &greedy, &t_pointer, &p_pointer,
                        &state, &columns};
   if (l.size(0) > 0) launch(kernels(device).sample, device, {static_cast<unsigned>(l.size(0))}, 1024, 0, arguments);
+}
+
+// The attention-diagnostics buffers that vlmrl_attention_mass and vlmrl_decode_attention8_mass
+// share: float32 masks [slots, >= max_len] (unit column stride, one row stride), contiguous float32
+// outputs [rows, columns, recorded] with `layer_column` in range, int64 [slots] sequences and steps.
+void require_mass_buffers(const at::Tensor &text_mask, const at::Tensor &vision_mask, const at::Tensor &out_text,
+                          const at::Tensor &out_vision, vt_tensor slot_sequence, vt_tensor slot_step, int64_t slots,
+                          int max_len, int layer_column) {
+  require_long(slot_sequence->tensor, "slot sequences", slots);
+  require_long(slot_step->tensor, "slot steps", slots);
+  for (const at::Tensor *t : {&text_mask, &vision_mask}) {
+    if (!t->is_cuda() || t->scalar_type() != at::kFloat || t->dim() != 2 || t->size(0) != slots || t->stride(1) != 1) {
+      throw std::runtime_error("masks must be float32 CUDA [slots, n] with unit column stride");
+    }
+  }
+  if (text_mask.size(1) < max_len || vision_mask.size(1) < max_len || text_mask.stride(0) != vision_mask.stride(0)) {
+    throw std::runtime_error("masks must cover max_len keys with one row stride");
+  }
+  for (const at::Tensor *t : {&out_text, &out_vision}) {
+    if (!t->is_cuda() || t->scalar_type() != at::kFloat || t->dim() != 3 || !t->is_contiguous()) {
+      throw std::runtime_error("outputs must be contiguous float32 CUDA [rows, columns, recorded]");
+    }
+  }
+  if (!out_vision.sizes().equals(out_text.sizes()) || layer_column < 0 || layer_column >= out_text.size(2)) {
+    throw std::runtime_error("outputs must be alike with the layer's column in range");
+  }
+}
+
+// The attention-diagnostics part of a vlmrl_decode_attention8_mass launch: `target` with the masks
+// and outputs (checked by the caller), and its float32 workspace (at least 2 * slots * heads *
+// (splits + 1)) and int32 counters ([slots], zero), checked by decode_attention.
+struct MassLaunch {
+  MassTarget target;
+  const at::Tensor &workspace, &counters;
+};
+
+// The launcher of vlmrl_decode_attention8 (vtc_decode_attention), or of its attention-diagnostics
+// variant vlmrl_decode_attention8_mass when `mass` is given.
+at::Tensor decode_attention(vt_tensor qkv, vt_tensor key_cache, vt_tensor value_cache, vt_tensor positions, int heads,
+                            int kv_heads, int split, vt_tensor partial, vt_tensor counters, vt_tensor cos, vt_tensor sin,
+                            const MassLaunch *mass) {
+  const at::Tensor &x = qkv->tensor, &kc = key_cache->tensor, &vc = value_cache->tensor;
+  if (!x.is_cuda() || x.scalar_type() != at::kBFloat16 || x.dim() != 2 || x.stride(1) != 1 || x.stride(0) % 8 != 0) {
+    throw std::runtime_error("qkv must be a bfloat16 CUDA matrix with unit column stride and 16-byte aligned rows");
+  }
+  require(kc, "key cache", 4);
+  require(vc, "value cache", 4);
+  const int64_t slots = x.size(0);
+  if (kc.size(0) != slots || kc.size(2) != kv_heads || kc.size(3) != 128 || !vc.sizes().equals(kc.sizes())) {
+    throw std::runtime_error("caches must be [slots, max_len, kv_heads, 128]");
+  }
+  if (kv_heads <= 0 || heads % kv_heads != 0 || heads / kv_heads > 8) {
+    throw std::runtime_error("decode attention takes at most 8 query heads per key/value head");
+  }
+  if (x.size(1) < static_cast<int64_t>(heads) * 128) throw std::runtime_error("qkv rows are narrower than the queries");
+  if (split <= 0 || split % 32 != 0) throw std::runtime_error("split must be a positive multiple of 32");
+  int max_len = static_cast<int>(kc.size(1));
+  const int64_t splits = (max_len + split - 1) / split;
+  require_long(positions->tensor, "positions", slots);
+  if (!partial->tensor.is_cuda() || partial->tensor.scalar_type() != at::kFloat || !partial->tensor.is_contiguous() ||
+      partial->tensor.numel() < slots * heads * splits * 130) {
+    throw std::runtime_error("partial must be a contiguous float32 CUDA tensor of slots * heads * splits * 130");
+  }
+  const at::Tensor &c = counters->tensor;
+  require_vector(c, at::kInt, "counters", slots * kv_heads);
+  void *cos_pointer = nullptr, *sin_pointer = nullptr;
+  if ((cos == nullptr) != (sin == nullptr)) throw std::runtime_error("give both cos and sin or neither");
+  if (cos != nullptr) {
+    require(cos->tensor, "cos", 2);
+    require(sin->tensor, "sin", 2);
+    if (cos->tensor.size(0) != slots || cos->tensor.size(1) != 128 || !sin->tensor.sizes().equals(cos->tensor.sizes())) {
+      throw std::runtime_error("cos/sin must be [slots, 128]");
+    }
+    if (x.size(1) < static_cast<int64_t>(heads + 2 * kv_heads) * 128) {
+      throw std::runtime_error("qkv rows must hold the queries, keys and values to rotate");
+    }
+    cos_pointer = cos->tensor.data_ptr();
+    sin_pointer = sin->tensor.data_ptr();
+  }
+  at::Tensor out = at::empty({slots, static_cast<int64_t>(heads) * 128}, x.options());
+  const int device = x.get_device();
+  void *x_pointer = x.data_ptr(), *k_pointer = kc.data_ptr(), *v_pointer = vc.data_ptr();
+  void *p_pointer = positions->tensor.data_ptr(), *w_pointer = partial->tensor.data_ptr(), *c_pointer = c.data_ptr();
+  void *o_pointer = out.data_ptr();
+  int64_t stride = x.stride(0);
+  float scale_log2 = static_cast<float>(1.4426950408889634 / std::sqrt(128.0));
+  MassTarget target = mass != nullptr ? mass->target : MassTarget{};
+  if (mass != nullptr) {
+    const at::Tensor &w = mass->workspace;
+    if (!w.is_cuda() || w.scalar_type() != at::kFloat || !w.is_contiguous() || w.numel() < 2 * slots * heads * (splits + 1)) {
+      throw std::runtime_error("mass workspace must be a contiguous float32 CUDA tensor of 2 * slots * heads * (splits + 1)");
+    }
+    require_vector(mass->counters, at::kInt, "mass counters", slots);
+    target.workspace = w.data_ptr<float>();
+    target.counters = mass->counters.data_ptr<int>();
+  }
+  // The plain kernel takes the first 15 (the driver reads as many as the kernel declares).
+  void *arguments[] = {&x_pointer, &stride, &k_pointer, &v_pointer, &p_pointer, &heads, &kv_heads, &max_len,
+                       &split, &scale_log2, &w_pointer, &c_pointer, &o_pointer, &cos_pointer, &sin_pointer, &target};
+  if (slots > 0) {
+    // 8 warps per block: faster than 4 at 16, 64 and 256 slots on the H200 (bench/kernel_times.py).
+    const Kernels &k = kernels(device);
+    launch(mass != nullptr ? k.decode_attention8_mass : k.decode_attention8, device,
+           {static_cast<unsigned>(splits), static_cast<unsigned>(kv_heads), static_cast<unsigned>(slots)}, 256, 0, arguments);
+  }
+  return out;
 }
 
 #define VTK_TRY(failure, ...)            \
@@ -390,58 +509,35 @@ int vtc_sample_step(vt_tensor logits, vt_tensor bias, vt_tensor uniforms, double
 vt_tensor vtc_decode_attention(vt_tensor qkv, vt_tensor key_cache, vt_tensor value_cache, vt_tensor positions, int heads,
                                int kv_heads, int split, vt_tensor partial, vt_tensor counters, vt_tensor cos, vt_tensor sin) {
   VTK_TRY(nullptr, {
-    const at::Tensor &x = qkv->tensor, &kc = key_cache->tensor, &vc = value_cache->tensor;
-    if (!x.is_cuda() || x.scalar_type() != at::kBFloat16 || x.dim() != 2 || x.stride(1) != 1 || x.stride(0) % 8 != 0) {
-      throw std::runtime_error("qkv must be a bfloat16 CUDA matrix with unit column stride and 16-byte aligned rows");
-    }
-    require(kc, "key cache", 4);
-    require(vc, "value cache", 4);
-    const int64_t slots = x.size(0);
-    if (kc.size(0) != slots || kc.size(2) != kv_heads || kc.size(3) != 128 || !vc.sizes().equals(kc.sizes())) {
-      throw std::runtime_error("caches must be [slots, max_len, kv_heads, 128]");
-    }
-    if (kv_heads <= 0 || heads % kv_heads != 0 || heads / kv_heads > 8) {
-      throw std::runtime_error("decode attention takes at most 8 query heads per key/value head");
-    }
-    if (x.size(1) < static_cast<int64_t>(heads) * 128) throw std::runtime_error("qkv rows are narrower than the queries");
-    if (split <= 0 || split % 32 != 0) throw std::runtime_error("split must be a positive multiple of 32");
-    int max_len = static_cast<int>(kc.size(1));
-    const int64_t splits = (max_len + split - 1) / split;
-    require_long(positions->tensor, "positions", slots);
-    if (!partial->tensor.is_cuda() || partial->tensor.scalar_type() != at::kFloat || !partial->tensor.is_contiguous() ||
-        partial->tensor.numel() < slots * heads * splits * 130) {
-      throw std::runtime_error("partial must be a contiguous float32 CUDA tensor of slots * heads * splits * 130");
-    }
-    const at::Tensor &c = counters->tensor;
-    require_vector(c, at::kInt, "counters", slots * kv_heads);
-    void *cos_pointer = nullptr, *sin_pointer = nullptr;
-    if ((cos == nullptr) != (sin == nullptr)) throw std::runtime_error("give both cos and sin or neither");
-    if (cos != nullptr) {
-      require(cos->tensor, "cos", 2);
-      require(sin->tensor, "sin", 2);
-      if (cos->tensor.size(0) != slots || cos->tensor.size(1) != 128 || !sin->tensor.sizes().equals(cos->tensor.sizes())) {
-        throw std::runtime_error("cos/sin must be [slots, 128]");
-      }
-      if (x.size(1) < static_cast<int64_t>(heads + 2 * kv_heads) * 128) {
-        throw std::runtime_error("qkv rows must hold the queries, keys and values to rotate");
-      }
-      cos_pointer = cos->tensor.data_ptr();
-      sin_pointer = sin->tensor.data_ptr();
-    }
-    at::Tensor out = at::empty({slots, static_cast<int64_t>(heads) * 128}, x.options());
-    const int device = x.get_device();
-    void *x_pointer = x.data_ptr(), *k_pointer = kc.data_ptr(), *v_pointer = vc.data_ptr();
-    void *p_pointer = positions->tensor.data_ptr(), *w_pointer = partial->tensor.data_ptr(), *c_pointer = c.data_ptr();
-    void *o_pointer = out.data_ptr();
-    int64_t stride = x.stride(0);
-    float scale_log2 = static_cast<float>(1.4426950408889634 / std::sqrt(128.0));
-    void *arguments[] = {&x_pointer, &stride, &k_pointer, &v_pointer, &p_pointer, &heads, &kv_heads,
-                         &max_len, &split, &scale_log2, &w_pointer, &c_pointer, &o_pointer, &cos_pointer, &sin_pointer};
-    if (slots > 0) {
-      // 8 warps per block: faster than 4 at 16, 64 and 256 slots on the H200 (bench/kernel_times.py).
-      launch(kernels(device).decode_attention8, device,
-             {static_cast<unsigned>(splits), static_cast<unsigned>(kv_heads), static_cast<unsigned>(slots)}, 256, 0, arguments);
-    }
+    at::Tensor out = decode_attention(qkv, key_cache, value_cache, positions, heads, kv_heads, split, partial, counters, cos,
+                                      sin, nullptr);
+    return new vt_tensor_opaque{std::move(out)};
+  })
+}
+
+/// vtc_decode_attention that also records its layer's attention diagnostics (vlmrl_decode_attention8_mass,
+/// the fused form of vtc_attention_mass): the heads-averaged attention probability of each slot's
+/// query on text keys and on image keys (`text_mask`/`vision_mask` float32 [slots, >= max_len]),
+/// written into `out_text`/`out_vision` float32 [rows, columns, recorded] at (slot_sequence[slot],
+/// min(slot_step[slot], columns - 1), layer_column) as vtc_attention_mass writes them.
+/// `mass_workspace` float32 of 2 * slots * heads * (splits + 1), `mass_counters` int32 [slots]
+/// zeros (left zero).
+vt_tensor vtc_decode_attention_mass(vt_tensor qkv, vt_tensor key_cache, vt_tensor value_cache, vt_tensor positions,
+                                    int heads, int kv_heads, int split, vt_tensor partial, vt_tensor counters, vt_tensor cos,
+                                    vt_tensor sin, vt_tensor text_mask, vt_tensor vision_mask, vt_tensor out_text,
+                                    vt_tensor out_vision, vt_tensor slot_sequence, vt_tensor slot_step, int layer_column,
+                                    vt_tensor mass_workspace, vt_tensor mass_counters) {
+  VTK_TRY(nullptr, {
+    const at::Tensor &tm = text_mask->tensor, &vm = vision_mask->tensor, &ot = out_text->tensor, &ov = out_vision->tensor;
+    const at::Tensor &kc = key_cache->tensor;
+    if (kc.dim() != 4) throw std::runtime_error("caches must be [slots, max_len, kv_heads, 128]");
+    require_mass_buffers(tm, vm, ot, ov, slot_sequence, slot_step, kc.size(0), static_cast<int>(kc.size(1)), layer_column);
+    MassTarget target{tm.data_ptr<float>(), vm.data_ptr<float>(), ot.data_ptr<float>(), ov.data_ptr<float>(),
+                      slot_sequence->tensor.data_ptr<int64_t>(), slot_step->tensor.data_ptr<int64_t>(), nullptr, nullptr,
+                      tm.stride(0), static_cast<int>(ot.size(1)), static_cast<int>(ot.size(2)), layer_column};
+    MassLaunch mass{target, mass_workspace->tensor, mass_counters->tensor};
+    at::Tensor out = decode_attention(qkv, key_cache, value_cache, positions, heads, kv_heads, split, partial, counters, cos,
+                                      sin, &mass);
     return new vt_tensor_opaque{std::move(out)};
   })
 }
@@ -471,26 +567,9 @@ int vtc_attention_mass(vt_tensor qkv, vt_tensor key_cache, vt_tensor key_lengths
     }
     if (x.size(1) < static_cast<int64_t>(heads) * 128) throw std::runtime_error("qkv rows are narrower than the queries");
     require_long(key_lengths->tensor, "key lengths", slots);
-    require_long(slot_sequence->tensor, "slot sequences", slots);
-    require_long(slot_step->tensor, "slot steps", slots);
     int max_len = static_cast<int>(kc.size(1));
     const at::Tensor &tm = text_mask->tensor, &vm = vision_mask->tensor, &ot = out_text->tensor, &ov = out_vision->tensor;
-    for (const at::Tensor *t : {&tm, &vm}) {
-      if (!t->is_cuda() || t->scalar_type() != at::kFloat || t->dim() != 2 || t->size(0) != slots || t->stride(1) != 1) {
-        throw std::runtime_error("masks must be float32 CUDA [slots, n] with unit column stride");
-      }
-    }
-    if (tm.size(1) < max_len || vm.size(1) < max_len || tm.stride(0) != vm.stride(0)) {
-      throw std::runtime_error("masks must cover max_len keys with one row stride");
-    }
-    for (const at::Tensor *t : {&ot, &ov}) {
-      if (!t->is_cuda() || t->scalar_type() != at::kFloat || t->dim() != 3 || !t->is_contiguous()) {
-        throw std::runtime_error("outputs must be contiguous float32 CUDA [rows, columns, recorded]");
-      }
-    }
-    if (!ov.sizes().equals(ot.sizes()) || layer_column < 0 || layer_column >= ot.size(2)) {
-      throw std::runtime_error("outputs must be alike with the layer's column in range");
-    }
+    require_mass_buffers(tm, vm, ot, ov, slot_sequence, slot_step, slots, max_len, layer_column);
     const int device = x.get_device();
     void *x_pointer = x.data_ptr(), *k_pointer = kc.data_ptr(), *l_pointer = key_lengths->tensor.data_ptr();
     void *tm_pointer = tm.data_ptr(), *vm_pointer = vm.data_ptr(), *ot_pointer = ot.data_ptr(), *ov_pointer = ov.data_ptr();

@@ -62,6 +62,12 @@ typedef int vtc_sample_step_f(vt_tensor logits, vt_tensor bias, vt_tensor unifor
 typedef vt_tensor vtc_decode_attention_f(vt_tensor qkv, vt_tensor key_cache, vt_tensor value_cache, vt_tensor positions,
                                          int heads, int kv_heads, int split, vt_tensor partial, vt_tensor counters,
                                          vt_tensor cos, vt_tensor sin);
+typedef vt_tensor vtc_decode_attention_mass_f(vt_tensor qkv, vt_tensor key_cache, vt_tensor value_cache,
+                                              vt_tensor positions, int heads, int kv_heads, int split, vt_tensor partial,
+                                              vt_tensor counters, vt_tensor cos, vt_tensor sin, vt_tensor text_mask,
+                                              vt_tensor vision_mask, vt_tensor out_text, vt_tensor out_vision,
+                                              vt_tensor slot_sequence, vt_tensor slot_step, int layer_column,
+                                              vt_tensor mass_workspace, vt_tensor mass_counters);
 typedef int vtc_step_inputs_f(vt_tensor tokens, vt_tensor lengths, vt_tensor deltas, vt_tensor embedding,
                               vt_tensor inverse_frequencies, int max_len, vt_tensor residual,
                               vt_tensor write_positions, vt_tensor key_lengths, vt_tensor key_lengths32,
@@ -105,6 +111,7 @@ typedef vtc_swiglu_f *vtc_swiglu_fn;
 typedef vtc_sample_f *vtc_sample_fn;
 typedef vtc_sample_step_f *vtc_sample_step_fn;
 typedef vtc_decode_attention_f *vtc_decode_attention_fn;
+typedef vtc_decode_attention_mass_f *vtc_decode_attention_mass_fn;
 typedef vtc_step_inputs_f *vtc_step_inputs_fn;
 typedef vtc_vision_rotary_f *vtc_vision_rotary_fn;
 typedef vtc_attention_mass_f *vtc_attention_mass_fn;
@@ -139,6 +146,7 @@ vtc_swiglu_f vtc_swiglu;
 vtc_sample_f vtc_sample;
 vtc_sample_step_f vtc_sample_step;
 vtc_decode_attention_f vtc_decode_attention;
+vtc_decode_attention_mass_f vtc_decode_attention_mass;
 vtc_step_inputs_f vtc_step_inputs;
 vtc_vision_rotary_f vtc_vision_rotary;
 vtc_attention_mass_f vtc_attention_mass;
