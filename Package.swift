@@ -3,7 +3,7 @@
 //
 // Layers (docs/design.md): CTorch (C++ shim) <- Torch <- NN <- Models <- Generation <- Training <- vlmrl.
 // Plain-Swift side modules (no Torch): SafeTensors, Tokenizers, Jinja, Imaging, Formats, Datasets,
-// Rewards, ModelConfig.
+// Rewards, ModelConfig, Hub (hub downloads; network code over AsyncHTTPClient).
 //
 // Environment:
 //   LIBTORCH      libtorch folder (include/, lib/); default .deps/libtorch (made by `make deps`).
@@ -63,6 +63,7 @@ let asyncHTTP = Target.Dependency.product(name: "AsyncHTTPClient", package: "asy
 let nioCore = Target.Dependency.product(name: "NIOCore", package: "swift-nio")
 let nioHTTP = Target.Dependency.product(name: "NIOHTTP1", package: "swift-nio")
 let nioPosix = Target.Dependency.product(name: "NIOPosix", package: "swift-nio")
+let crypto = Target.Dependency.product(name: "Crypto", package: "swift-crypto")
 
 /// name -> (kind, local dependencies, external dependencies)
 struct Spec {
@@ -104,6 +105,8 @@ let specs: [Spec] = [
   Spec(name: "Formats", kind: .library, deps: ["CZstd", "CSnappy", "CZlib"], link: codecLink(["zstd", "snappy", "z"])),
   Spec(name: "Datasets", kind: .library, deps: ["Common", "Formats", "Imaging"], external: [yams]),
   Spec(name: "Rewards", kind: .library, deps: ["Common"], external: [asyncHTTP, nioCore]),
+  // Hugging Face hub downloads into the standard cache layout (models and dataset splits).
+  Spec(name: "Hub", kind: .library, deps: ["ModelConfig"], external: [asyncHTTP, nioCore, nioHTTP, crypto]),
 
   // Models and above.
   Spec(name: "Processor", kind: .library, deps: ["Torch", "Imaging", "ModelConfig"]),
@@ -149,6 +152,8 @@ let specs: [Spec] = [
        deps: ["NN", "Evaluation", "Prompting", "Common", "Torch", "Models", "Rewards", "Datasets", "ModelConfig"]),
   Spec(name: "CLITests", kind: .test, deps: ["Imaging"]),
   Spec(name: "RewardsTests", kind: .test, deps: ["Rewards", "Common"], external: [nioCore, nioHTTP, nioPosix]),
+  Spec(name: "HubTests", kind: .test, deps: ["Hub", "ModelConfig", "Datasets", "SafeTensors"],
+       external: [crypto, nioCore, nioHTTP, nioPosix]),
   Spec(name: "ServingTests", kind: .test,
        deps: ["Serving", "Generation", "Prompting", "Models", "ModelConfig", "Rewards", "Common", "Datasets"],
        external: [asyncHTTP, nioCore]),
@@ -200,6 +205,7 @@ let package = Package(
     .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     .package(url: "https://github.com/swift-server/async-http-client", from: "1.20.0"),
     .package(url: "https://github.com/apple/swift-nio", from: "2.60.0"),
+    .package(url: "https://github.com/apple/swift-crypto.git", from: "3.0.0"),
   ],
   targets: targets,
   cxxLanguageStandard: .cxx17

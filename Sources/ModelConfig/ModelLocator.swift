@@ -1,7 +1,8 @@
 import Foundation
 
 /// Finds a model folder from a command-line argument: a local folder, or a Hugging Face hub id
-/// (`Qwen/Qwen2.5-VL-3B-Instruct`) already downloaded into a local hub cache. Never downloads.
+/// (`Qwen/Qwen2.5-VL-3B-Instruct`) already downloaded into a local hub cache. Never downloads: the
+/// Hub module (`HubModels.resolve`) fetches a missing hub id into the cache, then resolves it here.
 public enum ModelLocator {
   /// Hub cache roots in the order huggingface_hub consults them: `$HF_HUB_CACHE`
   /// (`$HUGGINGFACE_HUB_CACHE`, its old name), `$HF_HOME/hub`, `$XDG_CACHE_HOME/huggingface/hub`,
@@ -52,11 +53,8 @@ public enum ModelLocator {
     if FileManager.default.fileExists(atPath: localPath, isDirectory: &isDirectory), isDirectory.boolValue {
       return URL(fileURLWithPath: localPath, isDirectory: true).standardizedFileURL
     }
-    let parts = argument.split(separator: "/", omittingEmptySubsequences: false)
-    let looksLikeHubId = parts.count == 2 && parts.allSatisfy { !$0.isEmpty && $0 != "." && $0 != ".." }
-      && !argument.hasPrefix("~")
-    if looksLikeHubId {
-      let repoFolder = "models--\(parts[0])--\(parts[1])"
+    if let (organization, name) = hubId(argument) {
+      let repoFolder = "models--\(organization)--\(name)"
       for root in cacheRoots(environment: environment) {
         let repo = root.appendingPathComponent(repoFolder)
         if let snapshot = snapshot(in: repo, revision: revision, searched: &searched) { return snapshot }
@@ -65,7 +63,20 @@ public enum ModelLocator {
     throw ModelConfigError.modelNotFound(argument: argument, searched: searched)
   }
 
-  static func snapshot(in repo: URL, revision: String, searched: inout [String]) -> URL? {
+  /// The organization and name of `argument` when it has the form of a hub id (`org/name`: two
+  /// non-empty parts, neither `.` nor `..`, not starting with `~`); nil otherwise.
+  public static func hubId(_ argument: String) -> (organization: String, name: String)? {
+    let parts = argument.split(separator: "/", omittingEmptySubsequences: false)
+    guard parts.count == 2, parts.allSatisfy({ !$0.isEmpty && $0 != "." && $0 != ".." }), !argument.hasPrefix("~") else {
+      return nil
+    }
+    return (String(parts[0]), String(parts[1]))
+  }
+
+  /// The snapshot folder of the cached repo folder `repo` (`models--org--name`) for `revision`:
+  /// `snapshots/<refs/revision>`, else `snapshots/<revision>`, else the only snapshot. Every path
+  /// looked at is appended to `searched`.
+  public static func snapshot(in repo: URL, revision: String, searched: inout [String]) -> URL? {
     let fileManager = FileManager.default
     let snapshots = repo.appendingPathComponent("snapshots")
     let ref = repo.appendingPathComponent("refs").appendingPathComponent(revision)
