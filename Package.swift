@@ -127,7 +127,7 @@ let specs: [Spec] = [
        external: [nioCore, nioHTTP, nioPosix]),
   Spec(name: "vlmrl", kind: .executable,
        deps: ["Common", "Torch", "NN", "Models", "Generation", "Prompting", "Training", "Evaluation", "Serving", "Processor", "Jinja", "SafeTensors", "Tokenizers", "ModelConfig",
-              "Datasets", "Rewards"],
+              "Datasets", "Rewards", "Hub"],
        external: [argumentParser]),
 
   // Tests.

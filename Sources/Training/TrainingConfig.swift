@@ -12,7 +12,8 @@ public struct TrainingConfig: Sendable, Equatable, Codable {
 
   /// The `dataset` section.
   public struct DatasetSection: Sendable, Equatable, Codable {
-    /// A dataset YAML (`datasets: [{json_path, sampling_strategy}]`) or one data file.
+    /// A dataset YAML (`datasets: [{json_path, sampling_strategy}]`), one data file, or a hub dataset
+    /// (`hub:org/name[:split]`, downloaded by the commands: docs/data.md).
     public var labeledPath: String?
     public var evalPath: String?
     public var imageRoot: String?
@@ -27,7 +28,8 @@ public struct TrainingConfig: Sendable, Equatable, Codable {
 
   /// The `models` section.
   public struct ModelsSection: Sendable, Equatable, Codable {
-    /// A model folder or a hub id resolved through the local Hugging Face cache.
+    /// A model folder or a hub id resolved through the local Hugging Face cache (the commands
+    /// download a hub id missing from it first: docs/model-files.md, "Hub downloads").
     public var student: String?
     /// A separate reference model for the KL term (default: the student's initial weights).
     public var reference: String?

@@ -2,6 +2,7 @@ import ArgumentParser
 import Datasets
 import Evaluation
 import Foundation
+import Hub
 import Models
 
 /// `vlmrl eval`: the seeds' test protocols (REC, counting, GeoQA, A-OKVQA) and the grounding
@@ -15,10 +16,11 @@ struct Eval: ParsableCommand {
   struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
       abstract: "Evaluate a model on test sets (docs/eval.md describes each task).")
-    @Option(help: "Model folder, hub id, or training checkpoint folder.") var model: String
+    @Option(help: "Model folder, hub id (downloaded when missing), or training checkpoint folder.") var model: String
     @Option(help: "LoRA adapter folder (peft layout) applied on top of the model.") var adapter: String?
     @Option(help: "rec, counting, geoqa, aokvqa or grounding.") var task = "grounding"
-    @Option(parsing: .upToNextOption, help: "Test set files (several allowed, each scored on its own).") var data: [String]
+    @Option(parsing: .upToNextOption, help: "Test set files, or hub datasets as hub:org/name[:split] (several allowed, each scored on its own).")
+    var data: [String]
     @Option(help: "Folder that relative image paths are resolved against.") var imageRoot: String?
     @Option(help: "REC prompt and box extraction: r1 or baseline.") var method = "r1"
     @Option(help: "Records drawn per set with the seed (default: 500 for rec, every record otherwise).") var sampleNum: Int?
@@ -42,8 +44,13 @@ struct Eval: ParsableCommand {
       guard let style = RECPromptStyle(rawValue: method) else { throw ValidationError("--method: '\(method)' is not r1 or baseline") }
       _ = try usableDevice(device)  // CUDA asked for where it cannot load: one line, before any work
       let isCUDA = device.lowercased().hasPrefix("cuda") || device.lowercased() == "gpu"
+      // Hub ids and hub datasets missing from the cache are downloaded before the run reads them.
+      _ = try await HubModels.resolve(model)
+      if let adapter { _ = try await HubModels.resolve(adapter) }
+      var dataPaths: [String] = []
+      for path in data { dataPaths.append(try await HubDatasets.localPath(path)) }
       let settings = EvalSettings(
-        model: model, adapter: adapter, task: evalTask, data: data, imageRoot: imageRoot, method: style,
+        model: model, adapter: adapter, task: evalTask, data: dataPaths, imageRoot: imageRoot, method: style,
         sampleNum: sampleNum ?? evalTask.defaultSampleNum, seed: seed, batchSize: batchSize, maxNewTokens: maxNewTokens,
         device: device, dtype: dtype ?? (isCUDA ? "bfloat16" : "float32"),
         rewardFuncs: funcs.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty },

@@ -2,6 +2,7 @@ import ArgumentParser
 import Datasets
 import Foundation
 import Generation
+import Hub
 import ModelConfig
 import Models
 import Processor
@@ -10,9 +11,9 @@ import Torch
 
 /// `vlmrl generate`: one prompt (optionally with an image) through the chat template, the image
 /// processor and the model, with a KV cache. How users and tests check a model folder.
-struct Generate: ParsableCommand {
+struct Generate: AsyncParsableCommand {
   static let configuration = CommandConfiguration(abstract: "Generate a completion for one prompt and image.")
-  @Option(help: "Model folder or hub id (found in the local Hugging Face cache).") var model: String
+  @Option(help: "Model folder or hub id (downloaded into the Hugging Face cache when missing).") var model: String
   @Option(help: "Image file (JPEG, PNG, WebP).") var image: String?
   @Option(help: "User prompt text.") var prompt: String
   @Option(help: "Maximum new tokens.") var maxNewTokens = 128
@@ -24,11 +25,11 @@ struct Generate: ParsableCommand {
   @Option(help: "float32 or bfloat16.") var dtype = "float32"
   @Flag(help: "Print JSON with ids and timings.") var json = false
 
-  func run() throws {
+  func run() async throws {
     let device = try usableDevice(device)
     guard let dtype = DType(name: dtype) else { throw ValidationError("--dtype: unknown dtype '\(self.dtype)'") }
     guard temperature.isFinite, temperature >= 0 else { throw ValidationError("--temperature must be a number >= 0, got \(temperature)") }
-    let folder = try ModelFolder(directory: try ModelLocator.resolve(model))
+    let folder = try ModelFolder(directory: try await HubModels.resolve(model))
     let builder = try PromptBuilder(folder: folder)
     var parts: [PromptPart] = []
     var images: [ImageInfo] = []

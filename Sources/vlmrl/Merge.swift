@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Hub
 import ModelConfig
 import Models
 import NN
@@ -10,17 +11,17 @@ import Training
 /// `vlmrl merge`: folds a LoRA adapter into its base model (`W + scaling * B @ A` for every adapted
 /// linear layer, as peft's `merge_and_unload`) and writes a full model folder in the Hugging Face
 /// layout, with the companion files, that transformers and every vlmrl command load.
-struct Merge: ParsableCommand {
+struct Merge: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Merge a LoRA adapter (peft layout) into its base model and write a full model folder.")
   @Option(help: "LoRA adapter folder (adapter_config.json + adapter_model.safetensors), e.g. a LoRA run's final/.")
   var adapter: String
-  @Option(help: "Base model folder or hub id (default: the adapter's base_model_name_or_path).") var base: String?
+  @Option(help: "Base model folder or hub id, downloaded when missing (default: the adapter's base_model_name_or_path).") var base: String?
   @Option(help: "Output folder for the merged model (must not exist yet).") var out: String
   @Option(help: "Saved dtype: float32, bfloat16 or float16 (default: the dtype the base's weights are stored in).")
   var dtype: String?
 
-  func run() throws {
+  func run() async throws {
     let adapterURL = URL(fileURLWithPath: adapter).standardizedFileURL
     guard FileManager.default.fileExists(atPath: adapterURL.path) else { throw ValidationError("--adapter \(adapter): folder not found") }
     guard AdapterFolder.isAdapter(adapterURL) else {
@@ -30,7 +31,12 @@ struct Merge: ParsableCommand {
     guard !FileManager.default.fileExists(atPath: outURL.path) else {
       throw ValidationError("--out \(out): already exists; give a new folder (the merged model is written whole or not at all)")
     }
-    let baseURL = try base.map { try ModelLocator.resolve($0) }
+    var baseURL: URL?
+    if let base {
+      baseURL = try await HubModels.resolve(base)
+    } else {
+      _ = try await HubModels.resolve(adapterURL.path)  // the adapter's hub base, downloaded when missing
+    }
     guard let folder = try AdapterFolder.read(adapterURL, base: baseURL) else {
       throw ValidationError("--adapter \(adapter): not a LoRA adapter folder")
     }

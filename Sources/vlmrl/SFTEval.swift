@@ -1,13 +1,14 @@
 import ArgumentParser
 import Datasets
 import Foundation
+import Hub
 import ModelConfig
 import Models
 import Torch
 import Training
 
 /// `vlmrl sft --config FILE`: supervised warm-up (job_type sft), loss on assistant tokens.
-struct SFT: ParsableCommand {
+struct SFT: AsyncParsableCommand {
   static let configuration = CommandConfiguration(commandName: "sft", abstract: "Supervised fine-tuning from a config file.")
   @Option(help: "Config file (JSON).") var config: String
   @Option(name: .customLong("set"), help: "Override a config value (repeatable).") var overrides: [String] = []
@@ -15,13 +16,14 @@ struct SFT: ParsableCommand {
   @Flag(help: "Continue from the newest checkpoint in output_dir.") var resume = false
   @Flag(help: "Replace an earlier run's outputs in output_dir (otherwise a used output_dir is an error).") var overwrite = false
 
-  func run() throws {
+  func run() async throws {
     let trainingConfig = try TrainingConfig.load(URL(fileURLWithPath: config), overrides: overrides)
     _ = try joinProcessGroup(trainingConfig, command: "vlmrl sft", cuda: false)
     let device = try usableDevice(device)
     guard let student = trainingConfig.models.student else { throw ValidationError("\(config): models.student is missing") }
-    let examples = try loadTrainingDataset(trainingConfig, source: config)
-    let trainer = try SFTTrainer(config: trainingConfig, modelDirectory: try ModelLocator.resolve(student), examples: examples,
+    let modelDirectory = try await HubModels.resolve(student)
+    let examples = try loadTrainingDataset(try await withHubDataDownloaded(trainingConfig), source: config)
+    let trainer = try SFTTrainer(config: trainingConfig, modelDirectory: modelDirectory, examples: examples,
                                  device: device, dtype: device.isCUDA && trainingConfig.training.bf16 ? .bfloat16 : .float32,
                                  switches: KernelSwitches.fromEnvironment())
     print("SFT: \(examples.count) examples, \(trainer.totalSteps) steps")

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Hub
 import ModelConfig
 import Models
 import Prompting
@@ -10,7 +11,7 @@ import Torch
 struct Serve: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Serve a model over HTTP with the OpenAI chat-completions API (POST /v1/chat/completions).")
-  @Option(help: "Model folder or hub id (found in the local Hugging Face cache).") var model: String
+  @Option(help: "Model folder or hub id (downloaded into the Hugging Face cache when missing).") var model: String
   @Option(help: "Address to listen on.") var host = "127.0.0.1"
   @Option(help: "Port to listen on (0 = any free port).") var port = 8000
   @Option(help: "cpu or cuda[:i].") var device = "cpu"
@@ -28,7 +29,7 @@ struct Serve: AsyncParsableCommand {
     guard maxConcurrency >= 1 else { throw ValidationError("--max-concurrency must be at least 1, got \(maxConcurrency)") }
     guard defaultMaxTokens >= 1 else { throw ValidationError("--default-max-tokens must be at least 1, got \(defaultMaxTokens)") }
     guard (1...4096).contains(maxRequestMib) else { throw ValidationError("--max-request-mib must be in 1...4096, got \(maxRequestMib)") }
-    let folder = try ModelFolder(directory: try ModelLocator.resolve(model))
+    let folder = try ModelFolder(directory: try await HubModels.resolve(model))
     let name = servedModelName ?? folder.directory.standardizedFileURL.lastPathComponent
     let builder = try PromptBuilder(folder: folder)
     let qwen = try QwenVLModel.load(folder: folder, dtype: dtype, device: device)

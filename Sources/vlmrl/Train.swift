@@ -1,6 +1,7 @@
 import ArgumentParser
 import Datasets
 import Foundation
+import Hub
 import ModelConfig
 import Models
 import Torch
@@ -36,8 +37,10 @@ struct Train: AsyncParsableCommand {
       return t
     } ?? (device.isCUDA && trainingConfig.training.bf16 ? .bfloat16 : .float32)
     guard let student = trainingConfig.models.student else { throw ValidationError("\(config): models.student is missing") }
-    let modelDirectory = try ModelLocator.resolve(student)
-    let examples = try loadTrainingDataset(trainingConfig, source: config)
+    let modelDirectory = try await HubModels.resolve(student)
+    if let reference = trainingConfig.models.reference { _ = try await HubModels.resolve(reference) }
+    let dataConfig = try await withHubDataDownloaded(trainingConfig)
+    let examples = try loadTrainingDataset(dataConfig, source: config)
     let switches = KernelSwitches.fromEnvironment()
     let trainer = trainingConfig.jobType == .cycle
       ? try CycleTrainer.make(config: trainingConfig, modelDirectory: modelDirectory, examples: examples, device: device,
@@ -45,7 +48,7 @@ struct Train: AsyncParsableCommand {
       : try GRPOTrainer(config: trainingConfig, modelDirectory: modelDirectory, examples: examples,
                         device: device, dtype: parameterType, switches: switches, processGroup: processGroup)
     if trainingConfig.dataset.evalPath != nil {
-      trainer.evaluator = try InTrainingEvaluation(config: trainingConfig, modelDirectory: modelDirectory, model: trainer.model,
+      trainer.evaluator = try InTrainingEvaluation(config: dataConfig, modelDirectory: modelDirectory, model: trainer.model,
                                                    source: config)
     }
     let kind = trainingConfig.jobType == .cycle ? "cycle (\(trainingConfig.training.cycleSchedule))" : "GRPO"
