@@ -145,6 +145,9 @@ final class LoopbackHub: @unchecked Sendable {
   /// When set, every hub request needs `Authorization: Bearer <token>` (else 401).
   var token: String? { get { lock.withLock { _token } } set { lock.withLock { _token = newValue } } }
   private var _token: String?
+  /// When true the CDN ignores `Range` and always sends the whole file with 200.
+  var ignoresRange: Bool { get { lock.withLock { _ignoresRange } } set { lock.withLock { _ignoresRange = newValue } } }
+  private var _ignoresRange = false
   /// Repos renamed: a request for the old id is redirected (relative `Location`) to the new one.
   var renamed: [String: String] { get { lock.withLock { _renamed } } set { lock.withLock { _renamed = newValue } } }
   private var _renamed: [String: String] = [:]
@@ -212,14 +215,14 @@ final class LoopbackHub: @unchecked Sendable {
   }
 
   private func answerCDN(_ request: SeenRequest) -> LoopbackReply {
-    let (repos, corrupted) = lock.withLock { (self.repos, _corrupted) }
+    let (repos, corrupted, ignoresRange) = lock.withLock { (self.repos, _corrupted, _ignoresRange) }
     let name = request.path.components(separatedBy: "?name=").last ?? ""
     let sha = request.path.dropFirst("/blobs/".count).prefix(64)
     guard let entry = repos.values.lazy.compactMap({ $0.files.values.first { $0.lfs && FakeRepo.sha256($0.bytes) == sha } }).first
     else { return .error(404) }
     var bytes = entry.bytes
     if corrupted.contains(name), !bytes.isEmpty { bytes[bytes.count - 1] ^= 0xFF }
-    if let range = request.headers["range"], range.hasPrefix("bytes="), range.hasSuffix("-"),
+    if !ignoresRange, let range = request.headers["range"], range.hasPrefix("bytes="), range.hasSuffix("-"),
       let start = Int(range.dropFirst(6).dropLast())
     {
       guard start < bytes.count else { return .error(416) }
