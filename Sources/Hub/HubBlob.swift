@@ -112,6 +112,9 @@ extension HubConnection {
         offset = 0
         continue
       }
+      guard [200, 206].contains(response.status.code) else {
+        throw HubError.invalidReply(url: meta.location.absoluteString, reason: "status \(response.status.code) instead of the file")
+      }
       if offset > 0 && response.status.code != 206 { offset = 0 }
       let handle = try Self.open(partial, truncate: offset == 0)
       defer { try? handle.close() }

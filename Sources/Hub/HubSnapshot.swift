@@ -114,6 +114,9 @@ extension HubConnection {
   func repoInfo(_ repo: HubRepo, revision: String) async throws -> HubSnapshot.RepoInfo {
     let url = try url(repo.apiPath(revision: revision))
     let (response, answered) = try await send(.GET, url, headers: [("Accept", "application/json")], repo: repo.description)
+    guard response.status.code == 200 else {
+      throw HubError.invalidReply(url: answered.absoluteString, reason: "status \(response.status.code) instead of the repo info")
+    }
     let body = try await Self.body(response, url: answered)
     let info: HubSnapshot.RepoInfo
     do {
