@@ -25,15 +25,20 @@ public enum HubModels {
     try await ensureCached(argument, revision: revision, environment: environment, progress: progress)
     do {
       return try ModelLocator.resolve(argument, revision: revision, environment: environment)
-    } catch ModelConfigError.adapterBaseNotFound(_, let base, _) where ModelLocator.hubId(base) != nil {
-      try await ensureCached(base, revision: "main", environment: environment, progress: progress)
+    } catch ModelConfigError.adapterBaseNotFound(let adapter, let base, let searched) where ModelLocator.hubId(base) != nil {
+      do {
+        try await ensureCached(base, revision: "main", environment: environment, progress: progress)
+      } catch ModelConfigError.modelNotFound(_, let more) {
+        throw ModelConfigError.adapterBaseNotFound(adapter: adapter, base: base, searched: searched + more.filter { !searched.contains($0) })
+      }
       return try ModelLocator.resolve(argument, revision: revision, environment: environment)
     }
   }
 
   /// Downloads the model files of the hub id `argument` unless a local folder of that name exists or
   /// the cache holds a snapshot with a config and safetensors weights (used as is: no request is
-  /// made for a newer commit). Offline, a repo missing from the cache is a `HubError.offline`.
+  /// made for a newer commit). Offline, a repo missing from the cache is a `HubError.offline`; a repo
+  /// the hub does not have is `ModelConfigError.modelNotFound` listing the local paths and the URL.
   /// Arguments that are not hub ids are left to `ModelLocator` to report.
   public static func ensureCached(
     _ argument: String, revision: String = "main",
@@ -51,12 +56,17 @@ public enum HubModels {
       if cached != nil { return }  // loading names the file that is missing
       throw HubError.offline(repo: repo.description, revision: revision, searched: searched)
     }
-    _ = try await HubSnapshot.download(repo, revision: revision, settings: settings, progress: progress) { names in
-      let picked = names.filter(isModelFile)
-      guard picked.contains("config.json") || picked.contains(AdapterFolder.configFile) else {
-        throw HubError.noMatchingFiles(repo: repo.description, revision: revision, wanted: "config.json", available: names)
+    do {
+      _ = try await HubSnapshot.download(repo, revision: revision, settings: settings, progress: progress) { names in
+        let picked = names.filter(isModelFile)
+        guard picked.contains("config.json") || picked.contains(AdapterFolder.configFile) else {
+          throw HubError.noMatchingFiles(repo: repo.description, revision: revision, wanted: "config.json", available: names)
+        }
+        return picked
       }
-      return picked
+    } catch HubError.notFound(_, let url, let code) where code == nil || code == "RepoNotFound" {
+      // Neither a local folder nor a repo on the hub: say both (a mistyped local path looks like a hub id).
+      throw ModelConfigError.modelNotFound(argument: argument, searched: [local] + searched + ["\(url) (no such repo on the hub)"])
     }
   }
 

@@ -168,11 +168,13 @@ import Testing
     }
     #expect("\(unauthorized!)".contains("org/tiny: 401 Unauthorized") && "\(unauthorized!)".contains("set HF_TOKEN"))
     hub.token = nil
-    let missing = await #expect(throws: HubError.self) {
+    // Neither a local folder nor a hub repo: both are named.
+    let missing = await #expect(throws: ModelConfigError.self) {
       try await HubModels.resolve("org/missing", environment: environment, progress: .silent)
     }
-    #expect(missing == .notFound(repo: "org/missing", url: hub.endpoint + "/api/models/org/missing/revision/main", code: "RepoNotFound"))
-    #expect("\(missing!)".contains("no such repo"))
+    #expect("\(missing!)".hasPrefix("model 'org/missing' not found; searched:\n  org/missing\n"))
+    #expect("\(missing!)".contains(home.path + "/cache/models--org--missing/refs/main"))
+    #expect("\(missing!)".contains(hub.endpoint + "/api/models/org/missing/revision/main (no such repo on the hub)"))
     let revision = await #expect(throws: HubError.self) {
       try await HubModels.resolve("org/tiny", revision: "nope", environment: environment, progress: .silent)
     }

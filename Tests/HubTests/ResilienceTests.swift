@@ -56,6 +56,24 @@ import Testing
     #expect(hub.hub.requests.first?.path == "/api/models/org/tiny/revision/main")
   }
 
+  @Test func adapterBaseMissingEverywhereIsNamedWithTheAdapter() async throws {
+    let (hub, home, environment, _) = try await setUp()
+    defer { try? FileManager.default.removeItem(at: home) }
+    let adapter = home.appendingPathComponent("adapter")
+    try FileManager.default.createDirectory(at: adapter, withIntermediateDirectories: true)
+    try Data(#"{"base_model_name_or_path": "org/gone"}"#.utf8).write(to: adapter.appendingPathComponent(AdapterFolder.configFile))
+    let error = await #expect(throws: ModelConfigError.self) {
+      try await HubModels.resolve(adapter.path, environment: environment, progress: .silent)
+    }
+    await hub.shutdown()
+    guard case .adapterBaseNotFound(let folder, let base, let searched)? = error else {
+      Issue.record("expected adapterBaseNotFound, got \(String(describing: error))")
+      return
+    }
+    #expect(folder == adapter.standardizedFileURL.path && base == "org/gone")
+    #expect(searched.last == hub.endpoint + "/api/models/org/gone/revision/main (no such repo on the hub)")
+  }
+
   @Test func terminalProgressRedrawsOneLinePerFile() async throws {
     let (hub, home, environment, weights) = try await setUp()
     defer { try? FileManager.default.removeItem(at: home) }
