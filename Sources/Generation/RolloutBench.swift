@@ -54,7 +54,7 @@ public enum RolloutBench {
     return """
       rollout: \(prompts) prompts x \(samples) samples = \(completions.count) sequences, \(promptTokens)-token prompts with a \
       \(imageSide)x\(imageSide) image, \(newTokens) new tokens, \(dtype) on \(device) (\(card))
-      attention diagnostics \(recordAttention ? "recorded, layers \(settings.recordAttentionLayers)" : "off")
+      attention diagnostics \(recordAttention ? "recorded (\(switches.attentionMass.rawValue)), layers \(settings.recordAttentionLayers)" : "off")
       slots \(timings.slots), decode steps \(timings.decodeSteps) (\(timings.graphReplays) graph replays, \(timings.bucketSteps) over fewer slots)\
       \(stopIds > 0 ? ", \(stopIds) stop ids: \(completions.filter(\.finished).count) of \(completions.count) stopped early" : "")
       decode path        \(timings.fusedKernels ? "fused bf16 kernels" : "libtorch ops" + (timings.fusedUnavailableReason.map { " (\($0))" } ?? ""))
@@ -170,5 +170,63 @@ extension RolloutBench {
     return "fused vs plain decode, greedy, \(fused.count) sequences x \(newTokens) tokens: \(identical) identical; "
       + "first differences at \(firstDifferences.sorted()); max |log-prob difference| before divergence "
       + String(format: "%.4f", maxLogProbDifference)
+  }
+
+  /// The attention diagnostics of the three paths (`AttentionMassPath`: the decode-attention kernel's
+  /// fused variant, the separate kernel, the ops reference) through the engine on the same synthetic
+  /// prompts, greedy, recording the thin layer groups as `--record-attention` does: per recorded
+  /// layer each path's mean text and image mass and the max |difference| from the ops over the
+  /// entries whose tokens agree (entry `i` is compared while tokens `0...i` are the same).
+  public static func verifyAttentionMass(modelDirectory: URL, switches: KernelSwitches = KernelSwitches(), prompts: Int,
+                                         samples: Int, newTokens: Int, device: Device) throws -> String {
+    let model = try QwenVLModel.load(directory: modelDirectory, dtype: .bfloat16, device: device)
+    model.switches = switches
+    let requests = try syntheticRequests(model: model, prompts: prompts, samples: samples, promptTokens: 380, imageSide: 448)
+    var settings = SamplingSettings.greedy(maxNewTokens: newTokens)
+    settings.recordAttentionLayers = AttentionLayerGroups.thin(layers: model.config.text.numHiddenLayers).allLayers
+    var runs: [AttentionMassPath: [Completion]] = [:]
+    for path in AttentionMassPath.allCases {
+      var pathSwitches = switches
+      pathSwitches.attentionMass = path
+      let (completions, timings) = try RolloutEngine(model: model, switches: pathSwitches).generate(requests, settings: settings)
+      guard timings.fusedKernels else { return "fused kernels unavailable: \(timings.fusedUnavailableReason ?? "?")" }
+      runs[path] = completions.sorted { ($0.requestIndex, $0.sampleIndex) < ($1.requestIndex, $1.sampleIndex) }
+    }
+    guard let reference = runs[.ops], let layers = reference.first?.attention?.layers else { return "attention mass: none recorded" }
+    func mean(_ path: AttentionMassPath, _ layer: Int, image: Bool) -> Double {
+      let values = (runs[path] ?? []).compactMap(\.attention).flatMap { image ? $0.layerVisionMass[layer] : $0.layerTextMass[layer] }
+      return values.reduce(0.0) { $0 + Double($1) } / Double(Swift.max(1, values.count))
+    }
+    // Max |path - ops| of one layer over the comparable entries, and how many entries that was.
+    func difference(_ path: AttentionMassPath, _ layer: Int) -> (max: Double, entries: Int) {
+      var largest = 0.0, entries = 0
+      for (a, b) in zip(runs[path] ?? [], reference) {
+        guard let x = a.attention, let y = b.attention else { continue }
+        let agree = zip(a.tokens, b.tokens).prefix { $0 == $1 }.count
+        let count = Swift.min(agree, x.layerTextMass[layer].count, y.layerTextMass[layer].count)
+        for i in 0..<count {
+          largest = Swift.max(largest, Double(abs(x.layerTextMass[layer][i] - y.layerTextMass[layer][i])),
+                              Double(abs(x.layerVisionMass[layer][i] - y.layerVisionMass[layer][i])))
+        }
+        entries += count
+      }
+      return (largest, entries)
+    }
+    var lines = ["attention mass, greedy, \(reference.count) sequences x \(newTokens) tokens, layers \(layers): "
+      + "fused (inside the decode-attention kernel), separate (kernel of its own), ops (reference)"]
+    var worst: [AttentionMassPath: Double] = [:]
+    for (l, layer) in layers.enumerated() {
+      let means = AttentionMassPath.allCases.map { path in
+        "\(path.rawValue) " + String(format: "text %.6f image %.6f", mean(path, l, image: false), mean(path, l, image: true))
+      }
+      let fused = difference(.fused, l), separate = difference(.separate, l)
+      worst[.fused] = Swift.max(worst[.fused] ?? 0, fused.max)
+      worst[.separate] = Swift.max(worst[.separate] ?? 0, separate.max)
+      lines.append("layer \(layer): " + means.joined(separator: "; ")
+        + String(format: "; max |fused - ops| %.2e, max |separate - ops| %.2e over %d entries", fused.max, separate.max, fused.entries))
+    }
+    lines.append(String(format: "attention mass vs ops, all layers: max |fused - ops| %.2e, max |separate - ops| %.2e",
+                        worst[.fused] ?? 0, worst[.separate] ?? 0))
+    return lines.joined(separator: "\n")
   }
 }

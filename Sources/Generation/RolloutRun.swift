@@ -84,7 +84,7 @@ final class RolloutRun {
                         kvHeads: text.numKeyValueHeads, headDim: text.headDim, dtype: model.dtype, device: device,
                         recordedLayers: Set(settings.recordAttentionLayers), fusedDecode: fused != nil,
                         decodeAttentionKernel: engine.switches.decodeAttentionKernel,
-                        attentionMassKernel: engine.switches.attentionMassKernel)
+                        attentionMass: engine.switches.attentionMass)
     var owner: [Int] = [], first: [Int] = []
     for (index, request) in requests.enumerated() {
       first.append(owner.count)

@@ -40,13 +40,16 @@ final class SlotKVCache: ExternalAttention, SlotAttentionStore {
   let recordedLayers: Set<Int>
   /// The recorded layers in ascending order: column `i` of the step masses is layer `recordedOrder[i]`.
   let recordedOrder: [Int]
-  /// Recorded layers use the attention-mass kernel on the fused path (`KernelSwitches.attentionMassKernel`).
-  let useMassKernel: Bool
-  /// Where the attention-mass kernel writes (the run's per-sequence buffers and the slots' sequence
+  /// How recorded layers compute their masses on the fused path (`KernelSwitches.attentionMass`).
+  let massPath: AttentionMassPath
+  /// Where the kernels write the masses (the run's per-sequence buffers and the slots' sequence
   /// and step), set by the run before a fused decode step when `writesMassDirectly`.
   var massTarget: (text: Tensor, vision: Tensor, sequence: Tensor, step: Tensor)?
-  /// Recorded masses go straight from the kernel into the run's buffers (fused path with the kernel).
-  var writesMassDirectly: Bool { useMassKernel && attentionKernel != nil && !recordedLayers.isEmpty }
+  /// Recorded masses go straight from a kernel into the run's buffers (fused path, `massPath` not ops).
+  var writesMassDirectly: Bool { massPath != .ops && attentionKernel != nil && !recordedLayers.isEmpty }
+  /// The decode-attention kernel's mass variant (`massPath` fused): float32 workspace and int32
+  /// `[slots]` completion counters (zero).
+  let massKernel: (workspace: Tensor, counters: Tensor)?
   let textMask: Tensor?
   let visionMask: Tensor?
   let stepTextMass: Tensor?
@@ -54,7 +57,7 @@ final class SlotKVCache: ExternalAttention, SlotAttentionStore {
 
   init(layers: Int, slots: Int, maxLength: Int, heads: Int, kvHeads: Int, headDim: Int, dtype: DType, device: Device,
        recordedLayers: Set<Int>, fusedDecode: Bool = false, decodeAttentionKernel: Bool = true,
-       attentionMassKernel: Bool = true) {
+       attentionMass: AttentionMassPath = .fused) {
     self.slots = slots
     self.maxLength = maxLength
     self.device = device
@@ -84,9 +87,15 @@ final class SlotKVCache: ExternalAttention, SlotAttentionStore {
       attentionKernel = nil
     }
     self.recordedLayers = recordedLayers
-    useMassKernel = attentionMassKernel
+    massPath = attentionMass
     recordedOrder = recordedLayers.sorted()
     let record = !recordedLayers.isEmpty
+    if record, attentionMass == .fused, let kernel = attentionKernel {
+      let size = CUDA.FusedKernels.decodeAttentionMassWorkspace(slots: slots, heads: heads, maxLength: maxLength, split: kernel.split)
+      massKernel = (Tensor.empty([size], dtype: .float32, device: device), Tensor.zeros([slots], dtype: .int32, device: device))
+    } else {
+      massKernel = nil
+    }
     textMask = record ? Tensor.zeros([slots, maxLength], device: device) : nil
     visionMask = record ? Tensor.zeros([slots, maxLength], device: device) : nil
     stepTextMass = record ? Tensor.zeros([slots, recordedLayers.count], device: device) : nil
@@ -115,7 +124,8 @@ final class SlotKVCache: ExternalAttention, SlotAttentionStore {
     attentionKernel = base.attentionKernel.map { ($0.split, $0.workspace, $0.counters.narrow(0, start: 0, length: count * kvHeads)) }
     recordedLayers = base.recordedLayers
     recordedOrder = base.recordedOrder
-    useMassKernel = base.useMassKernel
+    massPath = base.massPath
+    massKernel = base.massKernel.map { ($0.workspace, $0.counters.narrow(0, start: 0, length: count)) }
     textMask = base.textMask.map(head)
     visionMask = base.visionMask.map(head)
     stepTextMass = base.stepTextMass.map(head)
@@ -182,9 +192,21 @@ final class SlotKVCache: ExternalAttention, SlotAttentionStore {
 
   func caches(layer: Int) -> (keys: Tensor, values: Tensor) { (keys[layer], values[layer]) }
 
-  /// The kernel rotates and writes the step's key itself, except in layers whose attention mass is
-  /// recorded (that reads the rotated queries from `qkv` and the step's key from the cache).
-  func attentionRotates(layer: Int) -> Bool { attentionKernel != nil && !recordedLayers.contains(layer) }
+  /// The kernel rotates and writes the step's key itself, also in recorded layers when it records
+  /// their masses (`massPath` fused); the separate kernel and the ops read the rotated queries from
+  /// `qkv` and the step's key from the cache, so there the rotary kernel runs first.
+  func attentionRotates(layer: Int) -> Bool {
+    attentionKernel != nil && (!recordedLayers.contains(layer) || (massKernel != nil && massTarget != nil))
+  }
+
+  /// The run's buffers for layer `layer`'s masses, when a kernel writes them (`writesMassDirectly`).
+  private func massRecording(layer: Int) -> CUDA.FusedKernels.MassRecording? {
+    guard let target = massTarget, let textMask, let visionMask, let column = recordedOrder.firstIndex(of: layer) else {
+      return nil
+    }
+    return .init(textMask: textMask, visionMask: visionMask, text: target.text, vision: target.vision,
+                 sequence: target.sequence, step: target.step, column: column)
+  }
 
   func attendCached(layer: Int, qkv: Tensor, heads: Int, headDim: Int, rotary: (cos: Tensor, sin: Tensor)?) -> Tensor {
     let keyCache = keys[layer], valueCache = values[layer]
@@ -192,11 +214,20 @@ final class SlotKVCache: ExternalAttention, SlotAttentionStore {
     // A strided view of the q columns: both the kernel and flash attention read it in place.
     let query = qkv.narrow(1, start: 0, length: heads * headDim).view(slots, heads, headDim)
     if recordedLayers.contains(layer) {
-      if let target = massTarget, let textMask, let visionMask, let column = recordedOrder.firstIndex(of: layer) {
+      let recording = massRecording(layer: layer)
+      if let recording, let kernel = attentionKernel, let massKernel {
+        // The attention kernel's variant sums the masses from the probabilities it forms anyway.
+        return CUDA.FusedKernels.decodeAttention(qkv: qkv, keyCache: keyCache, valueCache: valueCache, positions: writePositions,
+                                                 heads: heads, kvHeads: kvHeads, split: kernel.split,
+                                                 workspace: kernel.workspace, counters: kernel.counters, rotary: rotary,
+                                                 mass: recording, massWorkspace: massKernel.workspace,
+                                                 massCounters: massKernel.counters)
+      }
+      precondition(rotary == nil, "recorded layers rotate in the attention kernel only when it records their masses")
+      if let recording {
         // One kernel instead of the ~15 ops of `recordMass` and the step's copies (same rounding points).
-        CUDA.FusedKernels.attentionMass(qkv: qkv, keyCache: keyCache, keyLengths: keyLengths, textMask: textMask,
-                                        visionMask: visionMask, heads: heads, kvHeads: kvHeads, text: target.text,
-                                        vision: target.vision, sequence: target.sequence, step: target.step, column: column)
+        CUDA.FusedKernels.attentionMass(qkv: qkv, keyCache: keyCache, keyLengths: keyLengths, heads: heads, kvHeads: kvHeads,
+                                        mass: recording)
       } else {
         recordMass(layer: layer, query: query.unsqueeze(2), keys: keyCache, visible: visibleKeys(span: maxLength), span: maxLength)
       }

@@ -20,8 +20,8 @@ public struct KernelSwitches: Sendable, Equatable {
   public var fusedSampler = true
   /// The decode-attention kernel over the slot cache (`VLMRL_DECODE_ATTENTION=flash` keeps flash).
   public var decodeAttentionKernel = true
-  /// The attention-diagnostics kernel on the fused decode path (`VLMRL_ATTENTION_MASS=ops` keeps the ops).
-  public var attentionMassKernel = true
+  /// How the fused decode path records attention diagnostics (`VLMRL_ATTENTION_MASS=fused|separate|ops`).
+  public var attentionMass: AttentionMassPath = .fused
   /// Padded vision MLP weights in the packed prefill (`VLMRL_VISION_ALIGNED=0` keeps the own weights).
   public var alignedVision = true
   /// Compaction of running sequences into smaller decode buckets (`VLMRL_SLOT_BUCKETS=0`).
@@ -42,10 +42,26 @@ public struct KernelSwitches: Sendable, Equatable {
     switches.packedPrefill = environment["VLMRL_PACKED_PREFILL"].map { $0 != "0" }
     switches.fusedSampler = environment["VLMRL_FUSED_SAMPLER"] != "0"
     switches.decodeAttentionKernel = environment["VLMRL_DECODE_ATTENTION"] != "flash"
-    switches.attentionMassKernel = environment["VLMRL_ATTENTION_MASS"] != "ops"
+    if let path = environment["VLMRL_ATTENTION_MASS"].flatMap(AttentionMassPath.init(rawValue:)) {
+      switches.attentionMass = path
+    }
     switches.alignedVision = environment["VLMRL_VISION_ALIGNED"] != "0"
     switches.slotBuckets = environment["VLMRL_SLOT_BUCKETS"] != "0"
     switches.trace = environment["VLMRL_TRACE"] == "1"
     return switches
   }
+}
+
+/// Where the fused decode step computes the attention diagnostics of its recorded layers (the
+/// heads-averaged attention mass of each slot's new token on prompt text and on image keys).
+public enum AttentionMassPath: String, Sendable, CaseIterable {
+  /// Inside the decode-attention kernel of the recorded layer, from the probabilities it already
+  /// forms (`vlmrl_decode_attention8_mass`): no extra launch, no separate rotary kernel.
+  case fused
+  /// A kernel of its own per recorded layer after the rotary kernel (`vlmrl_attention_mass`), which
+  /// forms the scores and the softmax again; kept to compare with.
+  case separate
+  /// The libtorch ops (one batched product per key/value head, a float32 softmax, the masked sums):
+  /// the reference both kernels are checked against.
+  case ops
 }

@@ -19,6 +19,7 @@ struct FusedKernelSymbols: @unchecked Sendable {
   let stepInputs: vtc_step_inputs_fn
   let visionRotary: vtc_vision_rotary_fn
   let attentionMass: vtc_attention_mass_fn
+  let decodeAttentionMass: vtc_decode_attention_mass_fn
 
   init?(library: UnsafeMutableRawPointer) {
     func symbol<T>(_ name: String, _: T.Type) -> T? {
@@ -34,9 +35,10 @@ struct FusedKernelSymbols: @unchecked Sendable {
       let decodeAttention = symbol("vtc_decode_attention", vtc_decode_attention_fn.self),
       let stepInputs = symbol("vtc_step_inputs", vtc_step_inputs_fn.self),
       let visionRotary = symbol("vtc_vision_rotary", vtc_vision_rotary_fn.self),
-      let attentionMass = symbol("vtc_attention_mass", vtc_attention_mass_fn.self)
+      let attentionMass = symbol("vtc_attention_mass", vtc_attention_mass_fn.self),
+      let decodeAttentionMass = symbol("vtc_decode_attention_mass", vtc_decode_attention_mass_fn.self)
     else { return nil }
-    (self.visionRotary, self.attentionMass) = (visionRotary, attentionMass)
+    (self.visionRotary, self.attentionMass, self.decodeAttentionMass) = (visionRotary, attentionMass, decodeAttentionMass)
     (self.lastError, self.load, self.addRMSNorm, self.rotaryKV, self.swiGLU) = (lastError, load, addRMSNorm, rotaryKV, swiGLU)
     (self.sample, self.sampleStep, self.decodeAttention, self.stepInputs) = (sample, sampleStep, decodeAttention, stepInputs)
   }
@@ -159,20 +161,54 @@ extension CUDA {
                                      rotary?.sin.handle), "fused decode attention")
     }
 
-    /// Attention diagnostics of one recorded layer in one kernel: the heads-averaged attention
-    /// probability of each slot's query (the rotated queries at the head of each `qkv` row) on text
-    /// keys and on image keys (`textMask`/`visionMask` float32 `[slots, >= maxLength]`) among the
-    /// keys `0..<keyLengths[slot]` of `keyCache` `[slots, maxLength, kvHeads, 128]`, written into the
-    /// run's per-sequence buffers `text`/`vision` float32 `[rows, columns, recorded]` at row
-    /// `sequence[slot]`, column `min(step[slot], columns - 1)`, entry `column` (int64 `[slots]`
-    /// slot state). The scores round to bf16 as a bf16 matmul's output and the softmax runs in
-    /// float32, as the unfused ops it replaces.
-    public static func attentionMass(qkv: Tensor, keyCache: Tensor, keyLengths: Tensor, textMask: Tensor, visionMask: Tensor,
-                                     heads: Int, kvHeads: Int, text: Tensor, vision: Tensor, sequence: Tensor, step: Tensor,
-                                     column: Int) {
-      let status = symbols.attentionMass(qkv.handle, keyCache.handle, keyLengths.handle, textMask.handle, visionMask.handle,
-                                         Int32(heads), Int32(kvHeads), text.handle, vision.handle, sequence.handle, step.handle,
-                                         Int32(column))
+    /// Where the attention diagnostics of a recorded layer go (`decodeAttention(..., mass:)` and
+    /// `attentionMass`): float32 `[slots, >= maxLength]` masks of the prompt's text and image keys,
+    /// the run's per-sequence buffers `text`/`vision` float32 `[rows, columns, recorded]` written at
+    /// row `sequence[slot]`, column `min(step[slot], columns - 1)`, entry `column` (int64 `[slots]`
+    /// slot state).
+    public struct MassRecording {
+      public let textMask: Tensor, visionMask: Tensor, text: Tensor, vision: Tensor, sequence: Tensor, step: Tensor
+      public let column: Int
+      public init(textMask: Tensor, visionMask: Tensor, text: Tensor, vision: Tensor, sequence: Tensor, step: Tensor, column: Int) {
+        (self.textMask, self.visionMask, self.text, self.vision) = (textMask, visionMask, text, vision)
+        (self.sequence, self.step, self.column) = (sequence, step, column)
+      }
+    }
+
+    /// Float32 workspace elements of `decodeAttention` with `mass` (the splits' and the heads' masses).
+    public static func decodeAttentionMassWorkspace(slots: Int, heads: Int, maxLength: Int, split: Int) -> Int {
+      2 * slots * heads * ((maxLength + split - 1) / split + 1)
+    }
+
+    /// `decodeAttention` that also records its layer's attention diagnostics (the fused form of
+    /// `attentionMass`, one launch): while the kernel holds each query head's probabilities it sums
+    /// them on the text and on the image keys of `mass`, divides by the softmax's denominator and
+    /// writes the heads' average where `attentionMass` would. The probabilities are the ones the
+    /// attention applies (float32 scores; `attentionMass` and the ops round them to bf16 first).
+    /// `massWorkspace` float32 of `decodeAttentionMassWorkspace`, `massCounters` int32 `[slots]`
+    /// zeros (left zero).
+    public static func decodeAttention(qkv: Tensor, keyCache: Tensor, valueCache: Tensor, positions: Tensor, heads: Int,
+                                       kvHeads: Int, split: Int, workspace: Tensor, counters: Tensor,
+                                       rotary: (cos: Tensor, sin: Tensor)?, mass: MassRecording, massWorkspace: Tensor,
+                                       massCounters: Tensor) -> Tensor {
+      result(symbols.decodeAttentionMass(qkv.handle, keyCache.handle, valueCache.handle, positions.handle, Int32(heads),
+                                         Int32(kvHeads), Int32(split), workspace.handle, counters.handle, rotary?.cos.handle,
+                                         rotary?.sin.handle, mass.textMask.handle, mass.visionMask.handle, mass.text.handle,
+                                         mass.vision.handle, mass.sequence.handle, mass.step.handle, Int32(mass.column),
+                                         massWorkspace.handle, massCounters.handle), "fused decode attention with attention mass")
+    }
+
+    /// Attention diagnostics of one recorded layer in a kernel of its own (`VLMRL_ATTENTION_MASS=separate`):
+    /// the heads-averaged attention probability of each slot's query (the rotated queries at the head
+    /// of each `qkv` row) on the text and on the image keys of `mass` among the keys
+    /// `0..<keyLengths[slot]` of `keyCache` `[slots, maxLength, kvHeads, 128]`, written into `mass`'s
+    /// buffers. The scores round to bf16 as a bf16 matmul's output and the softmax runs in float32,
+    /// as the unfused ops it replaces.
+    public static func attentionMass(qkv: Tensor, keyCache: Tensor, keyLengths: Tensor, heads: Int, kvHeads: Int,
+                                     mass: MassRecording) {
+      let status = symbols.attentionMass(qkv.handle, keyCache.handle, keyLengths.handle, mass.textMask.handle,
+                                         mass.visionMask.handle, Int32(heads), Int32(kvHeads), mass.text.handle,
+                                         mass.vision.handle, mass.sequence.handle, mass.step.handle, Int32(mass.column))
       if status != 0 { fatalError("fused attention mass failed: \(symbols.message)") }
     }
 

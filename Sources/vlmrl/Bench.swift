@@ -26,6 +26,8 @@ struct Bench: ParsableCommand {
     @Option(help: "Stop-check interval in steps.") var checkEvery: Int?
     @Flag(help: "Instead of timing: compare greedy engine tokens with the single-prompt path.") var verifyGreedy = false
     @Flag(help: "Instead of timing: compare the fused decode kernels with the plain libtorch decode (greedy).") var verifyFused = false
+    @Flag(help: "Instead of timing: compare the attention diagnostics of the fused decode-attention variant and of the separate kernel with the ops reference, per recorded layer (greedy).")
+    var verifyAttentionMass = false
     @Flag(help: "Decode with the plain libtorch ops instead of the fused kernels.") var noFusedKernels = false
     @Option(help: "Treat this many ordinary token ids as EOS, so that sequences stop at different steps (0: none, every sequence runs the full length).")
     var stopIds = 0
@@ -38,6 +40,11 @@ struct Bench: ParsableCommand {
       if verifyFused {
         print(try RolloutBench.verifyFused(modelDirectory: URL(fileURLWithPath: model), switches: KernelSwitches.fromEnvironment(), prompts: prompts, samples: samples,
                                            newTokens: newTokens, device: device))
+        return
+      }
+      if verifyAttentionMass {
+        print(try RolloutBench.verifyAttentionMass(modelDirectory: URL(fileURLWithPath: model), switches: KernelSwitches.fromEnvironment(),
+                                                   prompts: prompts, samples: samples, newTokens: newTokens, device: device))
         return
       }
       if verifyGreedy {

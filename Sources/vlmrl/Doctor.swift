@@ -227,6 +227,7 @@ struct DoctorChecks {
            error: Swift.max(fusedQ.to(.float64).maxAbsDifference(visionRotate(split[0]).to(.float64)),
                             fusedK.to(.float64).maxAbsDifference(visionRotate(split[1]).to(.float64))), tolerance: 0)
     decodeAttentionChecks(device, g)
+    attentionMassChecks(device, g)
     stepInputChecks(device, g)
     fusedSamplerChecks(device, g)
   }
@@ -300,6 +301,68 @@ struct DoctorChecks {
       report("decode attention \(heads)/\(kvHeads) with rotary = rotary kernel + attention (exact)", device,
              error: rotaryErrors.max() ?? .nan, tolerance: 0)
     }
+  }
+
+  /// The decode-attention kernel's attention-diagnostics variant: its heads-averaged masses on text
+  /// and image keys against the exact ones (float64 softmax on the same bf16 inputs), written at the
+  /// addressed cells only (a step past the last column lands in the last), for the engine's split
+  /// and a split of 64 keys (the merge path), and its attention output and cache writes bit for bit
+  /// those of the plain kernel with the rotation inside; counters left zero.
+  mutating func attentionMassChecks(_ device: Device, _ g: Generator) {
+    let (heads, kvHeads, slots, maxLength, headDim, columns) = (16, 2, 13, 700, 128, 9)
+    let qkv = Tensor.randn([slots, (heads + 2 * kvHeads) * headDim], generator: g).to(.bfloat16, device: device)
+    let keys = Tensor.randn([slots, maxLength, kvHeads, headDim], generator: g).to(.bfloat16, device: device)
+    let values = Tensor.randn([slots, maxLength, kvHeads, headDim], generator: g).to(.bfloat16, device: device)
+    let positions = Tensor([0, 1, 15, 16, 17, 63, 64, 65, 300, 511, 512, 640, maxLength - 1]).to(device)
+    let angles = Tensor.randn([slots, headDim / 2], generator: g) * 30
+    let both = Tensor.cat([angles, angles], dim: -1)
+    let (cos, sin) = (both.cos().to(.bfloat16, device: device), both.sin().to(.bfloat16, device: device))
+    // Key flags: text, image or neither (the completion), disjoint as the prompt's masks are.
+    let kind = Tensor.randint(0, 3, [slots, maxLength], generator: g).to(device)
+    let (textMask, visionMask) = (kind.eq(0).to(.float32), kind.eq(1).to(.float32))
+    let sequence = Tensor((0..<slots).map { ($0 * 5) % slots }).to(device), step = Tensor((0..<slots).map { $0 }).to(device)
+    let counters = Tensor.zeros([slots * kvHeads], dtype: .int32, device: device)
+    let massCounters = Tensor.zeros([slots], dtype: .int32, device: device)
+    var errors: [Double] = []
+    for split in [CUDA.FusedKernels.decodeAttentionSplit(maxLength: maxLength), 64] {
+      let workspace = Tensor.empty([CUDA.FusedKernels.decodeAttentionWorkspace(slots: slots, heads: heads, maxLength: maxLength, split: split)],
+                                   dtype: .float32, device: device)
+      let massWorkspace = Tensor.empty([CUDA.FusedKernels.decodeAttentionMassWorkspace(slots: slots, heads: heads, maxLength: maxLength,
+                                                                                      split: split)], dtype: .float32, device: device)
+      let (text, vision) = (Tensor.full([slots + 1, columns, 3], -1, device: device), Tensor.full([slots + 1, columns, 3], -1, device: device))
+      let recording = CUDA.FusedKernels.MassRecording(textMask: textMask, visionMask: visionMask, text: text, vision: vision,
+                                                      sequence: sequence, step: step, column: 1)
+      let (keysA, valuesA, keysB, valuesB, rawA, rawB) = (keys.clone(), values.clone(), keys.clone(), values.clone(), qkv.clone(), qkv.clone())
+      let plain = CUDA.FusedKernels.decodeAttention(qkv: rawA, keyCache: keysA, valueCache: valuesA, positions: positions, heads: heads,
+                                                    kvHeads: kvHeads, split: split, workspace: workspace, counters: counters,
+                                                    rotary: (cos, sin))
+      let recorded = CUDA.FusedKernels.decodeAttention(qkv: rawB, keyCache: keysB, valueCache: valuesB, positions: positions,
+                                                       heads: heads, kvHeads: kvHeads, split: split, workspace: workspace,
+                                                       counters: counters, rotary: (cos, sin), mass: recording,
+                                                       massWorkspace: massWorkspace, massCounters: massCounters)
+      errors += [recorded.to(.float64).maxAbsDifference(plain.to(.float64)), keysB.to(.float64).maxAbsDifference(keysA.to(.float64)),
+                 valuesB.to(.float64).maxAbsDifference(valuesA.to(.float64))]
+      // The exact masses over the rotated queries (the rotary kernel's, bit-identical) and the cached keys.
+      let rotated = qkv.clone()
+      CUDA.FusedKernels.rotaryKV(qkv: rotated, cos: cos, sin: sin, keyCache: keys.clone(), valueCache: values.clone(),
+                                 positions: positions, heads: heads, kvHeads: kvHeads, headDim: headDim)
+      let query = rotated.narrow(1, start: 0, length: heads * headDim).view(slots, heads, 1, headDim).to(.float64)
+      let expanded = keysA.to(.float64).transpose(1, 2).repeatInterleave(heads / kvHeads, dim: 1)  // [slots, heads, keys, d]
+      let visible = Tensor.arange(maxLength, device: device).unsqueeze(0).le(positions.unsqueeze(1))
+      let scores = (F.matmul(query, expanded.mT) / Double(headDim).squareRoot())
+        .maskedFill(visible.logicalNot().unsqueeze(1).unsqueeze(1), -Double.infinity)
+      let probabilities = scores.softmax(dim: -1).squeeze(2).mean(dim: 1)  // [slots, keys]
+      let cells: [(Int, Tensor)] = [(0, sequence), (1, step.clamp(max: Double(columns - 1)).to(.int64))]
+      let written = text.index(cells).select(1, 1), writtenVision = vision.index(cells).select(1, 1)
+      errors += [written.to(.float64).maxAbsDifference((probabilities * textMask.to(.float64)).sum(dim: -1)),
+                 writtenVision.to(.float64).maxAbsDifference((probabilities * visionMask.to(.float64)).sum(dim: -1))]
+      // Every other cell keeps its -1.
+      text.indexPut_(cells, Tensor.full([slots, 3], -1, device: device))
+      errors.append((text + 1).abs().max().item())
+    }
+    errors.append(Swift.max(counters.to(.float64).abs().sum().item(), massCounters.to(.float64).abs().sum().item()))
+    report("decode attention with attention mass (masses vs exact; output, caches, other cells exact)", device,
+           error: errors.max() ?? .nan, tolerance: 1e-4)
   }
 
   /// The step-input kernel against the libtorch ops of the plain decode step: embedding rows and

@@ -7,12 +7,15 @@ import Testing
 /// The attention diagnostics the engine records during decoding, against transformers' eager
 /// attention weights (tools/golden/mdi_attention.py, float32 CPU) on the tiny Qwen2.5-VL fixture:
 /// per layer and per generated token the mass on prompt text and on image tokens (heads averaged),
-/// and the MDI / AEI of the layer groups built from them.
+/// and the MDI / AEI of the layer groups built from them. Every `VLMRL_ATTENTION_MASS` way is
+/// accepted and gives these masses on the CPU (the kernels apply on CUDA bf16 only; elsewhere the
+/// ops run).
 @Suite struct MDIGoldenTests {
   static let golden = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     .appendingPathComponent("Fixtures/mdi_attention.json")
 
-  @Test func engineMassesMatchTransformersEagerAttention() throws {
+  @Test(arguments: AttentionMassPath.allCases)
+  func engineMassesMatchTransformersEagerAttention(path: AttentionMassPath) throws {
     let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: Self.golden)) as? [String: Any])
     let entries = try #require(json["entries"] as? Int)
     let completion = try #require(json["completion_ids"] as? [Int])
@@ -28,8 +31,10 @@ import Testing
     #expect(text.count == layers.count && vision.count == layers.count)
     let settings = SamplingSettings(maxNewTokens: completion.count, temperature: 0, suppressedTokenIds: [],
                                     recordAttentionLayers: layers)
-    let result = try #require(try RolloutEngine(model: model).generate([prompt.request(samples: 1)], settings: settings)
-      .completions.first)
+    var switches = model.switches
+    switches.attentionMass = path
+    let result = try #require(try RolloutEngine(model: model, switches: switches)
+      .generate([prompt.request(samples: 1)], settings: settings).completions.first)
     // Greedy agrees with transformers over the compared tokens, so the queries are the same.
     #expect(Array(result.tokens.prefix(entries + 1)) == Array(completion.prefix(entries + 1)))
     let mass = try #require(result.attention)
