@@ -2,6 +2,7 @@ import ArgumentParser
 import Common
 import Datasets
 import Foundation
+import Hub
 import Rewards
 import Tokenizers
 import Torch
@@ -55,37 +56,41 @@ struct DataCommand: ParsableCommand {
     commandName: "data", abstract: "Inspect, convert and prepare datasets.",
     subcommands: [Inspect.self, Convert.self, PrepareAOKVQA.self, Synth.self])
 
-  struct Inspect: ParsableCommand {
+  struct Inspect: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Kinds, counts, fields, sample prompts and bad records of a dataset.")
-    @Argument(help: "A data file, folder, glob or dataset YAML.") var path: String
+    @Argument(help: "A data file, folder, glob, dataset YAML, or hub dataset (hub:org/name[:split]).") var path: String
     @Option(help: "How many rendered prompts to show.") var prompts = 3
-    func run() throws {
+    func run() async throws {
       guard prompts >= 0 else { throw CLIError("--prompts \(prompts) is negative") }
-      try DataTools.inspect(path: path, prompts: prompts).forEach { print($0) }
+      try DataTools.inspect(path: try await HubDatasets.localPath(path), prompts: prompts).forEach { print($0) }
     }
   }
 
-  struct Convert: ParsableCommand {
+  struct Convert: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Convert a dataset to JSON lines, extracting embedded images.")
-    @Argument(help: "Input data path.") var input: String
+    @Argument(help: "Input data path, or hub dataset (hub:org/name[:split]).") var input: String
     @Argument(help: "Output .jsonl file (never one of the inputs).") var output: String
     @Flag(help: "Replace an existing output file and its image folder.") var overwrite = false
-    func run() throws {
-      let result = try DataTools.convert(input: input, output: URL(fileURLWithPath: output), overwrite: overwrite)
+    func run() async throws {
+      let result = try DataTools.convert(input: try await HubDatasets.localPath(input), output: URL(fileURLWithPath: output), overwrite: overwrite)
       print("wrote \(result.records) records to \(result.output.path); \(result.imagesExtracted) images in \(result.imageFolder.path)")
     }
   }
 
-  struct PrepareAOKVQA: ParsableCommand {
+  struct PrepareAOKVQA: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
       commandName: "prepare-aokvqa", abstract: "Prepare A-OKVQA for training (choices + label_idx), as the seed's script.")
-    @Option(name: .customLong("input"), help: "A-OKVQA folder or files (JSON or Parquet); repeatable.") var inputs: [String]
+    @Option(name: .customLong("input"), help: "A-OKVQA folder or files (JSON or Parquet), or hub:HuggingFaceM4/A-OKVQA:SPLIT; repeatable.")
+    var inputs: [String]
     @Option(help: "Output folder.") var out: String
     @Option(help: "File of question ids to keep (one per line).") var questionIds: String?
     @Option(help: "Keep at most this many records per split.") var subsetSize: Int?
     @Flag(help: "Replace an existing output folder.") var overwrite = false
-    func run() throws {
+    func run() async throws {
       if let subsetSize, subsetSize < 0 { throw CLIError("--subset-size \(subsetSize) is negative") }
+      var resolved: [String] = []
+      for input in inputs { resolved.append(try await HubDatasets.localPath(input)) }
+      let inputs = resolved
       let folder = URL(fileURLWithPath: out)
       try SafeOutput.refuseInputs(folder, inputs: try inputs.flatMap { try DataFiles.files(at: $0) })
       // Written into a temporary folder next to --out and renamed into place when complete.
