@@ -2,7 +2,9 @@
 shapes (16 query heads, 2 key/value heads, ~380-token prompts with 256 image tokens, keys 380-636),
 without a vlmrl build (CuPy's NVRTC compiles the source, as bench/kernel_times.py does).
 
-Correctness, for 64 and 256 slots, whole-cache blocks and split keys (split 128, the merge path):
+Correctness, for 64 and 256 slots, whole-cache blocks and split keys (split 128, the merge path),
+and for 6 query heads per key/value head (padded rows of the tensor-core tiles) with key lengths
+of 1 to 65 around the 16-key tiles:
   - vlmrl_decode_attention8_mass's masses against a float32 torch reference over the same rotated
     queries and keys (the probabilities the attention applies), against the ops reference (scores
     rounded to bf16 before the softmax, as VLMRL_ATTENTION_MASS=ops computes them), and the
@@ -25,7 +27,6 @@ here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 module = cp.RawModule(code=open(f"{here}/csrc/decode_kernels.cu").read(), options=("--std=c++17",))
 driver = ctypes.CDLL("libcuda.so.1")
 HEADS, KVH, D = 16, 2, 128
-GROUP = HEADS // KVH
 PROMPT, IMAGE_BEGIN, IMAGE_TOKENS, NEW = 380, 15, 256, 256
 MAXLEN = PROMPT + NEW + 8
 RECORDED, COLUMN = 6, 2
@@ -56,15 +57,18 @@ def launch(name, grid, block, args):
 
 
 class Workload:
-    def __init__(self, slots, seed):
+    def __init__(self, slots, seed, heads=HEADS, lengths=None):
         g = torch.Generator(device="cuda").manual_seed(seed)
         dev, bf = "cuda", torch.bfloat16
-        self.slots = slots
+        self.slots, self.heads = slots, heads
+        HEADS = heads
         # Queries scaled so that the scores spread over a few units, as a trained model's do.
         self.qkv = torch.randn(slots, (HEADS + 2 * KVH) * D, device=dev, generator=g).mul_(2).to(bf)
         self.kc = torch.randn(slots, MAXLEN, KVH, D, device=dev, generator=g).to(bf)
         self.vc = torch.randn(slots, MAXLEN, KVH, D, device=dev, generator=g).to(bf)
         self.positions = torch.randint(PROMPT, PROMPT + NEW, (slots,), device=dev, generator=g)
+        if lengths is not None:
+            self.positions = torch.tensor(lengths, device=dev) - 1
         inverse = 1.0 / (1e6 ** (torch.arange(0, D, 2, device=dev, dtype=torch.float32) / D))
         angles = self.positions.float()[:, None] * inverse[None, :]
         self.cos = torch.cat([angles.cos(), angles.cos()], dim=1).to(bf)
@@ -81,7 +85,7 @@ class Workload:
 
     def buffers(self, split):
         splits = (MAXLEN + split - 1) // split
-        dev = "cuda"
+        dev, HEADS = "cuda", self.heads
         return dict(partial=torch.empty(self.slots * HEADS * splits * 130, device=dev),
                     counters=torch.zeros(self.slots * KVH, device=dev, dtype=torch.int32),
                     mass_work=torch.empty(2 * self.slots * HEADS * (splits + 1), device=dev),
@@ -91,7 +95,7 @@ class Workload:
                     out_vision=torch.full((self.rows, self.columns, RECORDED), -1.0, device=dev), splits=splits)
 
     def attention_args(self, qkv, kc, vc, b, split, rotate):
-        return [p(qkv), ctypes.c_int64(qkv.stride(0)), p(kc), p(vc), p(self.positions), ctypes.c_int(HEADS),
+        return [p(qkv), ctypes.c_int64(qkv.stride(0)), p(kc), p(vc), p(self.positions), ctypes.c_int(self.heads),
                 ctypes.c_int(KVH), ctypes.c_int(MAXLEN), ctypes.c_int(split), ctypes.c_float(SCALE_LOG2),
                 p(b["partial"]), p(b["counters"]), p(b["out"]), p(self.cos if rotate else None),
                 p(self.sin if rotate else None)]
@@ -107,14 +111,14 @@ class Workload:
                self.attention_args(qkv, kc, vc, b, split, True) + [target])
 
     def rotary(self, qkv, kc, vc):
-        launch("vlmrl_rotary_kv", (HEADS + 2 * KVH, self.slots), D // 2,
-               [p(qkv), p(self.cos), p(self.sin), p(kc), p(vc), p(self.positions), ctypes.c_int(HEADS), ctypes.c_int(KVH),
+        launch("vlmrl_rotary_kv", (self.heads + 2 * KVH, self.slots), D // 2,
+               [p(qkv), p(self.cos), p(self.sin), p(kc), p(vc), p(self.positions), ctypes.c_int(self.heads), ctypes.c_int(KVH),
                 ctypes.c_int(D), ctypes.c_int(MAXLEN)])
 
     def separate_mass(self, qkv, kc, b):
         launch("vlmrl_attention_mass", (self.slots,), 256,
                [p(qkv), ctypes.c_int64(qkv.stride(0)), p(kc), ctypes.c_int64(kc.stride(0)), p(self.key_lengths), p(self.text),
-                p(self.vision), ctypes.c_int64(self.text.stride(0)), ctypes.c_int(HEADS), ctypes.c_int(KVH), ctypes.c_int(MAXLEN),
+                p(self.vision), ctypes.c_int64(self.text.stride(0)), ctypes.c_int(self.heads), ctypes.c_int(KVH), ctypes.c_int(MAXLEN),
                 p(b["out_text"]), p(b["out_vision"]), p(self.sequence), p(self.step), ctypes.c_int(self.columns),
                 ctypes.c_int(RECORDED), ctypes.c_int(COLUMN)])
 
@@ -124,7 +128,8 @@ class Workload:
 
     def reference(self, rotated_qkv, kc, rounded):
         """Heads-averaged masses from torch: float32 scores, or rounded to bf16 first (the ops path)."""
-        q = rotated_qkv[:, :HEADS * D].view(self.slots, KVH, GROUP, D).float()
+        HEADS = self.heads
+        q = rotated_qkv[:, :HEADS * D].view(self.slots, KVH, HEADS // KVH, D).float()
         k = kc.float()  # [slots, maxlen, kvh, d]
         scores = torch.einsum("skgd,sjkd->skgj", q, k)
         if rounded:
@@ -144,9 +149,10 @@ def check(what, ok):
         failures.append(what)
 
 
-def correctness(slots, split):
-    w = Workload(slots, seed=slots + split)
-    label = f"{slots} slots, split {split if split < MAXLEN else 'whole cache'}"
+def correctness(slots, split, heads=HEADS, lengths=None):
+    w = Workload(slots, seed=slots + split, heads=heads, lengths=lengths)
+    label = (f"{slots} slots, {heads}/{KVH} heads, split {split if split < MAXLEN else 'whole cache'}"
+             + (", key lengths 1-65" if lengths else ""))
     print(f"--- correctness: {label}")
     # The separate path: rotation kernel, then the mass kernel and the attention over rotated queries.
     qkv_r, kc_r, vc_r = w.qkv.clone(), w.kc.clone(), w.vc.clone()
@@ -211,6 +217,9 @@ print(f"device: {torch.cuda.get_device_name()}")
 for slots in [int(a) for a in sys.argv[1:]] or [64, 256]:
     for split in (MAXLEN + 63) // 64 * 64, 128:
         correctness(slots, split)
+edges = [1, 2, 15, 16, 17, 31, 32, 33, 48, 63, 64, 65]
+for split in (MAXLEN + 63) // 64 * 64, 32:
+    correctness(len(edges), split, heads=12, lengths=edges)
 for slots in [int(a) for a in sys.argv[1:]] or [64, 256]:
     timing(slots)
 if failures:
