@@ -89,10 +89,9 @@ public enum HubDatasets {
     let repo = reference.repo
     let split = reference.split
     var searched: [String] = []
-    if let cached = HubSnapshot.cached(repo, revision: reference.revision, settings: settings, searched: &searched),
-      let path = splitPath(in: cached, split: split)
-    {
-      return path
+    if let cached = HubSnapshot.cached(repo, revision: reference.revision, settings: settings, searched: &searched) {
+      if let path = splitPath(in: cached, split: split) { return path }
+      searched.append("\(cached.path): no Parquet shards of split '\(split)'")
     }
     if settings.offline {
       throw HubError.offline(repo: repo.description + " (split \(split))", revision: reference.revision, searched: searched)

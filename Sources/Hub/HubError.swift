@@ -74,7 +74,7 @@ public enum HubError: Error, Sendable, Equatable, CustomStringConvertible {
       return "\(repo) (revision \(revision)) has no \(wanted); its files: \(available.isEmpty ? "none" : shown)"
     case .datasetNotFound(let argument, let localPath, let repo, let reason):
       return "'\(argument)' is neither a local file or folder (\(localPath) does not exist) nor a dataset on the hub "
-        + "(\(repo): \(reason))"
+        + "(\(reason.hasPrefix("dataset \(repo)") ? reason : "dataset \(repo): \(reason)"))"
     case .io(let path, let reason):
       return "\(path): \(reason)"
     }

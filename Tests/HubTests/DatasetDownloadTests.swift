@@ -88,6 +88,7 @@ import Testing
     }
     await hub.shutdown()
     #expect("\(other!)".contains("split test"))
+    #expect("\(other!)".contains("/snapshots/\(commitA): no Parquet shards of split 'test'"))
     #expect(hub.hub.requests.count == count)
   }
 
@@ -107,7 +108,7 @@ import Testing
     }
     let message = "\(error!)"
     #expect(message.contains("'nowhere/data' is neither a local file or folder (\(cwd)/nowhere/data does not exist)"))
-    #expect(message.contains("nor a dataset on the hub"))
+    #expect(message.contains("nor a dataset on the hub (dataset nowhere/data: 404 from \(hub.endpoint)/api/datasets/nowhere/data/revision/main"))
     // A split the repo does not have lists the Parquet files it has.
     let split = await #expect(throws: HubError.self) {
       try await HubDatasets.localPath("hub:org/clevr:validation", environment: environment, progress: .silent)
