@@ -128,6 +128,25 @@ c10::intrusive_ptr<c10d::Store> make_store(int rank, int world_size, const std::
   }
 }
 
+// Both flat collectives run on Backend::_reduce_scatter_base / _allgather_base, which Gloo (CPU) and
+// NCCL implement. `body` gets (whole, part): contiguous, of one dtype, whole = world_size x part.
+template <typename Body>
+int flat_collective(vt_process_group pg, const char *name, vt_tensor whole_handle, vt_tensor part_handle, Body body) {
+  VT_TRY(-1, {
+    try {
+      at::NoGradGuard no_grad;
+      at::Tensor whole = T(whole_handle), part = T(part_handle);
+      if (!whole.is_contiguous() || !part.is_contiguous()) throw std::invalid_argument("tensors must be contiguous");
+      if (whole.scalar_type() != part.scalar_type()) throw std::invalid_argument("input and output dtypes differ");
+      if (whole.numel() != part.numel() * pg->world_size) throw std::invalid_argument("the whole is not world_size x the part");
+      wait(body(whole, part));
+    } catch (const std::exception &e) {
+      throw std::runtime_error(std::string(name) + " on " + where(pg) + " failed: " + message(e));
+    }
+    return 0;
+  })
+}
+
 }  // namespace
 
 extern "C" {
@@ -228,6 +247,18 @@ vt_tensor vt_pg_allgather(vt_process_group pg, vt_tensor input) {
       throw std::runtime_error("allgather on " + where(pg) + " failed: " + message(e));
     }
   })
+}
+
+int vt_pg_reduce_scatter_sum(vt_process_group pg, vt_tensor input, vt_tensor output) {
+  return flat_collective(pg, "reduce-scatter", input, output, [&](at::Tensor &whole, at::Tensor &part) {
+    return pg->backend->_reduce_scatter_base(part, whole, c10d::ReduceScatterOptions{});
+  });
+}
+
+int vt_pg_allgather_into(vt_process_group pg, vt_tensor input, vt_tensor output) {
+  return flat_collective(pg, "allgather", output, input, [&](at::Tensor &whole, at::Tensor &part) {
+    return pg->backend->_allgather_base(whole, part, c10d::AllgatherOptions{});
+  });
 }
 
 int vt_pg_barrier(vt_process_group pg) {

@@ -210,6 +210,24 @@ public final class ProcessGroup: @unchecked Sendable {
     return (0..<worldSize).map { Array(flat[($0 * values.count)..<(($0 + 1) * values.count)]) }
   }
 
+  /// Sums `input` (worldSize x n contiguous elements) over the ranks into `output` (n elements), which
+  /// receives block `rank` of the sum: c10d's reduce_scatter_tensor.
+  public func reduceScatterSum(_ input: Tensor, into output: Tensor) throws {
+    try staged([input, output]) { ready in
+      let status = withExtendedLifetime(ready) { vt_pg_reduce_scatter_sum(handle, ready[0].handle, ready[1].handle) }
+      if status != 0 { throw TorchError(lastTorchError()) }
+    }
+  }
+
+  /// Fills `output` (worldSize x n contiguous elements) with every rank's `input` (n elements) in rank
+  /// order: c10d's all_gather_into_tensor.
+  public func allGather(_ input: Tensor, into output: Tensor) throws {
+    try staged([input, output]) { ready in
+      let status = withExtendedLifetime(ready) { vt_pg_allgather_into(handle, ready[0].handle, ready[1].handle) }
+      if status != 0 { throw TorchError(lastTorchError()) }
+    }
+  }
+
   /// Returns when every rank has reached it.
   public func barrier() throws {
     if vt_pg_barrier(handle) != 0 { throw TorchError(lastTorchError()) }

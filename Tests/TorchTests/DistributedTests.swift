@@ -88,6 +88,28 @@ final class RankResults<T>: @unchecked Sendable {
     }
   }
 
+  /// The flat collectives ZeRO uses: reduce-scatter (sum) hands rank r the sum of block r, and
+  /// all-gather into one tensor lays the ranks' blocks out in rank order.
+  @Test func reduceScatterAndGatherIntoOneTensor() throws {
+    let port = ProcessGroup.freeLoopbackPort()
+    let results = onRanks(2) { rank -> [[Double]] in
+      let group = try ProcessGroup(rank: rank, worldSize: 2, masterAddress: "127.0.0.1", port: port, timeout: 60)
+      let r = Double(rank)
+      let input = Tensor([1 + r, 2, 3 * r, 4 + 10 * r, 5, 6 * r], shape: [6])
+      let block = Tensor.zeros([3], dtype: .float64)
+      try group.reduceScatterSum(input, into: block)
+      let gathered = Tensor.zeros([6], dtype: .float64)
+      try group.allGather(Tensor([r, r + 0.5, -r], shape: [3]), into: gathered)
+      return [block.doubles(), gathered.doubles()]
+    }
+    let sums = [[3.0, 4, 3], [18, 10, 6]]
+    for (rank, result) in results.enumerated() {
+      let values = try result.get()
+      #expect(values[0] == sums[rank], "rank \(rank)")
+      #expect(values[1] == [0, 0.5, 0, 1, 1.5, -1], "rank \(rank)")
+    }
+  }
+
   /// A rank whose peer never comes fails within the timeout, naming itself and the address.
   /// NCCL needs the CUDA shim: where CUDA cannot load (CI), making an NCCL group is one clear error
   /// naming the cause; on a GPU machine a one-rank NCCL group all-reduces a CUDA tensor and a host

@@ -279,6 +279,12 @@ int vt_pg_allreduce_sum(vt_process_group pg, const vt_tensor *tensors, int count
 int vt_pg_broadcast(vt_process_group pg, const vt_tensor *tensors, int count, int root);
 /// Every rank's `input` (same shape and dtype on all ranks), stacked along a new first dimension.
 vt_tensor vt_pg_allgather(vt_process_group pg, vt_tensor input);
+/// c10d's reduce_scatter_tensor (sum): `input` holds world_size * n contiguous elements, `output` n;
+/// rank r receives the sum over the ranks of input[r*n ..< (r+1)*n].
+int vt_pg_reduce_scatter_sum(vt_process_group pg, vt_tensor input, vt_tensor output);
+/// c10d's all_gather_into_tensor: `output` (world_size * n elements) receives every rank's `input`
+/// (n elements) in rank order.
+int vt_pg_allgather_into(vt_process_group pg, vt_tensor input, vt_tensor output);
 int vt_pg_barrier(vt_process_group pg);
 
 #ifdef __cplusplus
