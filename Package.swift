@@ -75,6 +75,8 @@ struct Spec {
   var cxx: [CXXSetting] = []
   var link: [LinkerSetting] = []
   var exclude: [String] = []
+  /// Source folder when not Sources/<name> (the example package's module).
+  var path: String? = nil
 }
 
 let specs: [Spec] = [
@@ -125,9 +127,16 @@ let specs: [Spec] = [
   Spec(name: "Serving", kind: .library,
        deps: ["Common", "Datasets", "Generation", "Jinja", "Models", "Prompting"],
        external: [nioCore, nioHTTP, nioPosix]),
+  // The library product for other packages: one module that re-exports the layers (docs/library.md).
+  Spec(name: "VLMRLKit", kind: .library,
+       deps: ["Common", "Datasets", "Evaluation", "Generation", "ModelConfig", "Models", "Prompting", "Rewards", "Torch",
+              "Training"]),
+  // The example package's reward (docs/examples/swift-reward), compiled here too so that the suite
+  // checks it against the library as it is.
+  Spec(name: "ExampleReward", kind: .library, deps: ["VLMRLKit"], path: "docs/examples/swift-reward/Sources/ExampleReward"),
   Spec(name: "vlmrl", kind: .executable,
        deps: ["Common", "Torch", "NN", "Models", "Generation", "Prompting", "Training", "Evaluation", "Serving", "Processor", "Jinja", "SafeTensors", "Tokenizers", "ModelConfig",
-              "Datasets", "Rewards", "Hub"],
+              "Datasets", "Rewards", "Hub", "Imaging"],
        external: [argumentParser]),
 
   // Tests.
@@ -146,7 +155,7 @@ let specs: [Spec] = [
   Spec(name: "GenerationTests", kind: .test, deps: ["Generation", "Models", "Torch", "ModelConfig"]),
   Spec(name: "TrainingTests", kind: .test,
        deps: ["SafeTensors", "Training", "Evaluation", "Generation", "Prompting", "Common", "Torch", "NN", "Rewards", "Models", "Datasets", "ModelConfig",
-              "Imaging", "Jinja", "Processor"]),
+              "Imaging", "Jinja", "Processor", "ExampleReward"]),
   Spec(name: "PromptingTests", kind: .test, deps: ["Prompting", "Jinja", "Datasets", "Rewards", "Common"]),
   Spec(name: "EvaluationTests", kind: .test,
        deps: ["NN", "Evaluation", "Prompting", "Common", "Torch", "Models", "Rewards", "Datasets", "ModelConfig"]),
@@ -180,7 +189,7 @@ func makeTarget(_ s: Spec) -> Target {
   case .cxx:
     return .target(name: s.name, cxxSettings: s.cxx, linkerSettings: s.link)
   case .library:
-    return .target(name: s.name, dependencies: deps, exclude: s.exclude, swiftSettings: swiftSettings,
+    return .target(name: s.name, dependencies: deps, path: s.path, exclude: s.exclude, swiftSettings: swiftSettings,
                    linkerSettings: s.link)
   case .executable:
     return .executableTarget(name: s.name, dependencies: deps, exclude: s.exclude,
@@ -195,6 +204,7 @@ func makeTarget(_ s: Spec) -> Target {
 let targets = specs.filter { wanted.contains($0.name) }.map(makeTarget)
 var products: [Product] = []
 if wanted.contains("vlmrl") { products.append(.executable(name: "vlmrl", targets: ["vlmrl"])) }
+if wanted.contains("VLMRLKit") { products.append(.library(name: "VLMRLKit", targets: ["VLMRLKit"])) }
 
 let package = Package(
   name: "vlmrl",

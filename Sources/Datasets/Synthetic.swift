@@ -70,13 +70,15 @@ public struct SyntheticShape: Sendable, Hashable {
   public var box: [Int] { [x1, y1, x2, y2] }
 }
 
-/// A synthetic image: background colors (a vertical gradient from top to bottom) and shapes.
+/// A synthetic image: a background (a vertical gradient from `top` to `bottom`, or the fixed
+/// coordinate gradient) and shapes.
 public struct SyntheticScene: Sendable, Hashable {
   public var width: Int
   public var height: Int
   public var top: [UInt8]
   public var bottom: [UInt8]
   public var shapes: [SyntheticShape]
+  public var background: SyntheticLayout.Background = .gradient
 
   /// Draws the scene as RGB8 pixels (later shapes over earlier ones; shapes never overlap).
   public func render() -> RGBImage {
@@ -86,9 +88,10 @@ public struct SyntheticScene: Sendable, Hashable {
       let row = (0..<3).map { UInt8((Double(top[$0]) * (1 - t) + Double(bottom[$0]) * t).rounded()) }
       for x in 0..<width {
         let offset = (y * width + x) * 3
-        pixels[offset] = row[0]
-        pixels[offset + 1] = row[1]
-        pixels[offset + 2] = row[2]
+        let color = background == .gradient ? row : SyntheticLayout.coordinateColor(x: x, y: y, width: width, height: height)
+        pixels[offset] = color[0]
+        pixels[offset + 1] = color[1]
+        pixels[offset + 2] = color[2]
       }
     }
     for shape in shapes {
@@ -106,20 +109,110 @@ public struct SyntheticScene: Sendable, Hashable {
   }
 }
 
+/// How single-box scenes are placed and painted (`vlmrl data synth --background --cell --sides
+/// --side-step --distractors --distinct-colors`). `standard` is what every task draws by default; the
+/// demo's variant (docs/demo.md) centres few large shapes in the cells of a coarse grid over the
+/// coordinate background.
+public struct SyntheticLayout: Sendable, Hashable {
+  public enum Background: String, Sendable, CaseIterable {
+    /// A vertical gradient between two random light colors.
+    case gradient
+    /// A fixed light gradient on both axes (red rises left to right, green top to bottom), so every
+    /// patch of the image shows where it is: Qwen2.5-VL's vision tower has only rotary (relative)
+    /// positions, which a tiny model does not learn to turn into coordinates in minutes.
+    case coordinates
+  }
+
+  public var background: Background
+  /// When set, the image is cut into square cells of this side and every shape is centred in a
+  /// cell of its own; nil: shapes anywhere, 2 pixels apart at least.
+  public var cell: Int?
+  /// Smallest and largest shape side in pixels; nil: imageSize / 8 ... imageSize / 4.
+  public var sides: ClosedRange<Int>?
+  /// Sides are the smallest plus a multiple of this many pixels.
+  public var sideStep: Int
+  /// Most distractors beside the target (0...2).
+  public var maxDistractors: Int
+  /// Distractors never share the target's color, so the color alone names the target.
+  public var distinctColors: Bool
+  /// Label noise: each corner of the recorded box is moved by a uniform integer in -N...N pixels
+  /// (clipped to the image, redrawn until the box is proper); the drawn shape does not move. 0: exact.
+  public var labelJitter: Int = 0
+
+  public init(background: Background = .gradient, cell: Int? = nil, sides: ClosedRange<Int>? = nil, sideStep: Int = 1,
+              maxDistractors: Int = 2, distinctColors: Bool = false) {
+    self.background = background
+    self.cell = cell
+    self.sides = sides
+    self.sideStep = sideStep
+    self.maxDistractors = maxDistractors
+    self.distinctColors = distinctColors
+  }
+
+  public static let standard = SyntheticLayout()
+
+  /// The box recorded for a shape at `box`: `box` itself, or with `labelJitter` its jittered corners.
+  func label(_ box: [Int], imageSize: Int, _ generator: inout SplitMix64) -> [Int] {
+    guard labelJitter > 0 else { return box }
+    while true {
+      let moved = box.map { $0 + generator.uniform(below: 2 * labelJitter + 1) - labelJitter }
+        .map { min(max($0, 0), imageSize) }
+      if moved[0] < moved[2] && moved[1] < moved[3] { return moved }
+    }
+  }
+
+  /// The side range for `imageSize`.
+  func sideRange(imageSize: Int) -> ClosedRange<Int> {
+    let minSide = max(6, imageSize / 8)
+    return sides ?? minSide...max(minSide, imageSize / 4)
+  }
+
+  /// The coordinate background's color at (x, y): red 150...250 left to right, green 150...250 top
+  /// to bottom, blue 200 (no shape color has blue 200, so shapes never blend into it).
+  public static func coordinateColor(x: Int, y: Int, width: Int, height: Int) -> [UInt8] {
+    func ramp(_ value: Int, _ size: Int) -> UInt8 { UInt8((150 + 100 * Double(value) / Double(max(1, size - 1))).rounded()) }
+    return [ramp(x, width), ramp(y, height), 200]
+  }
+
+  /// Why the layout cannot draw scenes of `imageSize`, or nil.
+  public func problem(imageSize: Int) -> String? {
+    guard (0...2).contains(maxDistractors) else { return "distractors \(maxDistractors) is outside 0...2" }
+    guard sideStep >= 1 else { return "side step \(sideStep) is not positive" }
+    guard (0...imageSize / 4).contains(labelJitter) else { return "label jitter \(labelJitter) is outside 0...\(imageSize / 4) pixels" }
+    let room = cell ?? imageSize
+    if let cell {
+      guard (1...imageSize).contains(cell) else { return "cell \(cell) is outside 1...\(imageSize) pixels" }
+      let cells = (imageSize / cell) * (imageSize / cell)
+      guard cells > maxDistractors else {
+        return "\(cells) cells of \(cell) pixels cannot hold a target and \(maxDistractors) distractors"
+      }
+    }
+    let range = sideRange(imageSize: imageSize)
+    guard range.lowerBound >= 1, range.upperBound <= room else {
+      return "sides \(range.lowerBound)...\(range.upperBound) are outside 1...\(room) pixels"
+    }
+    return nil
+  }
+}
+
 /// Generates the synthetic tasks (for tests, the demo and benchmarks).
 public enum SyntheticTasks {
-  /// Writes `count` records of `task` to `directory`: PNG images under `images/` and the data file
-  /// (`single_box.json`, `multi_box.json`, `counting.jsonl`, `multiple_choice.json`), whose URL is
-  /// returned. The same seed gives the same files.
   /// Largest image side `write` draws (a 4096x4096 PNG is 48 MiB of pixels before compression).
   public static let maxImageSize = 4096
 
+  /// Writes `count` records of `task` to `directory`: PNG images under `images/` and the data file
+  /// (`single_box.json`, `multi_box.json`, `counting.jsonl`, `multiple_choice.json`), whose URL is
+  /// returned. The same seed gives the same files. `layout` applies to single-box scenes.
   @discardableResult
   public static func write(
-    task: SyntheticTask, count: Int, seed: UInt64, imageSize: Int = 224, to directory: URL
+    task: SyntheticTask, count: Int, seed: UInt64, imageSize: Int = 224, layout: SyntheticLayout = .standard,
+    to directory: URL
   ) throws -> URL {
     guard imageSize >= 32, imageSize <= maxImageSize else {
       throw DatasetError.invalidConfig("synthetic", reason: "image size \(imageSize) is outside 32...\(maxImageSize) pixels")
+    }
+    if let problem = layout.problem(imageSize: imageSize) {
+      throw DatasetError.invalidConfig("synthetic", reason: problem)
     }
     guard count >= 0 else {
       throw DatasetError.invalidConfig("synthetic", reason: "record count \(count) is negative")
@@ -128,7 +221,7 @@ public enum SyntheticTasks {
     try FileManager.default.createDirectory(at: images, withIntermediateDirectories: true)
     var records: [JSONValue] = []
     for index in 0..<count {
-      let (scene, fields) = sample(task: task, index: index, seed: seed, imageSize: imageSize)
+      let (scene, fields) = sample(task: task, index: index, seed: seed, imageSize: imageSize, layout: layout)
       let name = String(format: "%@_%05d.png", task.rawValue, index)
       try encodePNG(scene.render()).write(to: images.appendingPathComponent(name))
       var record = fields
@@ -145,13 +238,13 @@ public enum SyntheticTasks {
   }
 
   /// The scene and record fields (without the image path) of record `index`.
-  public static func sample(task: SyntheticTask, index: Int, seed: UInt64, imageSize: Int)
+  public static func sample(task: SyntheticTask, index: Int, seed: UInt64, imageSize: Int, layout: SyntheticLayout = .standard)
     -> (scene: SyntheticScene, fields: [String: JSONValue])
   {
     var generator = SplitMix64(seed: seed ^ (UInt64(truncatingIfNeeded: index) &* 0xD1B5_4A32_D192_ED03))
     _ = generator.next()
     switch task {
-    case .singleBox: return singleBox(&generator, imageSize: imageSize)
+    case .singleBox: return singleBox(&generator, imageSize: imageSize, layout: layout)
     case .multiBox: return multiBox(&generator, imageSize: imageSize)
     case .counting: return counting(&generator, imageSize: imageSize)
     case .multipleChoice: return multipleChoice(&generator, index: index, imageSize: imageSize)
@@ -166,25 +259,32 @@ public enum SyntheticTasks {
 
   // MARK: Tasks
 
-  /// A scene whose first shape is the target, with up to two distractors that differ from it.
-  private static func targetScene(_ generator: inout SplitMix64, imageSize: Int) -> SyntheticScene {
+  /// A scene whose first shape is the target, with up to `layout.maxDistractors` distractors that
+  /// differ from it.
+  private static func targetScene(_ generator: inout SplitMix64, imageSize: Int, layout style: SyntheticLayout = .standard)
+    -> SyntheticScene
+  {
     let target = (kind: pick(SyntheticShape.Kind.allCases, &generator), color: pick(SyntheticShape.Color.allCases, &generator))
     var specs = [target]
-    for _ in 0..<generator.uniform(below: 3) {
+    for _ in 0..<generator.uniform(below: style.maxDistractors + 1) {
       var other = (kind: pick(SyntheticShape.Kind.allCases, &generator), color: pick(SyntheticShape.Color.allCases, &generator))
-      while other == target { other.color = pick(SyntheticShape.Color.allCases, &generator) }
+      while other == target || (style.distinctColors && specs.contains { $0.color == other.color }) {
+        other.color = pick(SyntheticShape.Color.allCases, &generator)
+      }
       specs.append(other)
     }
-    return layout(specs, imageSize: imageSize, &generator)
+    return layout(specs, imageSize: imageSize, style: style, &generator)
   }
 
-  private static func singleBox(_ generator: inout SplitMix64, imageSize: Int) -> (SyntheticScene, [String: JSONValue]) {
-    let scene = targetScene(&generator, imageSize: imageSize)
+  private static func singleBox(_ generator: inout SplitMix64, imageSize: Int, layout: SyntheticLayout)
+    -> (SyntheticScene, [String: JSONValue])
+  {
+    let scene = targetScene(&generator, imageSize: imageSize, layout: layout)
     let shape = scene.shapes[0]
     return (scene, [
       "width": .int(scene.width), "height": .int(scene.height),
       "instruction": .string(locateInstruction(shape.color, shape.kind)),
-      "bbox": .array(shape.box.map { .int($0) }),
+      "bbox": .array(layout.label(shape.box, imageSize: imageSize, &generator).map { .int($0) }),
     ])
   }
 
@@ -285,18 +385,30 @@ public enum SyntheticTasks {
   // MARK: Layout
 
   /// Places shapes without overlap (a shape that finds no room after 200 tries is left out, so
-  /// ground truth always describes what was drawn). The first shape always fits.
+  /// ground truth always describes what was drawn). The first shape always fits. With
+  /// `style.cell`, each shape is centred in a cell of its own, the cells in random order.
   static func layout(
-    _ specs: [(kind: SyntheticShape.Kind, color: SyntheticShape.Color)], imageSize: Int, _ generator: inout SplitMix64
+    _ specs: [(kind: SyntheticShape.Kind, color: SyntheticShape.Color)], imageSize: Int, style: SyntheticLayout = .standard,
+    _ generator: inout SplitMix64
   ) -> SyntheticScene {
     let top = (0..<3).map { _ in UInt8(170 + generator.uniform(below: 81)) }
     let bottom = (0..<3).map { _ in UInt8(170 + generator.uniform(below: 81)) }
     var shapes: [SyntheticShape] = []
-    let minSide = max(6, imageSize / 8)
-    let maxSide = max(minSide, imageSize / 4)
+    let sides = style.sideRange(imageSize: imageSize)
+    func drawSide() -> Int { sides.lowerBound + style.sideStep * generator.uniform(below: (sides.upperBound - sides.lowerBound) / style.sideStep + 1) }
+    if let cell = style.cell {
+      let perRow = imageSize / cell
+      let cells = shuffled(Array(0..<(perRow * perRow)), &generator)
+      for (spec, index) in zip(specs, cells) {
+        let length = min(drawSide(), cell)
+        let x = (index % perRow) * cell + (cell - length) / 2, y = (index / perRow) * cell + (cell - length) / 2
+        shapes.append(SyntheticShape(kind: spec.kind, color: spec.color, x1: x, y1: y, x2: x + length, y2: y + length))
+      }
+      return SyntheticScene(width: imageSize, height: imageSize, top: top, bottom: bottom, shapes: shapes, background: style.background)
+    }
     for spec in specs {
       for _ in 0..<200 {
-        let side = minSide + generator.uniform(below: maxSide - minSide + 1)
+        let side = drawSide()
         let x = generator.uniform(below: imageSize - side + 1)
         let y = generator.uniform(below: imageSize - side + 1)
         let shape = SyntheticShape(kind: spec.kind, color: spec.color, x1: x, y1: y, x2: x + side, y2: y + side)
@@ -310,7 +422,7 @@ public enum SyntheticTasks {
         }
       }
     }
-    return SyntheticScene(width: imageSize, height: imageSize, top: top, bottom: bottom, shapes: shapes)
+    return SyntheticScene(width: imageSize, height: imageSize, top: top, bottom: bottom, shapes: shapes, background: style.background)
   }
 
   private static func pick<T>(_ items: [T], _ generator: inout SplitMix64) -> T {

@@ -84,14 +84,7 @@ public final class GRPOTrainer: @unchecked Sendable {
     reference = training.beta > 0 && !training.usePeft
       ? try QwenVLModel.load(directory: referenceDirectory, dtype: dtype, device: device) : nil
     reference?.setTrainable(false)
-    let runner: RewardRunner
-    if let rewards {
-      runner = rewards
-    } else {
-      let parameters = try Self.rewardParameters(training, family: folder.config.family)
-      let functions = try RewardRegistry.make(training.rewardFuncs, parameters: parameters)
-      runner = try RewardRunner.validated(functions: functions, weights: training.rewardWeights)
-    }
+    let runner = try rewards ?? Self.configuredRewards(config: config, family: folder.config.family)
     // `optim`: float32 master weights and moments by default for bf16 weights (mixed precision).
     let optimizer = try config.makeOptimizer(model.namedTrainableParameters.map(\.1), weights: model.dtype)
     totalSteps = training.maxSteps > 0 ? training.maxSteps
@@ -126,6 +119,34 @@ public final class GRPOTrainer: @unchecked Sendable {
   public func install(source: any GenerationSource) { self.source = source }
 
   public var optimizer: AdamW { stepper.optimizer }
+
+  /// The rewards of `config` (`reward_funcs`, `reward_weights`, `reward_parameters`) as the trainer
+  /// builds them for the model in `modelDirectory`, followed by `extra` functions of the caller's own
+  /// (library use, docs/library.md), each weighing `extraWeights[i]` (default 1).
+  public static func configuredRewards(config: TrainingConfig, modelDirectory: URL, adding extra: [any RewardFunction] = [],
+                                       extraWeights: [Double]? = nil) throws -> RewardRunner {
+    try configuredRewards(config: config, family: ModelFolder(directory: modelDirectory).config.family, adding: extra,
+                          extraWeights: extraWeights)
+  }
+
+  static func configuredRewards(config: TrainingConfig, family: QwenVLFamily?, adding extra: [any RewardFunction] = [],
+                                extraWeights: [Double]? = nil) throws -> RewardRunner {
+    let training = config.training
+    if let extraWeights, extraWeights.count != extra.count {
+      throw TrainingError.invalidArgument("\(extraWeights.count) weights for \(extra.count) added reward functions")
+    }
+    if let clash = extra.first(where: { function in training.rewardFuncs.contains { RewardRegistry.canonicalName($0) == function.name } }) {
+      throw TrainingError.invalidArgument("an added reward is named '\(clash.name)', as one of training.reward_funcs")
+    }
+    let functions = try RewardRegistry.make(training.rewardFuncs, parameters: rewardParameters(training, family: family))
+    guard !extra.isEmpty else { return try RewardRunner.validated(functions: functions, weights: training.rewardWeights) }
+    if let weights = training.rewardWeights, weights.count != functions.count {
+      throw TrainingError.invalidArgument("training.reward_weights: \(weights.count) weights for \(functions.count) reward functions")
+    }
+    let configured = training.rewardWeights ?? functions.map { RewardRegistry.defaultWeight(for: $0.name) }
+    return try RewardRunner.validated(functions: functions + extra,
+                                      weights: configured + (extraWeights ?? extra.map { _ in 1 }))
+  }
 
   /// The reward parameters as the trainer completes them: the REC rewards (`iou`, `rec_accuracy`)
   /// compare boxes in the model family's own frame unless `box_frame` is given (Qwen2.5-VL `resized`

@@ -154,7 +154,10 @@ public enum Report {
     guard let minX = xs.min(), let maxX = xs.max(), let minY = ys.min(), let maxY = ys.max() else {
       return svg + "<text x=\"\(fmt(layout.left))\" y=\"\(fmt(layout.top + 16))\">no values</text>\n</svg>\n"
     }
-    let yTicks = minY == maxY ? ticks(low: minY - 1, high: maxY + 1) : ticks(low: minY, high: maxY)
+    // A flat series (a constant learning rate of 2e-4) gets a band of its own scale around it, so its
+    // value stays readable; a flat zero gets -1...1.
+    let pad = minY == 0 ? 1 : abs(minY) / 2
+    let yTicks = minY == maxY ? ticks(low: minY - pad, high: maxY + pad) : ticks(low: minY, high: maxY)
     let xTicks = maxX == minX ? [minX] : ticks(low: minX, high: maxX, integers: true)
     let (lowY, highY) = (yTicks.first ?? minY, yTicks.last ?? maxY)
     let (lowX, highX) = (min(minX, xTicks.first ?? minX), max(maxX, xTicks.last ?? maxX))

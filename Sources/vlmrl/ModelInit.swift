@@ -136,8 +136,38 @@ struct Synth: ParsableCommand {
   @Option(help: "Records.") var count = 100
   @Option(help: "Image side in pixels.") var imageSize = 112
   @Option(help: "Random seed.") var seed: UInt64 = 0
+  @Option(help: "single_box background: gradient (random light colors) or coordinates (fixed two-axis gradient).")
+  var background = "gradient"
+  @Option(help: "single_box: centre each shape in a cell of its own of this many pixels (default: anywhere).") var cell: Int?
+  @Option(help: "single_box: shape sides MIN-MAX in pixels (default: image size / 8 to / 4).") var sides: String?
+  @Option(help: "single_box: sides are MIN plus a multiple of this many pixels.") var sideStep = 1
+  @Option(help: "single_box: most distractors beside the target (0...2).") var distractors = 2
+  @Flag(help: "single_box: distractors never share the target's color.") var distinctColors = false
+  @Option(help: "single_box: move each corner of the recorded box by up to this many pixels (label noise; the shape stays).")
+  var labelJitter = 0
   @Option(help: "Output folder (refused when it exists and is not empty, unless --overwrite).") var out: String
   @Flag(help: "Replace an existing output folder.") var overwrite = false
+
+  /// The single-box layout the flags ask for.
+  func layout() throws -> SyntheticLayout {
+    guard let paint = SyntheticLayout.Background(rawValue: background) else {
+      throw CLIError("--background: '\(background)' is not one of \(SyntheticLayout.Background.allCases.map(\.rawValue).joined(separator: ", "))")
+    }
+    var range: ClosedRange<Int>?
+    if let sides {
+      let bounds = sides.split(separator: "-").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+      guard bounds.count == 2, let low = bounds[0], let high = bounds[1], low <= high else {
+        throw CLIError("--sides '\(sides)' is not MIN-MAX (e.g. 14-28)")
+      }
+      range = low...high
+    }
+    var layout = SyntheticLayout(background: paint, cell: cell, sides: range, sideStep: sideStep, maxDistractors: distractors,
+                                 distinctColors: distinctColors)
+    layout.labelJitter = labelJitter
+    if let problem = layout.problem(imageSize: imageSize) { throw CLIError("single_box layout: \(problem)") }
+    return layout
+  }
+
   func run() throws {
     guard let kind = SyntheticTask(rawValue: task) else {
       throw CLIError("--task: unknown task '\(task)' (\(SyntheticTask.allCases.map(\.rawValue).joined(separator: ", ")))")
@@ -146,10 +176,15 @@ struct Synth: ParsableCommand {
     guard (32...SyntheticTasks.maxImageSize).contains(imageSize) else {
       throw CLIError("--image-size \(imageSize) is outside 32...\(SyntheticTasks.maxImageSize)")
     }
+    let layout = try layout()
+    if layout != .standard && kind != .singleBox {
+      throw CLIError("--background, --cell, --sides, --side-step, --distractors, --distinct-colors and --label-jitter apply to --task single_box only")
+    }
     let folder = URL(fileURLWithPath: out)
     // Written into a temporary folder next to --out and renamed into place when complete.
     let name = try SafeOutput.writeFolder(folder, overwrite: overwrite) { staging in
-      try SyntheticTasks.write(task: kind, count: count, seed: seed, imageSize: imageSize, to: staging).lastPathComponent
+      try SyntheticTasks.write(task: kind, count: count, seed: seed, imageSize: imageSize, layout: layout, to: staging)
+        .lastPathComponent
     }
     print("wrote \(count) \(task) records to \(folder.appendingPathComponent(name).path)")
   }

@@ -8,7 +8,7 @@ struct VLMRL: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "vlmrl",
     abstract: "Fine-tune Qwen2-VL / Qwen2.5-VL with GRPO, SFT and evaluation, on libtorch.",
-    subcommands: [Doctor.self, Train.self, SFT.self, Eval.self, ModelCommand.self, Generate.self, Merge.self, Serve.self, Preprocess.self, Forward.self, Tokenize.self, RewardCommandCLI.self, DataCommand.self, Bench.self])
+    subcommands: [Doctor.self, Train.self, SFT.self, Eval.self, ModelCommand.self, Generate.self, Merge.self, Serve.self, Preprocess.self, Forward.self, Tokenize.self, RewardCommandCLI.self, DataCommand.self, Bench.self, Demo.self, ReportCommand.self])
 
   /// ArgumentParser's entry point, with stdout line-buffered first (a log file or pipe keeps every
   /// line of a killed run) and the progress bar's line ended before an error is printed.

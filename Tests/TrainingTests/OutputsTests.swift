@@ -114,6 +114,9 @@ private func temporaryFolder() -> URL {
   @Test func flatSeriesIsCenteredAndReportHasTheCharts() throws {
     let svg = Report.lineChart(title: "KL", series: [ChartSeries(name: "kl", points: [(1, 5), (3, 5)])])
     #expect(svg.contains(#"points="64.00,118.00 624.00,118.00""#))
+    // A flat small value (a constant learning rate) keeps an axis of its own scale: its label shows.
+    let lr = Report.lineChart(title: "Learning rate", series: [ChartSeries(name: "learning_rate", points: [(1, 2e-4), (9, 2e-4)])])
+    #expect(lr.contains(">0.0002</text>") && !lr.contains(">-1</text>"))
     let rows = (1...3).map { step in
       MetricsRow(step: step, values: ["reward": Double(step), "rewards/iou/mean": 0.5, "kl": 0.01,
                                       "completions/mean_length": 20, "time/generate": 1, "time/backward": 0.5])
