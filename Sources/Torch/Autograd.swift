@@ -112,13 +112,23 @@ public func checkpoint(_ inputs: [Tensor], outputCount: Int, _ body: @escaping (
 }
 
 /// Keeps checkpoint closures alive until `release` (the trainer clears it after each backward).
+/// Each closure belongs to the thread whose forward made it: data-parallel ranks that train as
+/// threads of one process (the tests) each release only their own, never a peer's whose backward
+/// is still running.
 public final class RecomputeRegistry: @unchecked Sendable {
   public static let shared = RecomputeRegistry()
-  private var boxes: [AnyObject] = []
+  private var boxes: [(owner: pthread_t, box: AnyObject)] = []
   private let lock = NSLockShim()
-  func retain(_ box: AnyObject) { lock.locked { boxes.append(box) } }
-  /// Drops closures of finished graphs. Call after backward.
-  public func releaseAll() { lock.locked { boxes.removeAll() } }
+  func retain(_ box: AnyObject) {
+    let owner = pthread_self()
+    lock.locked { boxes.append((owner, box)) }
+  }
+  /// Drops the closures of this thread's finished graphs. Call after backward, on the thread that
+  /// ran the forward.
+  public func releaseAll() {
+    let owner = pthread_self()
+    lock.locked { boxes.removeAll { pthread_equal($0.owner, owner) != 0 } }
+  }
   public var count: Int { lock.locked { boxes.count } }
 }
 

@@ -32,18 +32,23 @@ public enum Checkpoint {
   /// in and an adapter names its base after it; `reference` (a reference model that moves,
   /// `sync_ref_model`) is saved under `reference/`; `extras` writes a trainer's own state (the cycle
   /// trainer's EMA partner) into the folder before it is renamed into place.
-  public static func save(model: QwenVLModel, optimizer: AdamW, state: TrainerState, outputDirectory: URL,
+  ///
+  /// With a nil `optimizer` (ZeRO) the ranks have already written their optimizer shards into
+  /// `stagingFolder(outputDirectory, step:)`, which this call completes and renames.
+  public static func save(model: QwenVLModel, optimizer: AdamW?, state: TrainerState, outputDirectory: URL,
                           saveTotalLimit: Int?, adapter: LoRAConfig? = nil, startModel: URL,
                           reference: QwenVLModel? = nil, extras: (URL) throws -> Void = { _ in }) throws -> URL {
     let final = outputDirectory.appendingPathComponent("checkpoint-\(state.step)")
-    let temporary = outputDirectory.appendingPathComponent(".checkpoint-\(state.step).partial")
+    let temporary = stagingFolder(outputDirectory, step: state.step)
     let fm = FileManager.default
-    try? fm.removeItem(at: temporary)
+    if optimizer != nil { try? fm.removeItem(at: temporary) }
     try fm.createDirectory(at: temporary, withIntermediateDirectories: true)
     try writeModel(model, adapter: adapter, startModel: startModel, to: temporary)
     try reference?.save(to: temporary.appendingPathComponent("reference"))
     try extras(temporary)
-    try saveOptimizer(optimizer, model: model, to: temporary.appendingPathComponent("optimizer.safetensors"))
+    if let optimizer {
+      try saveOptimizer(optimizer, model: model, to: temporary.appendingPathComponent("optimizer.safetensors"))
+    }
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
     try encoder.encode(state).write(to: temporary.appendingPathComponent("trainer_state.json"), options: .atomic)
@@ -56,6 +61,27 @@ public enum Checkpoint {
       for old in existing.dropLast(limit) { try? fm.removeItem(at: old.url) }
     }
     return final
+  }
+
+  /// What every rank does before rank 0's `save` of checkpoint `step`: with ZeRO (`stepper.sharding`)
+  /// rank 0 clears the staging folder and each rank writes its optimizer shard into it, between
+  /// barriers. Returns what `save` takes as `optimizer`: the whole optimizer, or nil when sharded.
+  public static func stageOptimizer(_ stepper: OptimizerStepper, model: QwenVLModel, outputDirectory: URL, step: Int) throws -> AdamW? {
+    guard let sharding = stepper.sharding else { return stepper.optimizer }
+    let staging = stagingFolder(outputDirectory, step: step)
+    if sharding.group.isMain {
+      try? FileManager.default.removeItem(at: staging)
+      try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: true)
+    }
+    try sharding.group.barrier()
+    try sharding.saveShard(to: staging, names: parameterNames(model))
+    try sharding.group.barrier()
+    return nil
+  }
+
+  /// Where checkpoint `step` is written before it is renamed into place.
+  public static func stagingFolder(_ outputDirectory: URL, step: Int) -> URL {
+    outputDirectory.appendingPathComponent(".checkpoint-\(step).partial")
   }
 
   /// A model folder others can load (transformers, `vlmrl generate`): weights and config (or the
@@ -160,39 +186,71 @@ public enum Checkpoint {
     return Dictionary(all.map { (ObjectIdentifier($0.1), $0.0) }, uniquingKeysWith: { first, _ in first })
   }
 
-  /// Restores AdamW moments saved by `save` into `optimizer` (same parameters, by name).
+  /// Restores AdamW moments saved by `save` into `optimizer` (same parameters, by name), from
+  /// `optimizer.safetensors` or merged from a ZeRO run's shards, whatever its world size.
   public static func loadOptimizer(_ optimizer: AdamW, model: QwenVLModel, from directory: URL) throws {
-    let file = try SafeTensorsFile(url: directory.appendingPathComponent("optimizer.safetensors"))
+    let saved = try savedOptimizerState(directory)
     let names = parameterNames(model)
-    func tensor(_ name: String, like reference: Tensor) throws -> Tensor {
+    optimizer.restore(states: try optimizer.parameters.map { parameter in
+      guard let name = names[ObjectIdentifier(parameter)] else { return nil }
+      return try restoredState(name: name, value: parameter.value, precision: optimizer.precision, saved: saved)
+    })
+  }
+
+  /// Restores the optimizer state of `stepper` (this rank's blocks of it when sharded).
+  public static func loadOptimizer(_ stepper: OptimizerStepper, model: QwenVLModel, from directory: URL) throws {
+    guard let sharding = stepper.sharding else { return try loadOptimizer(stepper.optimizer, model: model, from: directory) }
+    try sharding.restore(names: parameterNames(model), saved: try savedOptimizerState(directory))
+  }
+
+  /// The saved state of one parameter `name` (weight `value`) on `value`'s device, brought to the
+  /// optimizer's `precision` whatever the checkpoint's (a resume with another `optim` and
+  /// --allow-config-change): a float32 master and moments for `.master` (the saved master, else the
+  /// weight widened), moments in the weight's dtype otherwise, and the saved compensation (else zero)
+  /// for `.kahan`. Nil when nothing was saved for it, unless `orFresh`: then the state before any step.
+  /// Every tensor is a copy: the fused update writes the state in place, and saved tensors may share
+  /// storage (a merged shard's members, one step count for all).
+  static func restoredState(name: String, value: Tensor, precision: AdamW.Precision, saved: SavedOptimizerState,
+                            orFresh: Bool = false) throws -> AdamW.State? {
+    let expAvg = try saved("\(name).exp_avg")
+    if expAvg == nil && !orFresh { return nil }
+    let half = value.dtype == .bfloat16 || value.dtype == .float16
+    var master: Tensor?, compensation: Tensor?
+    if half && precision == .master {
+      master = try saved("\(name).master")?.to(.float32, device: value.device, copy: true) ?? value.detach().to(.float32, copy: true)
+    }
+    if half && precision == .kahan {
+      compensation = try saved("\(name).compensation")?.to(value.dtype, device: value.device, copy: true)
+        ?? Tensor.zeros(value.shape, dtype: value.dtype, device: value.device)
+    }
+    let momentLike = master ?? value
+    func moment(_ tensor: Tensor?) -> Tensor {
+      tensor?.to(momentLike.dtype, device: value.device, copy: true) ?? Tensor.zeros(value.shape, dtype: momentLike.dtype, device: value.device)
+    }
+    return AdamW.makeState(expAvg: moment(expAvg), expAvgSq: moment(try saved("\(name).exp_avg_sq")),
+                           step: try saved("\(name).step")?.to(.float32, device: value.device, copy: true)
+                             ?? Tensor.zeros([], dtype: .float32, device: value.device),
+                           master: master, compensation: compensation)
+  }
+
+  /// Saved optimizer tensors by "<parameter name>.<exp_avg|exp_avg_sq|step|master|compensation>",
+  /// float32 on the CPU; nil for a name not saved.
+  typealias SavedOptimizerState = (String) throws -> Tensor?
+
+  /// The optimizer state of the checkpoint `directory`: `optimizer.safetensors`, else the shards a
+  /// ZeRO run wrote (`ShardedOptimizer.shardLayoutFile` and one file per rank), merged.
+  static func savedOptimizerState(_ directory: URL) throws -> SavedOptimizerState {
+    let whole = directory.appendingPathComponent("optimizer.safetensors")
+    if !FileManager.default.fileExists(atPath: whole.path),
+      FileManager.default.fileExists(atPath: directory.appendingPathComponent(ShardedOptimizer.shardLayoutFile).path) {
+      let merged = try ShardedOptimizer.mergedState(directory)
+      return { merged[$0] }
+    }
+    let file = try SafeTensorsFile(url: whole)
+    return { name in
+      guard file.contains(name) else { return nil }
       let info = try file.info(name)
-      return Tensor(bytes: try file.bytes(name), shape: info.shape, dtype: .float32).to(reference.dtype, device: reference.device)
+      return Tensor(bytes: try file.bytes(name), shape: info.shape, dtype: .float32)
     }
-    var states: [AdamW.State?] = []
-    for parameter in optimizer.parameters {
-      guard let name = names[ObjectIdentifier(parameter)], file.contains("\(name).exp_avg") else { states.append(nil); continue }
-      let value = parameter.value
-      // The state is brought to the optimizer's precision, whatever the checkpoint's (a resume with
-      // another `optim` and --allow-config-change): a float32 master and moments for `.master` (the
-      // saved master, else the weight widened), moments in the weight's dtype otherwise, and the
-      // saved compensation (else zero) for `.kahan`.
-      let half = value.dtype == .bfloat16 || value.dtype == .float16
-      var master: Tensor?, compensation: Tensor?
-      if half && optimizer.precision == .master {
-        master = try file.contains("\(name).master")
-          ? tensor("\(name).master", like: Tensor.zeros([], dtype: .float32, device: value.device))
-          : value.detach().to(.float32, copy: true)
-      }
-      if half && optimizer.precision == .kahan {
-        compensation = try file.contains("\(name).compensation")
-          ? tensor("\(name).compensation", like: value) : Tensor.zeros(value.shape, dtype: value.dtype, device: value.device)
-      }
-      let momentLike = master ?? value
-      states.append(AdamW.makeState(expAvg: try tensor("\(name).exp_avg", like: momentLike),
-                                    expAvgSq: try tensor("\(name).exp_avg_sq", like: momentLike),
-                                    step: try tensor("\(name).step", like: Tensor.zeros([], device: value.device)),
-                                    master: master, compensation: compensation))
-    }
-    optimizer.restore(states: states)
   }
 }

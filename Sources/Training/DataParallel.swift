@@ -39,6 +39,18 @@ extension ProcessGroup {
     return true
   }
 
+  /// Data-parallel start: every rank must stand at the same `step` (each resumed from the same
+  /// checkpoint) and hold rank 0's trainable weights, so that identical averaged gradients keep
+  /// them identical.
+  public func synchronizeStart(step: Int, parameters: [Parameter]) throws {
+    let steps = try allGather([Double(step)]).map { Int($0[0]) }
+    guard Set(steps).count == 1 else {
+      let list = steps.enumerated().map { "rank \($0.offset): \($0.element)" }.joined(separator: ", ")
+      throw TrainingError.invalidArgument("ranks start at different steps (\(list)): every rank must see the same output_dir and checkpoint")
+    }
+    try broadcast(parameters.map(\.value))
+  }
+
   /// One step's metrics over all ranks: counts and throughputs summed, times and memory the
   /// slowest rank's, everything else (losses, KL, entropy, clip ratios, rates) the mean over the
   /// ranks that report it; each rank holds the same number of completions, so that mean is the

@@ -91,7 +91,8 @@ public final class GRPOTrainer: @unchecked Sendable {
       : Int((training.numTrainEpochs * Double(examples.count) / Double(settings.globalPromptsPerGeneration)).rounded(.up))
         * settings.layout.optimizerStepsPerGeneration
     stepper = OptimizerStepper(optimizer: optimizer, schedule: config.lrSchedule(totalSteps: totalSteps),
-                               maxGradNorm: settings.maxGradNorm, processGroup: processGroup)
+                               maxGradNorm: settings.maxGradNorm, processGroup: processGroup,
+                               zeroStage: try config.zeroStage(worldSize: processGroup?.worldSize ?? 1))
     rollout = try RolloutStage(builder: builder, engine: RolloutEngine(model: model), settings: settings)
     scoring = ScoringStage(rewards: runner, groupSize: settings.numGenerations, scaling: settings.scaleRewards,
                            ranks: processGroup)
@@ -108,12 +109,16 @@ public final class GRPOTrainer: @unchecked Sendable {
   func memoryPlan() -> MemoryPlan {
     MemoryPlan.training(model: model, reference: reference, trainable: optimizer.parameters, optim: config.training.optim,
                         usePeft: config.training.usePeft, checkpointLayers: settings.checkpointLayers,
-                        extra: source.memoryEntries)
+                        sharding: stepper.sharding, extra: source.memoryEntries)
   }
 
   /// Evaluation during training (`dataset.eval_path`), installed by the caller before `run`; a
   /// config with `eval_path` and no evaluator is an error at `run`.
   public var evaluator: (any TrainingEvaluator)?
+
+  /// Called with the 0-based optimizer step before each step's update (the CLI's fault injection
+  /// for the process-level tests, `VLMRL_FAULT_KILL`).
+  public var beforeStep: ((Int) -> Void)?
 
   /// Replaces stages 1-2 (before `run`).
   public func install(source: any GenerationSource) { self.source = source }
@@ -203,7 +208,7 @@ public final class GRPOTrainer: @unchecked Sendable {
     if model.device.isCUDA {
       // The optimizer state exists from here on, so that the rollout engine's memory plan sees what
       // training holds (it is otherwise made at the first step, after the first rollout planned).
-      optimizer.allocateState()
+      stepper.allocateState()
       let plan = memoryPlan()
       OutOfMemory.setPlan(plan.description)
       if isMain { log(plan.description) }
@@ -229,6 +234,7 @@ public final class GRPOTrainer: @unchecked Sendable {
       let microBatchCount = generation.inputs.microBatches.count
       for index in 0..<settings.layout.optimizerStepsPerGeneration where state.step < limit {
         let stepStart = Date()
+        beforeStep?(state.step)
         if adapter != nil { LoRA.reseedDropout(in: model, seed: DataOrder.mix(UInt64(state.seed), UInt64(state.step), 0x10AA)) }
         let range = settings.layout.microBatchRange(ofStep: index, microBatchCount: microBatchCount)
         var values = generation.metrics.merging(try update.run(generation.inputs, step: state.step, microBatches: range)) { $1 }
@@ -264,8 +270,11 @@ public final class GRPOTrainer: @unchecked Sendable {
         try rolloutLog.append(step: firstStep + 1, samples: logSamples(generation.rollouts, generation.scored))
       }
       let saveSteps = max(1, config.training.saveSteps)
-      if firstStep / saveSteps != state.step / saveSteps || state.step == totalSteps, let sinks {
-        let url = try Checkpoint.save(model: model, optimizer: optimizer, state: state, outputDirectory: outputDirectory,
+      let saving = firstStep / saveSteps != state.step / saveSteps || state.step == totalSteps
+      let wholeOptimizer = try saving
+        ? Checkpoint.stageOptimizer(stepper, model: model, outputDirectory: outputDirectory, step: state.step) : nil
+      if saving, let sinks {
+        let url = try Checkpoint.save(model: model, optimizer: wholeOptimizer, state: state, outputDirectory: outputDirectory,
                                       saveTotalLimit: config.training.saveTotalLimit, adapter: adapter,
                                       startModel: modelDirectory, reference: config.training.syncRefModel ? reference : nil,
                                       extras: { [source] in try source!.save(into: $0) })
@@ -274,7 +283,7 @@ public final class GRPOTrainer: @unchecked Sendable {
         log("saved \(url.lastPathComponent)")
       }
       // The other ranks wait while rank 0 writes (every rank has the same weights).
-      if firstStep / saveSteps != state.step / saveSteps || state.step == totalSteps { try processGroup?.barrier() }
+      if saving { try processGroup?.barrier() }
     }
     if state.step == totalSteps, isMain {
       try Checkpoint.exportModel(model, companionFilesFrom: modelDirectory, to: outputDirectory.appendingPathComponent("final"),
@@ -390,7 +399,7 @@ public final class GRPOTrainer: @unchecked Sendable {
     if let reference, config.training.syncRefModel, FileManager.default.fileExists(atPath: referenceFolder.path) {
       try reference.load(try QwenVLModel.load(directory: referenceFolder, dtype: reference.dtype, device: reference.device).stateDict())
     }
-    try Checkpoint.loadOptimizer(optimizer, model: model, from: directory)
+    try Checkpoint.loadOptimizer(stepper, model: model, from: directory)
     try source.restore(from: directory)
     state = saved
     log("resumed from \(directory.lastPathComponent) at step \(saved.step)")
@@ -400,13 +409,7 @@ public final class GRPOTrainer: @unchecked Sendable {
   /// checkpoint) and hold rank 0's trainable weights, so that identical averaged gradients keep
   /// them identical.
   func synchronizeStart() throws {
-    guard let processGroup else { return }
-    let steps = try processGroup.allGather([Double(state.step)]).map { Int($0[0]) }
-    guard Set(steps).count == 1 else {
-      let list = steps.enumerated().map { "rank \($0.offset): \($0.element)" }.joined(separator: ", ")
-      throw TrainingError.invalidArgument("ranks start at different steps (\(list)): every rank must see the same output_dir and checkpoint")
-    }
-    try processGroup.broadcast(model.namedTrainableParameters.map { $0.1.value })
+    try processGroup?.synchronizeStart(step: state.step, parameters: model.namedTrainableParameters.map(\.1))
   }
 
   /// TRL's SyncRefModelCallback: every `ref_model_sync_steps` optimizer steps the reference moves

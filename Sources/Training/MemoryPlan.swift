@@ -39,12 +39,18 @@ public struct MemoryPlan: Sendable, CustomStringConvertible {
   /// EMA partner).
   public static func training(model: QwenVLModel, reference: QwenVLModel?, trainable: [Parameter],
                               optim: TrainingConfig.Optimizer, usePeft: Bool, checkpointLayers: Bool,
-                              extra: [Entry] = []) -> MemoryPlan {
+                              sharding: ShardedOptimizer? = nil, extra: [Entry] = []) -> MemoryPlan {
     let precision = optim.precision
     var entries = [Entry(name: "weights", bytes: bytes(model.parameters + LoRA.namedParameters(in: model).map(\.1)))]
     if let reference { entries.append(Entry(name: "reference", bytes: bytes(reference.parameters))) }
     let state = AdamW.stateBytes(trainable, precision: precision)
-    entries.append(Entry(name: "optimizer state (\(optim.rawValue))", bytes: state))
+    if let sharding {
+      // This rank's blocks: their AdamW state and the block of the weights AdamW updates.
+      entries.append(Entry(name: "optimizer state (\(optim.rawValue), ZeRO-\(sharding.stage), 1/\(sharding.group.worldSize) per rank)",
+                           bytes: sharding.stateBytesPerRank))
+    } else {
+      entries.append(Entry(name: "optimizer state (\(optim.rawValue))", bytes: state))
+    }
     entries.append(Entry(name: "gradients", bytes: bytes(trainable.filter(\.trainable))))
     entries += extra
     var advice: [String] = []

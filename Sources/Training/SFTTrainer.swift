@@ -31,9 +31,14 @@ public final class SFTTrainer: @unchecked Sendable {
   let adapter: LoRAConfig?
   public internal(set) var state: TrainerState
   var stream: ExampleStream
+  /// The data-parallel ranks this trainer is one of (nil: one process): each optimizer step's
+  /// global batch is split into contiguous per-rank slices, gradients averaged (or sharded, ZeRO),
+  /// rank 0 writes every output (docs/distributed.md).
+  public let processGroup: ProcessGroup?
+  var isMain: Bool { processGroup?.isMain ?? true }
 
   public init(config: TrainingConfig, modelDirectory: URL, examples given: [Example], device: Device = .cpu,
-              dtype: DType = .float32, switches: KernelSwitches = KernelSwitches(),
+              dtype: DType = .float32, switches: KernelSwitches = KernelSwitches(), processGroup: ProcessGroup? = nil,
               log: (String) -> Void = { Console.log($0) }) throws {
     guard !given.isEmpty else { throw TrainingError.invalidArgument("SFT: the dataset has no usable examples") }
     try config.checkImplemented()
@@ -58,6 +63,7 @@ public final class SFTTrainer: @unchecked Sendable {
     self.modelDirectory = modelDirectory
     self.builder = builder
     self.recFrame = recFrame
+    self.processGroup = processGroup
     // From a peft adapter folder: with use_peft its adapter trains on, without it is merged in.
     (model, adapter) = try QwenVLModel.loadForTraining(directory: modelDirectory, lora: config.training.usePeft ? config.loraConfig : nil,
                                                        seed: UInt64(config.training.seed), dtype: dtype, device: device)
@@ -65,12 +71,14 @@ public final class SFTTrainer: @unchecked Sendable {
     if config.training.freezeVisionTower { model.visual.setTrainable(false) }
     // `optim`: float32 master weights and moments by default for bf16 weights (mixed precision).
     let optimizer = try config.makeOptimizer(model.namedTrainableParameters.map(\.1), weights: model.dtype)
-    let batch = config.training.perDeviceTrainBatchSize
+    // A step's global batch: every rank's micro-batches together.
+    let batch = config.training.perDeviceTrainBatchSize * (processGroup?.worldSize ?? 1)
     totalSteps = config.training.maxSteps > 0 ? config.training.maxSteps
       : Int((config.training.numTrainEpochs * Double(examples.count)
         / Double(batch * max(1, config.training.gradientAccumulationSteps))).rounded(.up))
     stepper = OptimizerStepper(optimizer: optimizer, schedule: config.lrSchedule(totalSteps: totalSteps),
-                               maxGradNorm: config.training.maxGradNorm)
+                               maxGradNorm: config.training.maxGradNorm, processGroup: processGroup,
+                               zeroStage: try config.zeroStage(worldSize: processGroup?.worldSize ?? 1))
     outputDirectory = URL(fileURLWithPath: config.training.outputDir)
     state = TrainerState(step: 0, examplesSeen: 0, seed: config.training.seed, configFingerprint: config.resolvedJSONText())
     stream = ExampleStream(examples: examples, seed: config.training.seed, shuffle: config.training.shuffleDataset)
@@ -183,10 +191,13 @@ public final class SFTTrainer: @unchecked Sendable {
   /// from the newest checkpoint (its weights or adapter, and the optimizer state).
   @discardableResult
   public func run(resume: Bool = false, overwrite: Bool = false, stopAfterStep: Int? = nil,
-                  log: @escaping (String) -> Void = { Console.log($0) }) throws -> [MetricsRow] {
+                  log mainLog: @escaping (String) -> Void = { Console.log($0) }) throws -> [MetricsRow] {
+    let log: (String) -> Void = isMain ? mainLog : { _ in }
     let resuming = ResumePoint.wanted(config: config, resume: resume)
-    let folder = try OutputFolder(outputDirectory, resume: resuming || state.step > 0, overwrite: overwrite)
+    let folder = isMain ? try OutputFolder(outputDirectory, resume: resuming || state.step > 0, overwrite: overwrite) : nil
     defer { withExtendedLifetime(folder) {} }
+    // Rank 0 has cleared or locked the folder before any rank looks for a checkpoint in it.
+    try processGroup?.barrier()
     if resuming, let checkpoint = try ResumePoint.checkpoint(config: config, outputDirectory: outputDirectory, resume: resume, log: log) {
       let saved = try Checkpoint.loadState(checkpoint)
       try ResumePoint.checkUnchanged(saved, config: config, checkpoint: checkpoint)
@@ -195,15 +206,16 @@ public final class SFTTrainer: @unchecked Sendable {
       } else {
         try model.load(try QwenVLModel.load(directory: checkpoint, dtype: model.dtype, device: model.device).stateDict())
       }
-      try Checkpoint.loadOptimizer(stepper.optimizer, model: model, from: checkpoint)
+      try Checkpoint.loadOptimizer(stepper, model: model, from: checkpoint)
       state = saved
       log("resumed from \(checkpoint.lastPathComponent) at step \(saved.step)")
     }
+    try processGroup?.synchronizeStart(step: state.step, parameters: model.namedTrainableParameters.map(\.1))
     if let notice = config.ignoredKeysNotice { log(notice) }
     stream.seen = state.examplesSeen
-    try config.write(to: outputDirectory.appendingPathComponent("resolved_config.json"))
-    let sinks = try RunSinks(outputDirectory: outputDirectory, totalSteps: totalSteps, loggingSteps: config.training.loggingSteps,
-                             colorize: config.training.colorizeOutput, resumedAt: state.step)
+    if isMain { try config.write(to: outputDirectory.appendingPathComponent("resolved_config.json")) }
+    let sinks = isMain ? try RunSinks(outputDirectory: outputDirectory, totalSteps: totalSteps, loggingSteps: config.training.loggingSteps,
+                             colorize: config.training.colorizeOutput, resumedAt: state.step) : nil
     let limit = min(totalSteps, stopAfterStep ?? totalSteps)
     var rows: [MetricsRow] = []
     while state.step < limit {
@@ -224,37 +236,52 @@ public final class SFTTrainer: @unchecked Sendable {
         lossValue += value / Double(accumulation)
         tokens += count
       }
-      let result = stepper.step(state.step, lossFinite: finite)
+      let result = try stepper.synchronizedStep(state.step, lossFinite: finite)
       state.step += 1
       state.examplesSeen = stream.seen
       let seconds = Date().timeIntervalSince(start)
-      let values = [MetricName.loss: lossValue, MetricName.gradNorm: result.gradNorm,
+      var values = [MetricName.loss: lossValue, MetricName.gradNorm: result.gradNorm,
                     MetricName.learningRate: result.learningRate, MetricName.numTokens: Double(tokens),
                     MetricName.stepTime: seconds, MetricName.tokensPerSecond: Double(tokens) / max(seconds, 1e-9)]
+      // Each rank's loss is the mean over its slice: their mean is the global batch's.
+      if let processGroup { values = try processGroup.reduceMetrics(values) }
       let row = MetricsRow(step: state.step, epoch: stream.epoch, values: values)
-      try sinks.record(row)
+      try sinks?.record(row)
       rows.append(row)
       let saveSteps = max(1, config.training.saveSteps)
       if state.step % saveSteps == 0 && state.step < totalSteps {
-        let url = try Checkpoint.save(model: model, optimizer: stepper.optimizer, state: state, outputDirectory: outputDirectory,
-                                      saveTotalLimit: config.training.saveTotalLimit, adapter: adapter, startModel: modelDirectory)
-        // The report first: a run killed right after the "saved" line still has one of this checkpoint.
-        try sinks.writeReport(title: "vlmrl SFT report")
-        log("saved \(url.lastPathComponent)")
+        let optimizer = try Checkpoint.stageOptimizer(stepper, model: model, outputDirectory: outputDirectory, step: state.step)
+        if let sinks {
+          let url = try Checkpoint.save(model: model, optimizer: optimizer, state: state, outputDirectory: outputDirectory,
+                                        saveTotalLimit: config.training.saveTotalLimit, adapter: adapter, startModel: modelDirectory)
+          // The report first: a run killed right after the "saved" line still has one of this checkpoint.
+          try sinks.writeReport(title: "vlmrl SFT report")
+          log("saved \(url.lastPathComponent)")
+        }
+        // The other ranks wait while rank 0 writes.
+        try processGroup?.barrier()
       }
     }
-    if state.step == totalSteps {
+    if state.step == totalSteps, isMain {
       try exportFinal()
       log("SFT done: model in \(outputDirectory.appendingPathComponent("final").path)")
     }
-    try sinks.finish(title: "vlmrl SFT report")
+    try sinks?.finish(title: "vlmrl SFT report")
+    try processGroup?.barrier()
     return rows
   }
 
   /// `gradient_checkpointing`, or when unset, activation recompute above 1B parameters.
   var checkpointLayers: Bool { config.training.gradientCheckpointing ?? (model.parameterCount > 1_000_000_000) }
 
-  func nextBatch() -> [Example] { stream.next(config.training.perDeviceTrainBatchSize) }
+  /// This rank's micro-batch: the next `per_device_train_batch_size` x world size examples of the
+  /// shared data order, of which rank r keeps the r-th contiguous slice.
+  func nextBatch() -> [Example] {
+    let size = config.training.perDeviceTrainBatchSize
+    let global = stream.next(size * (processGroup?.worldSize ?? 1))
+    let start = size * (processGroup?.rank ?? 0)
+    return Array(global[start..<(start + size)])
+  }
 
   /// The example's conversation as one sequence (`PromptBuilder.prepareDialogue`), or nil when it has
   /// no answer.

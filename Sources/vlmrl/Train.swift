@@ -20,8 +20,10 @@ struct Train: AsyncParsableCommand {
   @Flag(help: "Replace an earlier run's outputs in output_dir (otherwise a used output_dir is an error).") var overwrite = false
   @Option(help: "cpu or cuda[:i].") var device = "cpu"
   @Option(help: "Parameter dtype (float32 or bfloat16; default: bfloat16 when training.bf16 on CUDA).") var dtype: String?
+  @Option(help: "Start this many local data-parallel ranks of this command (docs/distributed.md).") var nproc: Int?
 
   func run() async throws {
+    if let nproc { return try LocalLauncher.run(nproc, arguments: LocalLauncher.childArguments(Array(CommandLine.arguments.dropFirst()))) }
     let trainingConfig = try TrainingConfig.load(URL(fileURLWithPath: config),
                                                  overrides: overrides + (allowConfigChange ? ["training.allow_config_change=true"] : []))
     switch trainingConfig.jobType {
@@ -56,6 +58,9 @@ struct Train: AsyncParsableCommand {
     if processGroup?.isMain ?? true {
       print("\(kind): \(examples.count) examples, \(trainer.totalSteps) steps, model \(modelDirectory.path) on \(device) (\(parameterType))\(ranks)")
     }
+    if let fault = try FaultInjection.fromEnvironment(), let processGroup {
+      trainer.beforeStep = { step in fault.strike(rank: processGroup.rank, step: step) }
+    }
     try await trainer.run(resume: resume, overwrite: overwrite)
     if processGroup?.isMain ?? true { print("done: outputs in \(trainer.outputDirectory.path)") }
   }
@@ -86,21 +91,19 @@ func loadTrainingDataset(_ config: TrainingConfig, source: String) throws -> [Ex
 /// The data-parallel group torchrun or Slurm launched this process into (docs/distributed.md), or
 /// nil for one process. `unsupported` names a command that trains on one process only: there a
 /// launch of several processes is an error rather than N independent runs. A ZeRO setting says
-/// what it does here (optimizer states and gradients are not sharded yet).
+/// what it does here: nothing on one process; stages 1-2 shard over several, stage 3 is refused.
 func joinProcessGroup(_ config: TrainingConfig, command unsupported: String?, cuda: Bool) throws -> ProcessGroup? {
   let environment = ProcessInfo.processInfo.environment
   let launch = try DistributedEnvironment.parse(environment)
-  if let stage = config.training.zeroStage, stage > 0, launch?.rank ?? 0 == 0 {
-    print(launch == nil
-      ? "zero_stage \(stage) on one process: DeepSpeed would shard across one rank, i.e. keep everything; "
-        + "training runs unsharded on this device"
-      : "zero_stage \(stage): sharding is not implemented yet; every rank keeps the whole model, gradients and "
-        + "optimizer state (data parallel)")
+  if let stage = config.training.zeroStage, stage > 0, launch == nil {
+    print("zero_stage \(stage) on one process: DeepSpeed would shard across one rank, i.e. keep everything; "
+      + "training runs unsharded on this device")
   }
   guard let launch else { return nil }
+  _ = try config.zeroStage(worldSize: launch.worldSize)
   if let unsupported {
     throw ValidationError("WORLD_SIZE=\(launch.worldSize): multi-process training is not supported for \(unsupported) yet "
-      + "(GRPO is: docs/distributed.md); launch one process")
+      + "(GRPO and SFT are: docs/distributed.md); launch one process")
   }
   // ddp_backend, else NCCL on GPUs (GPU to GPU) and Gloo on the CPU, as torch.distributed's default.
   let backend = config.training.ddpBackend.flatMap(ProcessGroup.Backend.init(rawValue:)) ?? (cuda ? .nccl : .gloo)
@@ -118,4 +121,27 @@ func rankDevice(_ device: Device, _ group: ProcessGroup?) throws -> Device {
     throw ValidationError("LOCAL_RANK \(group.localRank): this machine has \(count) CUDA device(s)")
   }
   return .cuda(group.localRank)
+}
+
+/// `VLMRL_FAULT_KILL=RANK:STEP`, for the process-level tests of docs/distributed.md: rank RANK
+/// kills itself (SIGKILL, as a crash or the kernel's OOM killer would) when it starts the update of
+/// 0-based optimizer step STEP, so the other ranks meet a dead peer in their next collective.
+struct FaultInjection {
+  var rank: Int
+  var step: Int
+
+  static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws -> FaultInjection? {
+    guard let text = environment["VLMRL_FAULT_KILL"], !text.isEmpty else { return nil }
+    let parts = text.split(separator: ":").map { Int($0) }
+    guard parts.count == 2, let rank = parts[0], let step = parts[1] else {
+      throw ValidationError("VLMRL_FAULT_KILL is '\(text)', not RANK:STEP")
+    }
+    return FaultInjection(rank: rank, step: step)
+  }
+
+  func strike(rank current: Int, step: Int) {
+    guard current == rank, step == self.step else { return }
+    FileHandle.standardError.write(Data("VLMRL_FAULT_KILL: rank \(rank) kills itself at step \(step)\n".utf8))
+    kill(getpid(), SIGKILL)
+  }
 }

@@ -13,14 +13,14 @@ extension TinyModelTests {
 @Suite(.serialized) struct DataParallelGRPOTests {
   /// `perDevice` completions per rank; with G = 4, one process at 8 and two ranks at 4 both train on
   /// 2 prompts per generation batch: the same 2 prompts, rank r taking prompt r.
-  func config(perDevice: Int, output: URL, data: URL, scaling: String) throws -> TrainingConfig {
+  func config(perDevice: Int, output: URL, data: URL, scaling: String, zeroStage: Int = 0) throws -> TrainingConfig {
     let json = """
     {"job_type": "mmkd_rl_grounding", "dataset": {"labeled_path": "\(data.path)"},
      "models": {"student": "\(TinySetup.modelFolder.path)"},
      "training": {"reward_funcs": ["format"], "output_dir": "\(output.path)",
                   "per_device_train_batch_size": \(perDevice), "roll_out_num": 4, "max_steps": 3, "max_completion_length": 6,
                   "learning_rate": 0.001, "save_steps": 2, "logging_steps": 1, "beta": 0.04, "seed": 7,
-                  "warmup_steps": 0, "scale_rewards": "\(scaling)"}}
+                  "warmup_steps": 0, "scale_rewards": "\(scaling)", "zero_stage": \(zeroStage)}}
     """
     return try TrainingConfig.parse(Data(json.utf8), source: "test config")
   }
@@ -65,9 +65,10 @@ extension TinyModelTests {
 
   /// Two ranks at per-device batch 4 end with identical weights, equal (float32 rounding aside) to
   /// one process at 8 over the same prompts and completions; rank 0 alone wrote the outputs, with the
-  /// rewards of the whole batch.
-  @Test(arguments: ["group", "batch"])
-  func twoRanksTrainAsOneProcessWithTheGlobalBatch(scaling: String) async throws {
+  /// rewards of the whole batch. With ZeRO stage 1 or 2 the same holds, and the checkpoint holds one
+  /// optimizer shard per rank whose merge is the one process's optimizer state.
+  @Test(arguments: zip(["group", "batch", "group", "batch"], [0, 0, 1, 2]))
+  func twoRanksTrainAsOneProcessWithTheGlobalBatch(scaling: String, zeroStage: Int) async throws {
     let root = TinySetup.temporaryFolder("data-parallel")
     defer { try? FileManager.default.removeItem(at: root) }
     let examples = try TinySetup.examples(root.appendingPathComponent("data"))
@@ -76,7 +77,9 @@ extension TinyModelTests {
                                  modelDirectory: TinySetup.modelFolder, examples: examples, rewards: rewards())
     let singleRows = try await single.run(log: { _ in })
     let output = root.appendingPathComponent("ranks")
-    let ranks = try await trainRanks(2, config: try config(perDevice: 4, output: output, data: root, scaling: scaling), examples: examples)
+    let ranks = try await trainRanks(2, config: try config(perDevice: 4, output: output, data: root, scaling: scaling,
+                                                           zeroStage: zeroStage), examples: examples)
+    #expect((ranks[0].trainer.stepper.sharding?.stage ?? 0) == zeroStage)
 
     #expect(ranks[0].trainer.totalSteps == single.totalSteps)
     let between = weightDifference(ranks[0].trainer.model, ranks[1].trainer.model)
@@ -103,6 +106,34 @@ extension TinyModelTests {
                  "rollouts/step_1.md", "report.html"] {
       #expect(FileManager.default.fileExists(atPath: output.appendingPathComponent(file).path), "\(file) missing")
     }
+    if zeroStage > 0 {
+      try checkShardedCheckpoint(output.appendingPathComponent("checkpoint-2"),
+                                 against: root.appendingPathComponent("single/checkpoint-2"), model: single.model)
+    }
+  }
+
+  /// A ZeRO checkpoint: one optimizer file per rank and the layout, no whole optimizer file; merged,
+  /// every parameter's moments and step equal the one-process checkpoint's (within the training's
+  /// float32 rounding).
+  func checkShardedCheckpoint(_ sharded: URL, against whole: URL, model: QwenVLModel) throws {
+    let fm = FileManager.default
+    for file in ["optimizer-rank0-of-2.safetensors", "optimizer-rank1-of-2.safetensors", "optimizer-shards.json"] {
+      #expect(fm.fileExists(atPath: sharded.appendingPathComponent(file).path), "\(file) missing")
+    }
+    #expect(!fm.fileExists(atPath: sharded.appendingPathComponent("optimizer.safetensors").path))
+    let merged = try Checkpoint.savedOptimizerState(sharded), reference = try Checkpoint.savedOptimizerState(whole)
+    var compared = 0
+    for (name, parameter) in model.namedParameters() where parameter.trainable {
+      for field in ["exp_avg", "exp_avg_sq", "step"] {
+        let expected = try #require(try reference("\(name).\(field)"), "\(name).\(field) in the one-process checkpoint")
+        let got = try #require(try merged("\(name).\(field)"), "\(name).\(field) in the merged shards")
+        #expect(got.shape == expected.shape, "\(name).\(field)")
+        let scale = max(expected.abs().max().item(), 1e-12)
+        #expect(got.maxAbsDifference(expected) <= 1e-3 * scale, "\(name).\(field) differs")
+        compared += 1
+      }
+    }
+    #expect(compared > 10)
   }
 }
 }

@@ -15,11 +15,26 @@ public final class OptimizerStepper: @unchecked Sendable {
   /// Data-parallel ranks whose gradients are averaged before each step (nil: one process).
   public let processGroup: ProcessGroup?
 
-  public init(optimizer: AdamW, schedule: LRSchedule, maxGradNorm: Double, processGroup: ProcessGroup? = nil) {
+  /// ZeRO stage 1 or 2 over `processGroup` (nil: every rank keeps the whole optimizer state).
+  public let sharding: ShardedOptimizer?
+
+  /// `zeroStage` 1 or 2 with a group of several ranks shards the optimizer state (and with 2 the
+  /// gradients) over them (`ShardedOptimizer`); 0, or one process, keeps everything.
+  public init(optimizer: AdamW, schedule: LRSchedule, maxGradNorm: Double, processGroup: ProcessGroup? = nil, zeroStage: Int = 0) {
     self.optimizer = optimizer
     self.schedule = schedule
     self.maxGradNorm = maxGradNorm
     self.processGroup = processGroup
+    if let processGroup, zeroStage > 0 {
+      sharding = ShardedOptimizer(wrapping: optimizer, stage: zeroStage, group: processGroup)
+    } else {
+      sharding = nil
+    }
+  }
+
+  /// Allocates the optimizer state now (this rank's blocks of it when sharded).
+  public func allocateState() {
+    if let sharding { sharding.allocateState() } else { optimizer.allocateState() }
   }
 
   public struct Result {
@@ -36,11 +51,23 @@ public final class OptimizerStepper: @unchecked Sendable {
   /// finite). The all-reduce time counts as clipping time. Without a group it is `step` itself.
   public func synchronizedStep(_ step: Int, lossFinite: Bool = true) throws -> Result {
     guard let processGroup else { return self.step(step, lossFinite: lossFinite) }
+    if let sharding { return try shardedStep(sharding, step, lossFinite: lossFinite) }
     let timer = Date()
     let allFinite = try processGroup.averageGradients(optimizer.parameters, lossFinite: lossFinite)
     var result = self.step(step, lossFinite: allFinite)
     result.clipSeconds += Date().timeIntervalSince(timer)
     return result
+  }
+
+  /// A ZeRO step: the reduction, clipping, update and gather all happen in `ShardedOptimizer.step`,
+  /// timed as the optimizer step.
+  func shardedStep(_ sharding: ShardedOptimizer, _ step: Int, lossFinite: Bool) throws -> Result {
+    let timer = Date()
+    let learningRate = schedule.rate(at: step)
+    let (gradNorm, applied) = try sharding.step(step, learningRate: learningRate, maxGradNorm: maxGradNorm, lossFinite: lossFinite)
+    if !applied { skippedNonFinite += 1 }
+    return Result(gradNorm: gradNorm, learningRate: learningRate, applied: applied, clipSeconds: 0,
+                  optimizerSeconds: Date().timeIntervalSince(timer))
   }
 
   /// One optimizer step at `step` (0-based) after the gradients are accumulated; `lossFinite` is
