@@ -52,6 +52,24 @@ enum Harness {
     return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) && !isFolder($0) }
   }
 
+  /// A setup step of a test (making its model or data) that failed, with that command's stderr.
+  struct SetupFailure: Error, CustomStringConvertible {
+    var description: String
+  }
+
+  /// A tiny model (`vlmrl model init`) in `folder/model` and 16 synthetic records with 32-pixel images
+  /// (`vlmrl data synth`) in `folder/data`: what the training runs of these tests train on.
+  static func makeTinyModelAndData(_ executable: URL, in folder: URL) throws {
+    let tokenizer = Catalog.root.appendingPathComponent("assets/tokenizer")
+    let made = try run(executable, [
+      "model", "init", "--out", "model", "--tokenizer", tokenizer.path, "--hidden", "32", "--layers", "1", "--heads", "2",
+      "--kv-heads", "1", "--vision-hidden", "32", "--vision-depth", "1",
+    ], in: folder, timeout: 120)
+    guard made.status == 0 else { throw SetupFailure(description: "model init failed: \(made.stderr)") }
+    let synth = try run(executable, ["data", "synth", "--count", "16", "--image-size", "32", "--out", "data"], in: folder, timeout: 120)
+    guard synth.status == 0 else { throw SetupFailure(description: "data synth failed: \(synth.stderr)") }
+  }
+
   static func isFolder(_ url: URL) -> Bool {
     var flag: ObjCBool = false
     return FileManager.default.fileExists(atPath: url.path, isDirectory: &flag) && flag.boolValue

@@ -22,15 +22,7 @@ import Testing
     try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
     var keep = false
     defer { if !keep { try? FileManager.default.removeItem(at: work) } }
-    let tokenizer = Catalog.root.appendingPathComponent("assets/tokenizer")
-    let made = try Harness.run(executable, [
-      "model", "init", "--out", "model", "--tokenizer", tokenizer.path, "--hidden", "32", "--layers", "1", "--heads", "2",
-      "--kv-heads", "1", "--vision-hidden", "32", "--vision-depth", "1",
-    ], in: work, timeout: 120)
-    try #require(made.status == 0, "model init failed: \(made.stderr)")
-    let synth = try Harness.run(executable, ["data", "synth", "--count", "16", "--image-size", "32", "--out", "data"],
-                                in: work, timeout: 120)
-    try #require(synth.status == 0, "data synth failed: \(synth.stderr)")
+    try Harness.makeTinyModelAndData(executable, in: work)
     let config = """
       {"job_type": "grpo", "dataset": {"labeled_path": "data/single_box.json"}, "models": {"student": "model"},
        "training": {"reward_funcs": ["format"], "output_dir": "out", "per_device_train_batch_size": 2, "roll_out_num": 2,
