@@ -131,7 +131,9 @@ public final class AdamW: @unchecked Sendable {
     for (i, parameter) in parameters.enumerated() where parameter.trainable && parameter.grad != nil {
       if states[i] == nil { states[i] = State(like: parameter.value, precision: precision) }
       let dtype = states[i]!.master != nil ? DType.float32 : parameter.value.dtype
-      groups["\(parameter.value.device)/\(dtype)", default: []].append(i)
+      // The weight's own dtype too: a float32 weight and a bf16 one with a float32 master update
+      // through different paths.
+      groups["\(parameter.value.device)/\(dtype)/\(parameter.value.dtype)", default: []].append(i)
     }
     let lr = learningRate ?? hyper.learningRate
     for key in groups.keys.sorted() {

@@ -33,23 +33,12 @@ extension TinyModelTests {
 
     let (rankConfig, _) = try config(root, "ranks", batch: 2, zeroStage: zeroStage)
     let port = ProcessGroup.freeLoopbackPort()
-    let results = RankOutcomes(2)
-    let finished = DispatchGroup()
-    for rank in 0..<2 {
-      finished.enter()
-      let thread = Thread {
-        results.set(rank, Result {
-          let group = try ProcessGroup(rank: rank, worldSize: 2, masterAddress: "127.0.0.1", port: port, timeout: 60)
-          let trainer = try SFTTrainer(config: rankConfig, modelDirectory: SFTAccumulationTests.modelFolder, examples: examples,
-                                       processGroup: group, log: { _ in })
-          return (trainer, try trainer.run(log: { _ in }))
-        })
-        finished.leave()
-      }
-      thread.stackSize = 8 << 20
-      thread.start()
+    let results = onRankThreads(2) { rank -> (SFTTrainer, [MetricsRow]) in
+      let group = try ProcessGroup(rank: rank, worldSize: 2, masterAddress: "127.0.0.1", port: port, timeout: 60)
+      let trainer = try SFTTrainer(config: rankConfig, modelDirectory: SFTAccumulationTests.modelFolder, examples: examples,
+                                   processGroup: group, log: { _ in })
+      return (trainer, try trainer.run(log: { _ in }))
     }
-    finished.wait()
     let (rank0, rows) = try results.get(0), (rank1, _) = try results.get(1)
     #expect((rank0.stepper.sharding?.stage ?? 0) == zeroStage)
     #expect(rank0.totalSteps == whole.totalSteps)
@@ -70,15 +59,4 @@ extension TinyModelTests {
     #expect(FileManager.default.fileExists(atPath: output.appendingPathComponent("final/model.safetensors").path))
   }
 }
-}
-
-/// Each rank thread's trainer and rows, or its error.
-final class RankOutcomes: @unchecked Sendable {
-  private var results: [Result<(SFTTrainer, [MetricsRow]), Error>?]
-  private let lock = NSLock()
-  init(_ count: Int) { results = Array(repeating: nil, count: count) }
-  func set(_ rank: Int, _ result: Result<(SFTTrainer, [MetricsRow]), Error>) {
-    lock.lock(); results[rank] = result; lock.unlock()
-  }
-  func get(_ rank: Int) throws -> (SFTTrainer, [MetricsRow]) { try results[rank]!.get() }
 }
