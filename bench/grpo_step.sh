@@ -8,13 +8,17 @@
 # The model folder is made by transformers; the stand-in tokenizer with Qwen's special-token ids by
 # tools/make_tiny_tokenizer.py --qwen-ids; chat template and processor settings from the tiny fixture.
 #   usage: bench/grpo_step.sh DIST_DIR WORK_DIR [STEPS] [VLMRL_OVERRIDES...]
+# MODEL_CONFIG=qwen2_5_vl_7b (a file in bench/configs/) picks another model; LORA_R=r trains LoRA of
+# rank r in both (vlmrl: use_peft, alpha 2r, no dropout; TRL: peft on the language model's linears).
+# SKIP_TRL=1 runs vlmrl alone.
 set -euo pipefail
 dist=$1; work=$2; steps=${3:-3}; shift $(( $# < 3 ? $# : 3 ))
 here=$(cd "$(dirname "$0")" && pwd); root=$here/..
-folder=$work/qwen2_5_vl_3b_grpo
+model_config=${MODEL_CONFIG:-qwen2_5_vl_3b}
+folder=$work/${model_config}_grpo
 data=$work/grpo_data
 mkdir -p "$folder"
-python3 "$here/make_3b.py" "$folder"
+python3 "$here/make_3b.py" "$folder" "$model_config"
 python3 "$root/tools/make_tiny_tokenizer.py" --qwen-ids --out "$folder" > /dev/null
 fixture=$root/Tests/ModelsTests/Fixtures/qwen25vl_tied
 cp "$fixture/chat_template.jinja" "$fixture/preprocessor_config.json" "$folder/"
@@ -49,7 +53,11 @@ cat > "$work/grpo_3b.json" <<JSON
               "logging_steps": 1, "max_pixels": 200704}}
 JSON
 echo "== vlmrl"
-"$dist/vlmrl" train --config "$work/grpo_3b.json" --device cuda "$@" | tail -n 5
+lora=()
+if [ -n "${LORA_R:-}" ]; then
+  lora=(--set training.use_peft=true --set "training.lora_r=$LORA_R" --set "training.lora_alpha=$((2 * LORA_R))" --set training.lora_dropout=0)
+fi
+"$dist/vlmrl" train --config "$work/grpo_3b.json" --device cuda "${lora[@]}" "$@" | tail -n 5
 python3 - "$work/vlmrl_grpo/metrics.jsonl" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
@@ -62,5 +70,6 @@ mean = sum(r["step_time"] for r in later) / len(later)
 print(f"vlmrl GRPO step: mean {mean:.2f} s over steps 2..{len(rows)}")
 print(f"VLMRL_STEP_SECONDS {mean:.3f}")
 PY
+[ -n "${SKIP_TRL:-}" ] && exit 0  # SKIP_TRL=1: vlmrl only (a no-regression check against an earlier run)
 echo "== TRL"
 python3 "$here/grpo_trl.py" "$folder" "$data/single_box.json" "$data" "$work/trl_grpo" "$steps" 2>&1 | grep -E "trl |TRL_|Error|error" | tail -n 12

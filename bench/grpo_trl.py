@@ -57,7 +57,15 @@ if "max_prompt_length" in fields:
     options["max_prompt_length"] = None
 config = GRPOConfig(**{k: v for k, v in options.items() if k in fields})
 timer = Timer()
-trainer = GRPOTrainer(model=model_dir, reward_funcs=[format_reward], args=config, train_dataset=dataset,
+# LORA_R=r: LoRA on every linear layer of the language model (peft), as vlmrl's use_peft with
+# lora_target_modules all-linear; lora_alpha 2r, no dropout.
+lora = int(os.environ.get("LORA_R", "0"))
+peft_config = None
+if lora:
+    from peft import LoraConfig
+    peft_config = LoraConfig(r=lora, lora_alpha=2 * lora, lora_dropout=0.0, task_type="CAUSAL_LM",
+                             target_modules=r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)")
+trainer = GRPOTrainer(model=model_dir, reward_funcs=[format_reward], args=config, train_dataset=dataset, peft_config=peft_config,
                       processing_class=AutoProcessor.from_pretrained(model_dir), callbacks=[timer])
 trainer.train()
 measured = timer.times[1:] or timer.times
